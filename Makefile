@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` and `make test`. Both create (once) and reuse .venv/ at the repo root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup test demo lint unit integration template-check build bench-quick lock clean
+
+# The stamp is rebuilt whenever the dependency pins or the project metadata change.
+$(VENV)/.stamp-setup: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "stocksync needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.stamp-setup
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check layers functions tests bench tools
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+test: setup lint template-check
+	$(BIN)/pytest
+	$(MAKE) --no-print-directory bench-quick
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Pinned versions of every package `make` installs into .venv (regenerate with `make lock`).' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .hypothesis

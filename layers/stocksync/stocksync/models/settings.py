@@ -1,0 +1,149 @@
+"""Deployment settings: environment variables (set by template.yaml) validated once, at cold start.
+
+A missing or invalid variable stops the function before it touches any record, with a message that names the
+variable, so a bad ``sam deploy --parameter-overrides`` shows up as one clear error instead of wrong stock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stocksync.errors import ConfigurationError
+
+# EventBridge schedule expressions: rate(1 minute) | rate(N minutes|hours|days) | cron(six fields).
+_RATE = re.compile(r"^rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9]\d+) (?:minutes|hours|days))\)$")
+_CRON = re.compile(r"^cron\((?:\S+ ){5}\S+\)$")
+_BUCKET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class DeductionMode(StrEnum):
+    """How pending orders are subtracted (DESIGN.md, "The number the product publishes")."""
+
+    # A = alloc(I) - P - C: we subtract every order the warehouse has not yet taken. Can only under-sell.
+    MERCHANT = "merchant"
+    # A = alloc(I) - acknowledged-but-not-in-I: the platform subtracts unconfirmed orders itself.
+    PLATFORM = "platform"
+
+
+class CatalogField(StrEnum):
+    """The catalog field that carries the published quantity."""
+
+    QUANTITY_TO_SELL_ON_FACEBOOK = "quantity_to_sell_on_facebook"
+    INVENTORY = "inventory"  # legacy name, still accepted by the platform "near term"
+
+
+def is_schedule_expression(expression: str) -> bool:
+    return bool(_RATE.match(expression) or _CRON.match(expression))
+
+
+class BucketSettings(BaseModel):
+    """One velocity bucket: how often its sweep runs, its pessimistic threshold, its default allocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sweep_rate: str = "rate(15 minutes)"
+    threshold: Annotated[int, Field(ge=0, strict=True)] = 0
+    allocation_percent: Annotated[int | None, Field(ge=0, le=100, strict=True)] = None
+    allocation_fixed: Annotated[int | None, Field(ge=0, strict=True)] = None
+    # A SKU without an explicit bucket lands in the fastest bucket whose floor its velocity reaches.
+    min_units_per_hour: Annotated[float, Field(ge=0)] = 0.0
+
+    @field_validator("sweep_rate")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not is_schedule_expression(value):
+            raise ValueError(f"malformed schedule expression {value!r}; expected rate(N minutes) or cron(...)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_allocation(self) -> Self:
+        if self.allocation_percent is not None and self.allocation_fixed is not None:
+            raise ValueError("set allocation_percent or allocation_fixed, not both")
+        return self
+
+
+def _env(alias: str, **kwargs: Any) -> Any:
+    return Field(alias=alias, **kwargs)
+
+
+class Settings(BaseModel):
+    """Every setting the functions read. One model, so every function validates the same way."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    catalog_id: Annotated[str, _env("STOCKSYNC_CATALOG_ID", min_length=1)]
+    buckets: Annotated[dict[str, BucketSettings], _env("STOCKSYNC_BUCKETS")]
+    default_bucket: Annotated[str, _env("STOCKSYNC_DEFAULT_BUCKET")]
+    deduction_mode: Annotated[DeductionMode, _env("STOCKSYNC_DEDUCTION_MODE")] = DeductionMode.MERCHANT
+    catalog_field: Annotated[CatalogField, _env("STOCKSYNC_CATALOG_FIELD")] = CatalogField.QUANTITY_TO_SELL_ON_FACEBOOK
+
+    graph_base_url: Annotated[str, _env("STOCKSYNC_GRAPH_BASE_URL")] = "https://graph.facebook.com"
+    graph_api_version: Annotated[str, _env("STOCKSYNC_GRAPH_API_VERSION", pattern=r"^v\d+\.\d+$")] = "v25.0"
+    # Where the Graph API credentials live: "secretsmanager:<name-or-arn>" or "ssm:<parameter name>".
+    # The value is JSON: {"access_token": "...", "app_secret": "..."}.
+    graph_credentials: Annotated[str, _env("STOCKSYNC_GRAPH_CREDENTIALS", pattern=r"^(secretsmanager|ssm):.+$")]
+
+    sku_table: Annotated[str, _env("SKU_TABLE", min_length=1)]
+    orders_table: Annotated[str, _env("ORDERS_TABLE", min_length=1)]
+    batches_table: Annotated[str, _env("BATCHES_TABLE", min_length=1)]
+    control_table: Annotated[str, _env("CONTROL_TABLE", min_length=1)]
+    idempotency_table: Annotated[str, _env("IDEMPOTENCY_TABLE", min_length=1)]
+    recompute_queue_url: Annotated[str, _env("RECOMPUTE_QUEUE_URL", min_length=1)]
+    push_queue_url: Annotated[str, _env("PUSH_QUEUE_URL", min_length=1)]
+    verify_queue_url: Annotated[str, _env("VERIFY_QUEUE_URL", min_length=1)]
+    dead_letter_queue_url: Annotated[str, _env("DEAD_LETTER_QUEUE_URL", min_length=1)]
+    event_bus_name: Annotated[str, _env("EVENT_BUS_NAME", min_length=1)]
+
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _parse_buckets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg})") from None
+        if not isinstance(value, dict) or not value:
+            raise ValueError("must be a JSON object with at least one bucket")
+        bad = [name for name in value if not isinstance(name, str) or not _BUCKET_NAME.match(name)]
+        if bad:
+            raise ValueError(f"invalid bucket name(s) {bad}; use lowercase letters, digits, '-' or '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _known_default_bucket(self) -> Self:
+        if self.default_bucket not in self.buckets:
+            raise ValueError(f"STOCKSYNC_DEFAULT_BUCKET: unknown bucket {self.default_bucket!r}; "
+                             f"known: {sorted(self.buckets)}")
+        return self
+
+    def bucket(self, name: str) -> BucketSettings:
+        """The named bucket's settings; an unknown name is an input error, not a crash."""
+        try:
+            return self.buckets[name]
+        except KeyError:
+            raise ConfigurationError("bucket", f"unknown bucket {name!r}; known: {sorted(self.buckets)}") from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Validate the environment; raise ConfigurationError naming the first bad variable."""
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            location = ".".join(str(part) for part in first["loc"]) or "settings"
+            raise ConfigurationError(location, first["msg"]) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once (cold start). Tests call ``get_settings.cache_clear()``."""
+    return Settings.from_env()
