@@ -1,0 +1,216 @@
+"""The order ledger's rules: how sightings merge, and what each ledger row contributes to the SKU counters.
+
+Why a merge and not "apply the event": the pollers and the bus deliver at least once, in any order, sometimes
+concurrently. Every field of a ledger row only moves one way (state forward, cancelled/restocked units up, synced
+from false to true), so merging a sighting is a join: applying it twice, or an old one after a new one, yields the
+same row. Counters are then a pure function of the rows, and a counter change is the difference between the row's
+contribution before and after, written in the same conditional transaction as the row itself.
+
+An order with more SKUs than one DynamoDB transaction can hold is split into parts of at most ``MAX_LINES_PER_PART``
+SKUs (sorted retailer ids, chunked; line items never change after an order is placed, so the split is stable). Each
+part is its own ledger row with its own revision and transaction: 1 ledger put + up to 49 counter updates + up to 49
+velocity updates = 99 of the 100 actions a transaction allows.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from stocksync.errors import InvalidInputError
+from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
+
+MAX_LINES_PER_PART = 49
+OPEN_SHARDS = 8  # spreads the sparse open-orders index over a few partitions
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecord:
+    """What the ledger knows of one SKU of an order."""
+
+    ordered: int
+    cancelled: int = 0
+    restocked: int = 0
+
+    @property
+    def open_units(self) -> int:
+        return self.ordered - self.cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDelta:
+    """Changes to one SKU's counters, and the one-off facts (units sold, platform restocks) a merge revealed."""
+
+    processing: int = 0  # P: units in FB_PROCESSING orders
+    created: int = 0  # C: units in CREATED orders the warehouse has not accounted for
+    acknowledged: int = 0  # K: units in acknowledged (IN_PROGRESS) orders the warehouse has not accounted for
+    sold: int = 0  # units newly seen ordered (velocity)
+    platform_units: int = 0  # change the platform made to its own catalog copy (-ordered on FB/IG, +restocked)
+
+    def __add__(self, other: CounterDelta) -> CounterDelta:
+        return CounterDelta(
+            self.processing + other.processing,
+            self.created + other.created,
+            self.acknowledged + other.acknowledged,
+            self.sold + other.sold,
+            self.platform_units + other.platform_units,
+        )
+
+    def __neg__(self) -> CounterDelta:
+        return CounterDelta(-self.processing, -self.created, -self.acknowledged, -self.sold, -self.platform_units)
+
+    @property
+    def changes_counters(self) -> bool:
+        return bool(self.processing or self.created or self.acknowledged)
+
+    @property
+    def is_zero(self) -> bool:
+        return not (self.changes_counters or self.sold or self.platform_units)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPart:
+    """One ledger row: a part of an order, the state last applied to it, and its optimistic-lock revision."""
+
+    order_id: str
+    part: int
+    parts: int
+    source: OrderSource
+    state: OrderState | None
+    synced: bool
+    sold_on_platform: bool
+    lines: Mapping[str, LineRecord] = field(default_factory=dict)
+    placed_at: datetime | None = None
+    revision: int = 0  # 0: not stored yet
+
+    @property
+    def is_open(self) -> bool:
+        """Still counted in P, C or K: such rows are listed by the open-orders index for reconciliation."""
+        return any(delta.changes_counters for delta in contributions(self).values())
+
+    @property
+    def open_shard(self) -> int:
+        return zlib.crc32(self.order_id.encode()) % OPEN_SHARDS
+
+
+class LineItemsChangedError(InvalidInputError):
+    """A sighting names SKUs or quantities that differ from the order first seen: line items never change."""
+
+
+def _counted_as(state: OrderState | None, synced: bool) -> str | None:
+    if synced or state is None:
+        return None  # the warehouse has the order: its units are in I already
+    if state is OrderState.FB_PROCESSING:
+        return "processing"
+    if state is OrderState.CREATED:
+        return "created"
+    if state is OrderState.IN_PROGRESS:
+        return "acknowledged"
+    return None  # COMPLETED: shipped or cancelled, in neither counter
+
+
+def contributions(part: LedgerPart) -> dict[str, CounterDelta]:
+    """The counters this row holds up, per SKU (what reconciliation recounts)."""
+    bucket = _counted_as(part.state, part.synced)
+    if bucket is None:
+        return {}
+    return {
+        retailer_id: CounterDelta(**{bucket: line.open_units})
+        for retailer_id, line in part.lines.items()
+        if line.open_units
+    }
+
+
+def part_count(line_count: int) -> int:
+    return max(1, math.ceil(line_count / MAX_LINES_PER_PART))
+
+
+def split_lines(lines: Iterable[OrderLine]) -> list[list[OrderLine]]:
+    """Stable split of an order's lines into transaction-sized parts (sorted by retailer id)."""
+    ordered = sorted(lines, key=lambda line: line.retailer_id)
+    count = part_count(len(ordered))
+    return [ordered[index * MAX_LINES_PER_PART : (index + 1) * MAX_LINES_PER_PART] for index in range(count)]
+
+
+def empty_part(observation: OrderObservation, part: int, parts: int) -> LedgerPart:
+    return LedgerPart(
+        order_id=observation.order_id,
+        part=part,
+        parts=parts,
+        source=observation.source,
+        state=None,
+        synced=False,
+        sold_on_platform=observation.sold_on_platform,
+    )
+
+
+def merge(stored: LedgerPart, observation: OrderObservation, lines: Iterable[OrderLine]) -> LedgerPart:
+    """Join a sighting into a stored row. ``lines`` are the sighting's lines that belong to this part."""
+    merged_lines = dict(stored.lines)
+    for line in lines:
+        known = merged_lines.get(line.retailer_id)
+        if known is not None and known.ordered != line.quantity:
+            raise LineItemsChangedError(
+                f"lines[{line.retailer_id}].quantity",
+                f"order {observation.order_id} was first seen with {known.ordered} units, now {line.quantity}",
+            )
+        merged_lines[line.retailer_id] = LineRecord(
+            ordered=line.quantity,
+            cancelled=max(line.cancelled, known.cancelled if known else 0),
+            restocked=max(line.restocked, known.restocked if known else 0),
+        )
+    state = stored.state
+    if observation.state is not None and (state is None or observation.state.rank > state.rank):
+        state = observation.state
+    source = stored.source
+    if source is OrderSource.WAREHOUSE and observation.source is not OrderSource.WAREHOUSE:
+        source = observation.source  # a sync notice came first; the order's real source is this one
+    return replace(
+        stored,
+        source=source,
+        state=state,
+        synced=stored.synced or observation.synced,
+        sold_on_platform=stored.sold_on_platform or observation.sold_on_platform,
+        lines=merged_lines,
+        placed_at=stored.placed_at or observation.placed_at,
+    )
+
+
+def deltas(before: LedgerPart, after: LedgerPart) -> dict[str, CounterDelta]:
+    """Per-SKU counter changes and one-off facts between two versions of the same row."""
+    result: dict[str, CounterDelta] = {}
+
+    def add(retailer_id: str, delta: CounterDelta) -> None:
+        result[retailer_id] = result.get(retailer_id, CounterDelta()) + delta
+
+    for retailer_id, delta in contributions(after).items():
+        add(retailer_id, delta)
+    for retailer_id, delta in contributions(before).items():
+        add(retailer_id, -delta)
+    for retailer_id, line in after.lines.items():
+        old = before.lines.get(retailer_id)
+        newly_ordered = line.ordered - (old.ordered if old else 0)
+        newly_restocked = line.restocked - (old.restocked if old else 0)
+        platform = (newly_restocked - newly_ordered) if after.sold_on_platform else 0
+        if newly_ordered or platform:
+            add(retailer_id, CounterDelta(sold=newly_ordered, platform_units=platform))
+    return {retailer_id: delta for retailer_id, delta in result.items() if not delta.is_zero}
+
+
+def same_content(left: LedgerPart, right: LedgerPart) -> bool:
+    """True when a merge changed nothing, so no write is needed (the common case for overlapping polls)."""
+    return replace(left, revision=0) == replace(right, revision=0)
+
+
+def validate_against_known_lines(known_skus: set[str], observation: OrderObservation) -> None:
+    """An order's line items are fixed when it is placed; a sighting adding SKUs is rejected, not merged."""
+    if not known_skus or not observation.lines:
+        return
+    new = {line.retailer_id for line in observation.lines} - known_skus
+    if new:
+        raise LineItemsChangedError(
+            "lines", f"order {observation.order_id} was first seen without SKU(s) {sorted(new)}"
+        )

@@ -1,0 +1,186 @@
+"""Applying order sightings to the ledger and counters, exactly once, whatever the delivery does.
+
+The service reads the ledger rows a batch of sightings touches (batched reads), merges each sighting, and hands
+each changed row to the ledger port, which writes it together with its counter deltas in one conditional
+transaction. A concurrent writer makes the condition fail; the row is then re-read and the sighting merged again,
+so concurrent pollers and redeliveries never double-count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from stocksync.errors import InvalidInputError, StockSyncError
+from stocksync.logic.ledger import (
+    CounterDelta,
+    LedgerPart,
+    LineItemsChangedError,
+    deltas,
+    empty_part,
+    merge,
+    part_count,
+    same_content,
+    split_lines,
+    validate_against_known_lines,
+)
+from stocksync.models.orders import OrderLine, OrderObservation
+
+PartKey = tuple[str, int]
+
+# Closed ledger rows expire after this long; a brand-new sighting of an order placed before it is ignored,
+# because its row may have expired and counting it again would double-count its sale.
+LEDGER_RETENTION = timedelta(days=90)
+MAX_CONFLICT_RETRIES = 8
+
+
+class StaleLedgerError(StockSyncError):
+    """The row changed since it was read (another writer won); re-read and merge again."""
+
+
+class CounterUnderflowError(StockSyncError):
+    """A counter would go negative: counters and ledger disagree; reconciliation must repair them."""
+
+    def __init__(self, order_id: str, retailer_ids: Sequence[str]) -> None:
+        super().__init__(f"order {order_id}: counters of {sorted(retailer_ids)} would go negative")
+        self.order_id = order_id
+        self.retailer_ids = list(retailer_ids)
+
+
+class LedgerPort(Protocol):
+    """What the ingest needs from storage (DynamoDB in production, a dict in unit tests)."""
+
+    def read_parts(self, keys: Sequence[PartKey]) -> dict[PartKey, LedgerPart]: ...
+
+    def write_part(
+        self, before: LedgerPart, after: LedgerPart, changes: Mapping[str, CounterDelta], sold_at: datetime
+    ) -> None:
+        """Write ``after`` if the stored revision is still ``before.revision``, with the counter changes, atomically.
+
+        Raises StaleLedgerError when the revision moved, CounterUnderflowError when a counter would go negative.
+        """
+        ...
+
+
+@dataclass
+class IngestReceipt:
+    """What one batch of sightings did: which SKUs changed, which sightings were rejected and why."""
+
+    applied: int = 0  # sightings that changed at least one ledger row
+    unchanged: int = 0  # sightings the ledger already knew (repeats, stale states)
+    ignored: int = 0  # sightings of orders older than the ledger retention
+    changed_skus: set[str] = field(default_factory=set)
+    counter_changes: dict[str, CounterDelta] = field(default_factory=dict)
+    rejected: list[tuple[OrderObservation, StockSyncError]] = field(default_factory=list)
+
+    def add_changes(self, changes: Mapping[str, CounterDelta]) -> None:
+        for retailer_id, delta in changes.items():
+            self.changed_skus.add(retailer_id)
+            self.counter_changes[retailer_id] = self.counter_changes.get(retailer_id, CounterDelta()) + delta
+
+
+class OrderIngest:
+    """Merges sightings into the ledger through a ``LedgerPort``."""
+
+    def __init__(self, ledger: LedgerPort, *, now: datetime) -> None:
+        self._ledger = ledger
+        self._now = now
+
+    def apply(self, observations: Iterable[OrderObservation]) -> IngestReceipt:
+        receipt = IngestReceipt()
+        sightings = list(observations)
+        stored = self._prefetch(sightings)
+        for observation in sightings:
+            try:
+                changed = self._apply_one(observation, stored)
+            except (InvalidInputError, CounterUnderflowError) as error:
+                receipt.rejected.append((observation, error))
+                continue
+            if changed is None:
+                receipt.ignored += 1
+            elif changed:
+                receipt.applied += 1
+                receipt.add_changes(changed)
+            else:
+                receipt.unchanged += 1
+        return receipt
+
+    def _prefetch(self, sightings: Sequence[OrderObservation]) -> dict[PartKey, LedgerPart]:
+        """Read every row the batch touches in as few calls as possible (part 0 first, other parts if any)."""
+        keys = {(obs.order_id, part) for obs in sightings for part in range(part_count(len(obs.lines)))}
+        stored = self._ledger.read_parts(sorted(keys))
+        more = {
+            (row.order_id, part)
+            for row in list(stored.values())
+            if row.part == 0
+            for part in range(1, row.parts)
+            if (row.order_id, part) not in stored
+        }
+        if more:
+            stored.update(self._ledger.read_parts(sorted(more)))
+        return stored
+
+    def _apply_one(self, observation: OrderObservation, stored: dict[PartKey, LedgerPart]) -> dict | None:
+        rows = self._rows_for(observation, stored)
+        if all(row.revision == 0 for row in rows) and self._too_old(observation):
+            return None
+        synced = observation.synced or any(row.synced for row in rows)
+        if synced != observation.synced:
+            observation = observation.model_copy(update={"synced": synced})
+        groups = split_lines(observation.lines) if observation.lines else [[] for _ in rows]
+        changes: dict[str, CounterDelta] = {}
+        for row, lines in zip(rows, groups, strict=True):
+            for retailer_id, delta in self._apply_part(row, observation, lines, stored).items():
+                changes[retailer_id] = changes.get(retailer_id, CounterDelta()) + delta
+        return changes
+
+    def _rows_for(self, observation: OrderObservation, stored: dict[PartKey, LedgerPart]) -> list[LedgerPart]:
+        first = stored.get((observation.order_id, 0))
+        known_parts = first.parts if first is not None and first.lines else None
+        if observation.lines:
+            parts = part_count(len(observation.lines))
+            if known_parts is not None and known_parts != parts:
+                raise LineItemsChangedError(
+                    "lines", f"order {observation.order_id} was first seen with a different number of SKUs"
+                )
+            known_skus = {sku for key, row in stored.items() if key[0] == observation.order_id for sku in row.lines}
+            validate_against_known_lines(known_skus, observation)
+        else:
+            parts = first.parts if first is not None else 1
+        rows = []
+        for part in range(parts):
+            row = stored.get((observation.order_id, part))
+            if row is None:
+                row = empty_part(observation, part, parts)
+            elif not row.lines and row.parts != parts:
+                row = replace(row, parts=parts)  # a stub (sync notice first) learns the order's real size
+            rows.append(row)
+        return rows
+
+    def _apply_part(
+        self,
+        row: LedgerPart,
+        observation: OrderObservation,
+        lines: Sequence[OrderLine],
+        stored: dict[PartKey, LedgerPart],
+    ) -> dict[str, CounterDelta]:
+        key = (row.order_id, row.part)
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            after = merge(row, observation, lines)
+            if same_content(row, after):
+                return {}
+            changes = deltas(row, after)
+            try:
+                self._ledger.write_part(row, after, changes, observation.reference_time)
+            except StaleLedgerError:
+                fresh = self._ledger.read_parts([key]).get(key)
+                row = fresh if fresh is not None else empty_part(observation, row.part, row.parts)
+                continue
+            stored[key] = replace(after, revision=row.revision + 1)
+            return changes
+        raise StaleLedgerError(f"order {row.order_id} part {row.part}: still contended after retries")
+
+    def _too_old(self, observation: OrderObservation) -> bool:
+        return observation.placed_at is not None and observation.placed_at < self._now - LEDGER_RETENTION

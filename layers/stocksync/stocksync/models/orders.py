@@ -1,0 +1,93 @@
+"""Orders as the product sees them, whichever source they came from (DESIGN.md, "Where orders come from").
+
+An ``OrderObservation`` is one sighting of an order: by the Commerce API poller, by an order event from the
+merchant's own systems, or by the warehouse saying it has accounted for the order. Sightings repeat, overlap and
+arrive out of order; the ledger (``stocksync.logic.ledger``) merges them so that only progress counts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+RetailerId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+
+
+class OrderState(StrEnum):
+    """Every state the Commerce API reports (graph-api.md 1.2), in lifecycle order."""
+
+    FB_PROCESSING = "FB_PROCESSING"
+    CREATED = "CREATED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+    @property
+    def rank(self) -> int:
+        """Position in the lifecycle: a sighting of a lower rank than the ledger's is stale."""
+        return _RANK[self]
+
+
+_RANK = {state: index for index, state in enumerate(OrderState)}
+
+
+class OrderSource(StrEnum):
+    """Where the ledger learned of an order first."""
+
+    META_COMMERCE = "meta_commerce"
+    EVENTS = "events"
+    WAREHOUSE = "warehouse"  # only an "order synced" notice so far; the order itself not seen yet
+
+
+class OrderLine(BaseModel):
+    """One SKU of an order. ``cancelled`` and ``restocked`` only ever grow, so the largest sighting wins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retailer_id: RetailerId
+    quantity: Annotated[int, Field(strict=True, ge=1)]
+    cancelled: Annotated[int, Field(strict=True, ge=0)] = 0
+    # Units the platform put back into its own catalog copy (buyer cancellations; seller ones with restock_items).
+    restocked: Annotated[int, Field(strict=True, ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.cancelled > self.quantity:
+            raise ValueError(f"cancelled ({self.cancelled}) exceeds quantity ({self.quantity})")
+        if self.restocked > self.cancelled:
+            raise ValueError(f"restocked ({self.restocked}) exceeds cancelled ({self.cancelled})")
+        return self
+
+
+class OrderObservation(BaseModel):
+    """One sighting of an order. ``state`` is None for a sighting that only says the warehouse synced it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_id: OrderId
+    source: OrderSource
+    state: OrderState | None = None
+    lines: tuple[OrderLine, ...] = ()
+    # True once the warehouse has accounted for the order: from then on its units are in I, not in P or C.
+    synced: bool = False
+    # True for orders placed on Facebook/Instagram: the platform decremented its own catalog copy for them.
+    sold_on_platform: bool = False
+    placed_at: AwareDatetime | None = None
+    observed_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _distinct_lines(self) -> Self:
+        seen: set[str] = set()
+        for line in self.lines:
+            if line.retailer_id in seen:
+                raise ValueError(f"retailer_id {line.retailer_id!r} appears twice; merge the lines first")
+            seen.add(line.retailer_id)
+        return self
+
+    @property
+    def reference_time(self) -> datetime:
+        """When the units were sold, for velocity: the order's own time if the source gave one."""
+        return self.placed_at or self.observed_at

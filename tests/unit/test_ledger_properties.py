@@ -1,0 +1,220 @@
+"""Stateful property test: counters equal what the ledger implies, under any delivery the platform can produce.
+
+A model platform places, advances, cancels and syncs orders; every change leaves a sighting. The pollers then see
+sightings in any order: duplicates, stale ones after newer ones, shuffled pages, two pollers racing on one row,
+and crashes after the write (the receipt, i.e. the enqueue, is lost). After every step the counters must equal the
+sum of the ledger rows' contributions and never be negative; after a catch-up they must equal the platform's truth.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from stocksync.logic.ledger import contributions
+from stocksync.logic.order_ingest import OrderIngest
+from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
+from tests.fakes.ledger import InMemoryLedger
+
+SKUS = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+STATES = list(OrderState)
+
+
+@dataclass
+class TruthOrder:
+    order_id: str
+    quantities: dict[str, int]
+    state: OrderState = OrderState.FB_PROCESSING
+    cancelled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    restocked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    synced: bool = False
+
+    def sighting(self, step: int) -> OrderObservation:
+        return OrderObservation(
+            order_id=self.order_id,
+            source=OrderSource.META_COMMERCE,
+            state=self.state,
+            lines=tuple(
+                OrderLine(
+                    retailer_id=sku,
+                    quantity=quantity,
+                    cancelled=self.cancelled[sku],
+                    restocked=self.restocked[sku],
+                )
+                for sku, quantity in self.quantities.items()
+            ),
+            sold_on_platform=True,
+            placed_at=NOW,
+            observed_at=NOW + timedelta(seconds=step),
+        )
+
+    def truth(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        if self.synced:
+            return result
+        counter = {
+            OrderState.FB_PROCESSING: "processing",
+            OrderState.CREATED: "created",
+            OrderState.IN_PROGRESS: "acknowledged",
+        }.get(self.state)
+        if counter is None:
+            return result
+        for sku, quantity in self.quantities.items():
+            open_units = quantity - self.cancelled[sku]
+            if open_units:
+                result[sku] = {counter: open_units}
+        return result
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = InMemoryLedger()
+        self.orders: list[TruthOrder] = []
+        self.sightings: list[OrderObservation] = []
+        self.step = 0
+
+    def _ingest(self) -> OrderIngest:
+        return OrderIngest(self.ledger, now=NOW)
+
+    def _record(self, sighting: OrderObservation) -> None:
+        self.step += 1
+        self.sightings.append(sighting)
+
+    @rule(lines=st.dictionaries(st.sampled_from(SKUS), st.integers(1, 5), min_size=1, max_size=4))
+    def place_order(self, lines: dict[str, int]) -> None:
+        order = TruthOrder(order_id=f"o-{len(self.orders)}", quantities=lines)
+        self.orders.append(order)
+        self._record(order.sighting(self.step))
+
+    @precondition(lambda self: len(self.orders) < 3)
+    @rule(size=st.integers(50, 70))
+    def place_big_order(self, size: int) -> None:
+        """More SKUs than one transaction holds: the order is split into parts."""
+        lines = {f"BULK-{index:03d}": 1 + index % 3 for index in range(size)}
+        order = TruthOrder(order_id=f"big-{len(self.orders)}", quantities=lines)
+        self.orders.append(order)
+        self._record(order.sighting(self.step))
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data())
+    def advance_order(self, data: st.DataObject) -> None:
+        order = data.draw(st.sampled_from(self.orders))
+        if order.state is OrderState.COMPLETED:
+            return
+        order.state = STATES[order.state.rank + 1]
+        self._record(order.sighting(self.step))
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), by_buyer=st.booleans())
+    def cancel_units(self, data: st.DataObject, by_buyer: bool) -> None:
+        order = data.draw(st.sampled_from(self.orders))
+        open_skus = [sku for sku, qty in order.quantities.items() if qty > order.cancelled[sku]]
+        if order.state in (OrderState.IN_PROGRESS, OrderState.COMPLETED) or not open_skus:
+            return
+        sku = data.draw(st.sampled_from(open_skus))
+        units = data.draw(st.integers(1, order.quantities[sku] - order.cancelled[sku]))
+        order.cancelled[sku] += units
+        if by_buyer:
+            order.restocked[sku] += units
+        if all(order.cancelled[s] == q for s, q in order.quantities.items()):
+            order.state = OrderState.COMPLETED
+        self._record(order.sighting(self.step))
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data())
+    def warehouse_syncs(self, data: st.DataObject) -> None:
+        order = data.draw(st.sampled_from(self.orders))
+        order.synced = True
+        self._record(
+            OrderObservation(order_id=order.order_id, source=OrderSource.WAREHOUSE, synced=True, observed_at=NOW)
+        )
+
+    @rule(order_id=st.sampled_from(["ghost-1", "ghost-2"]))
+    def sync_notice_before_the_order(self, order_id: str) -> None:
+        """The warehouse may name an order the poller has not seen yet: a stub row, no counts."""
+        self._ingest().apply(
+            [OrderObservation(order_id=order_id, source=OrderSource.WAREHOUSE, synced=True, observed_at=NOW)]
+        )
+
+    @precondition(lambda self: self.sightings)
+    @rule(data=st.data())
+    def poll_sees_any_sighting(self, data: st.DataObject) -> None:
+        """Duplicates and stale sightings: any sighting ever made may be delivered again, at any time."""
+        sighting = data.draw(st.sampled_from(self.sightings))
+        self._ingest().apply([sighting])
+
+    @precondition(lambda self: self.sightings)
+    @rule(data=st.data())
+    def poll_sees_a_shuffled_page(self, data: st.DataObject) -> None:
+        page = data.draw(st.lists(st.sampled_from(self.sightings), min_size=1, max_size=8))
+        self._ingest().apply(page)
+
+    @precondition(lambda self: len(self.sightings) >= 2)
+    @rule(data=st.data())
+    def two_pollers_race(self, data: st.DataObject) -> None:
+        """Poller 1 reads, poller 2 writes the same order, then poller 1 writes: the condition must catch it."""
+        first = data.draw(st.sampled_from(self.sightings))
+        same_order = [s for s in self.sightings if s.order_id == first.order_id]
+        second = data.draw(st.sampled_from(same_order))
+        self.ledger.before_write = lambda: self._ingest().apply([second])
+        self._ingest().apply([first])
+        self.ledger.before_write = None
+
+    @precondition(lambda self: self.sightings)
+    @rule(data=st.data())
+    def crash_after_write(self, data: st.DataObject) -> None:
+        """The write lands but the Lambda dies before the enqueue: the receipt is lost, the counts must not be."""
+        sighting = data.draw(st.sampled_from(self.sightings))
+        self._ingest().apply([sighting])  # receipt dropped on purpose
+
+    @rule()
+    def catch_up_matches_the_platform(self) -> None:
+        """Once the latest sighting of every order is applied, counters equal the platform's truth."""
+        latest = [order.sighting(self.step) for order in self.orders]
+        synced = [
+            OrderObservation(order_id=o.order_id, source=OrderSource.WAREHOUSE, synced=True, observed_at=NOW)
+            for o in self.orders
+            if o.synced
+        ]
+        receipt = self._ingest().apply(latest + synced)
+        assert not receipt.rejected
+        truth: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for order in self.orders:
+            for sku, counts in order.truth().items():
+                for name, units in counts.items():
+                    truth[sku][name] += units
+        for sku, counters in self.ledger.counters.items():
+            for name in ("processing", "created", "acknowledged"):
+                assert counters[name] == truth[sku][name], (sku, name)
+
+    @invariant()
+    def counters_equal_what_the_ledger_implies(self) -> None:
+        implied: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        platform: dict[str, int] = defaultdict(int)
+        sold: dict[str, int] = defaultdict(int)
+        for row in self.ledger.rows.values():
+            for sku, delta in contributions(row).items():
+                implied[sku]["processing"] += delta.processing
+                implied[sku]["created"] += delta.created
+                implied[sku]["acknowledged"] += delta.acknowledged
+            for sku, line in row.lines.items():
+                sold[sku] += line.ordered
+                if row.sold_on_platform:
+                    platform[sku] += line.restocked - line.ordered
+        for sku, counters in self.ledger.counters.items():
+            for name, value in counters.items():
+                assert value >= 0, (sku, name, value)
+                assert value == implied[sku][name], (sku, name, value, implied[sku][name])
+            assert self.ledger.platform_units[sku] == platform[sku]
+            assert self.ledger.sold[sku] == sold[sku]
+
+
+LedgerMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestLedgerProperties = LedgerMachine.TestCase
