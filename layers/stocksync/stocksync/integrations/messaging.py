@@ -1,0 +1,119 @@
+"""SQS and EventBridge publishers with typed receipts (the shape serverless-python-demo uses).
+
+Both services accept at most 10 entries per call and may fail single entries of a call; callers get back exactly
+which entries failed, so nothing is dropped silently. Failed entries are retried once before they are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stocksync.observability import logger
+
+_MAX_ENTRIES = 10
+
+
+@dataclass
+class PublishReceipt:
+    """Entries sent, and the ones that failed with the service's code and message."""
+
+    sent: int = 0
+    failed: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _chunks(items: Sequence[Any], size: int = _MAX_ENTRIES) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class QueuePublisher:
+    """Sends JSON bodies to one SQS queue."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self.queue_url = queue_url
+        self.requests = 0
+
+    def send(self, bodies: Iterable[Mapping[str, Any]], *, delay_seconds: int = 0) -> PublishReceipt:
+        receipt = PublishReceipt()
+        pending = list(bodies)
+        for attempt in range(2):
+            retry: list[Mapping[str, Any]] = []
+            for chunk in _chunks(pending):
+                entries = [
+                    {"Id": str(index), "MessageBody": json.dumps(body, sort_keys=True), "DelaySeconds": delay_seconds}
+                    for index, body in enumerate(chunk)
+                ]
+                self.requests += 1
+                answer = self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                receipt.sent += len(answer.get("Successful", []))
+                for failure in answer.get("Failed", []):
+                    body = chunk[int(failure["Id"])]
+                    if attempt == 0 and not failure.get("SenderFault"):
+                        retry.append(body)
+                    else:
+                        receipt.failed.append((body, f"{failure.get('Code')}: {failure.get('Message', '')}"))
+            pending = retry
+            if not pending:
+                break
+        return receipt
+
+
+class DeadLetters:
+    """The product's reasoned dead-letter queue: every rejected record lands here with why and from where."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self.queue_url = queue_url
+
+    def send(self, *, source: str, reason: str, body: Any) -> None:
+        logger.warning("dead-lettered", extra={"source": source, "reason": reason})
+        self._client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps({"source": source, "reason": reason, "body": body}, default=str, sort_keys=True),
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1024] or "unspecified"},
+                "source": {"DataType": "String", "StringValue": source},
+            },
+        )
+
+
+class BusPublisher:
+    """Puts events on the product's EventBridge bus."""
+
+    def __init__(self, client: Any, bus_name: str, *, source: str = "stocksync") -> None:
+        self._client = client
+        self._bus = bus_name
+        self._source = source
+
+    def put(self, detail_type: str, details: Iterable[Mapping[str, Any]]) -> PublishReceipt:
+        receipt = PublishReceipt()
+        for chunk in _chunks(list(details)):
+            entries = [
+                {
+                    "EventBusName": self._bus,
+                    "Source": self._source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, default=str, sort_keys=True),
+                }
+                for detail in chunk
+            ]
+            answer = self._client.put_events(Entries=entries)
+            for detail, result in zip(chunk, answer.get("Entries", []), strict=False):
+                if result.get("ErrorCode"):
+                    receipt.failed.append((detail, f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"))
+                else:
+                    receipt.sent += 1
+        return receipt
+
+
+def recompute_messages(retailer_ids: Iterable[str], *, reason: str) -> list[dict[str, str]]:
+    """One message per SKU: the recompute queue's consumer batches its reads itself."""
+    return [{"retailer_id": rid, "reason": reason} for rid in sorted(set(retailer_ids))]
