@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class StockSyncError(Exception):
     """Base of every error the product raises on purpose."""
@@ -23,3 +25,24 @@ class InvalidInputError(StockSyncError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class SourceRemovedError(StockSyncError):
+    """The order source answered that its endpoint no longer exists: stop polling it (and alarm once)."""
+
+
+class SourceThrottledError(StockSyncError):
+    """The order source asked us to slow down; the poll stops and resumes from its saved cursor later."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """'field.path: message; ...' so a log line or dead letter says which field was wrong, without a stack trace."""
+    parts = []
+    for issue in error.errors(include_url=False):
+        location = ".".join(str(part) for part in issue["loc"]) or "body"
+        parts.append(f"{location}: {issue['msg']}")
+    return "; ".join(parts)

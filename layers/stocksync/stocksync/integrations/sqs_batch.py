@@ -16,18 +16,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from stocksync.errors import InvalidInputError
+from stocksync.errors import InvalidInputError, describe_validation_error
 from stocksync.integrations.messaging import DeadLetters
 from stocksync.observability import logger, metrics
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """'field.path: message; ...' so a dead letter says which field was wrong without a stack trace."""
-    parts = []
-    for issue in error.errors(include_url=False):
-        location = ".".join(str(part) for part in issue["loc"]) or "body"
-        parts.append(f"{location}: {issue['msg']}")
-    return "; ".join(parts)
 
 
 def rejection_reason(error: Exception) -> str | None:

@@ -80,10 +80,16 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     catalog_id: Annotated[str, _env("STOCKSYNC_CATALOG_ID", min_length=1)]
+    # The commerce merchant settings id (commerce orders are listed under it).
+    cms_id: Annotated[str, _env("STOCKSYNC_CMS_ID", min_length=1)]
     buckets: Annotated[dict[str, BucketSettings], _env("STOCKSYNC_BUCKETS")]
     default_bucket: Annotated[str, _env("STOCKSYNC_DEFAULT_BUCKET")]
     deduction_mode: Annotated[DeductionMode, _env("STOCKSYNC_DEDUCTION_MODE")] = DeductionMode.MERCHANT
     catalog_field: Annotated[CatalogField, _env("STOCKSYNC_CATALOG_FIELD")] = CatalogField.QUANTITY_TO_SELL_ON_FACEBOOK
+
+    # Each listing re-reads this much before the watermark: the platform's clocks and eventual consistency can
+    # surface an order slightly older than ones already seen. The ledger makes the re-read harmless.
+    poll_overlap_seconds: Annotated[int, _env("STOCKSYNC_POLL_OVERLAP_SECONDS", ge=0, le=86400)] = 900
 
     graph_base_url: Annotated[str, _env("STOCKSYNC_GRAPH_BASE_URL")] = "https://graph.facebook.com"
     graph_api_version: Annotated[str, _env("STOCKSYNC_GRAPH_API_VERSION", pattern=r"^v\d+\.\d+$")] = "v25.0"
@@ -120,8 +126,9 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _known_default_bucket(self) -> Self:
         if self.default_bucket not in self.buckets:
-            raise ValueError(f"STOCKSYNC_DEFAULT_BUCKET: unknown bucket {self.default_bucket!r}; "
-                             f"known: {sorted(self.buckets)}")
+            raise ValueError(
+                f"STOCKSYNC_DEFAULT_BUCKET: unknown bucket {self.default_bucket!r}; known: {sorted(self.buckets)}"
+            )
         return self
 
     def bucket(self, name: str) -> BucketSettings:

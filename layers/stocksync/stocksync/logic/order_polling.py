@@ -1,0 +1,133 @@
+"""One poll of a listed order source: read every page changed since the watermark, apply, enqueue, advance.
+
+Why a watermark with an overlap, and why it moves only at the end: the platform's clocks and its eventual
+consistency can surface an order with a ``last_updated`` a little older than orders already seen, so a strict
+watermark loses orders. Each listing asks for orders updated after (watermark - overlap); the ledger makes the
+re-read overlap harmless. The watermark is the newest ``last_updated`` the platform reported (its clock, not ours),
+and it advances only once the whole listing was applied. Within a listing, the page cursor is saved after each page
+is applied, so a poll cut short (throttling, the Lambda deadline) resumes exactly there and loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from stocksync.errors import SourceRemovedError, SourceThrottledError
+from stocksync.integrations.order_sources import PolledOrderSource, SourcePage
+from stocksync.logic.order_ingest import OrderIngest
+
+
+class PollCursor(BaseModel):
+    """A source's polling position, stored in the control table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    watermark: datetime | None = None  # newest last_updated of the last complete listing
+    in_progress: bool = False  # a listing was cut short; resume it
+    listing_updated_after: datetime | None = None
+    listing_after: str | None = None  # page cursor to resume from
+    listing_latest: datetime | None = None
+    disabled_reason: str | None = None
+
+
+class CursorStore(Protocol):
+    def load(self, source: str) -> PollCursor: ...
+
+    def save(self, source: str, cursor: PollCursor) -> None: ...
+
+    def disable(self, source: str, reason: str) -> bool:
+        """Mark the source disabled; True only for the call that disabled it (so the alarm fires once)."""
+        ...
+
+
+class PollSinks(Protocol):
+    def enqueue_recompute(self, retailer_ids: Iterable[str]) -> None: ...
+
+    def reject(self, raw: Any, reason: str) -> None: ...
+
+    def source_removed(self, source: str, reason: str) -> None: ...
+
+
+@dataclass
+class PollReport:
+    pages: int = 0
+    sightings: int = 0
+    applied: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    changed_skus: set[str] = field(default_factory=set)
+    completed: bool = False  # the listing reached its last page
+    throttled_for: float | None = None  # seconds the source asked us to wait, when it did
+    disabled: bool = False
+
+
+def _later(left: datetime | None, right: datetime | None) -> datetime | None:
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return max(left, right)
+
+
+def poll_orders(
+    source_name: str,
+    source: PolledOrderSource,
+    ingest: OrderIngest,
+    cursors: CursorStore,
+    sinks: PollSinks,
+    *,
+    overlap: timedelta,
+    now: datetime,
+    time_left: Callable[[], float] = lambda: float("inf"),
+    reserve_seconds: float = 10.0,
+) -> PollReport:
+    report = PollReport()
+    cursor = cursors.load(source_name)
+    if cursor.disabled_reason:
+        report.disabled = True
+        return report
+    if cursor.in_progress:
+        updated_after, after, latest = cursor.listing_updated_after, cursor.listing_after, cursor.listing_latest
+    else:
+        updated_after = cursor.watermark - overlap if cursor.watermark else None
+        after, latest = None, None
+    try:
+        for page in source.pages(updated_after=updated_after, after=after, observed_at=now):
+            _apply_page(page, ingest, sinks, report)
+            latest = _later(latest, page.latest_update)
+            if not page.has_next:
+                break
+            progress = {"in_progress": True, "listing_updated_after": updated_after, "listing_after": page.after}
+            cursors.save(source_name, cursor.model_copy(update={**progress, "listing_latest": latest}))
+            if time_left() < reserve_seconds:
+                return report  # the next scheduled poll resumes from the saved page cursor
+        # The listing reached its last page (or was empty): the watermark moves to the newest change seen.
+        cursors.save(source_name, PollCursor(watermark=_later(cursor.watermark, latest) or now))
+        report.completed = True
+    except SourceThrottledError as error:
+        report.throttled_for = error.retry_after_seconds
+    except SourceRemovedError as error:
+        report.disabled = True
+        if cursors.disable(source_name, str(error)):
+            sinks.source_removed(source_name, str(error))
+    return report
+
+
+def _apply_page(page: SourcePage, ingest: OrderIngest, sinks: PollSinks, report: PollReport) -> None:
+    report.pages += 1
+    report.sightings += len(page.observations)
+    for raw, reason in page.rejected:
+        sinks.reject(raw, reason)
+    receipt = ingest.apply(page.observations)
+    for observation, error in receipt.rejected:
+        sinks.reject(observation.model_dump(mode="json"), str(error))
+    report.rejected += len(page.rejected) + len(receipt.rejected)
+    report.applied += receipt.applied
+    report.unchanged += receipt.unchanged
+    report.changed_skus |= receipt.changed_skus
+    sinks.enqueue_recompute(receipt.changed_skus)
