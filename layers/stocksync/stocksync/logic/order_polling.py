@@ -21,6 +21,10 @@ from stocksync.errors import SourceRemovedError, SourceThrottledError
 from stocksync.integrations.order_sources import PolledOrderSource, SourcePage
 from stocksync.logic.order_ingest import OrderIngest
 
+# Changed SKUs are enqueued once per this many distinct SKUs (and at the end of the poll), not per page: a SKU
+# changed on several pages is recomputed once. A crash loses at most this many enqueues; the sweeps catch those.
+ENQUEUE_FLUSH_SKUS = 100
+
 
 class PollCursor(BaseModel):
     """A source's polling position, stored in the control table."""
@@ -96,9 +100,13 @@ def poll_orders(
     else:
         updated_after = cursor.watermark - overlap if cursor.watermark else None
         after, latest = None, None
+    pending: set[str] = set()
     try:
         for page in source.pages(updated_after=updated_after, after=after, observed_at=now):
-            _apply_page(page, ingest, sinks, report)
+            pending |= _apply_page(page, ingest, sinks, report)
+            if len(pending) >= ENQUEUE_FLUSH_SKUS:
+                sinks.enqueue_recompute(pending)
+                pending = set()
             latest = _later(latest, page.latest_update)
             if not page.has_next:
                 break
@@ -115,10 +123,13 @@ def poll_orders(
         report.disabled = True
         if cursors.disable(source_name, str(error)):
             sinks.source_removed(source_name, str(error))
+    finally:
+        if pending:
+            sinks.enqueue_recompute(pending)
     return report
 
 
-def _apply_page(page: SourcePage, ingest: OrderIngest, sinks: PollSinks, report: PollReport) -> None:
+def _apply_page(page: SourcePage, ingest: OrderIngest, sinks: PollSinks, report: PollReport) -> set[str]:
     report.pages += 1
     report.sightings += len(page.observations)
     for raw, reason in page.rejected:
@@ -130,4 +141,4 @@ def _apply_page(page: SourcePage, ingest: OrderIngest, sinks: PollSinks, report:
     report.applied += receipt.applied
     report.unchanged += receipt.unchanged
     report.changed_skus |= receipt.changed_skus
-    sinks.enqueue_recompute(receipt.changed_skus)
+    return receipt.changed_skus
