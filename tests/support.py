@@ -1,0 +1,93 @@
+"""Helpers for calling handlers through their real entry points, as Lambda would."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import functions/<function>/app.py fresh (its module-level settings check runs against the current env)."""
+    path = FUNCTIONS / function / "app.py"
+    name = f"stocksync_function_{function}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "stocksync-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:stocksync-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def sqs_event(bodies: list[Any], *, queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:queue") -> dict[str, Any]:
+    """An SQS event as Lambda delivers it; non-string bodies are JSON-encoded."""
+    records = []
+    for index, body in enumerate(bodies):
+        records.append(
+            {
+                "messageId": f"msg-{index}",
+                "receiptHandle": f"handle-{index}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1763900000000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+def bus_event(detail_type: str, detail: dict[str, Any], *, source: str = "com.example.merchant") -> dict[str, Any]:
+    """An EventBridge event as an SQS target receives it in the message body."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-23T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message currently visible on a queue (bodies parsed, attributes kept), deleting them."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        answer = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        )
+        batch = answer.get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            messages.append(
+                {
+                    "body": json.loads(message["Body"]),
+                    "attributes": {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()},
+                }
+            )
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
