@@ -1,0 +1,162 @@
+"""poll_orders through its real entry point, against moto server and the Commerce Platform simulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stocksync.dal.codec import decode, encode
+from stocksync.integrations import graph_api
+from stocksync.local.aws import LocalAws
+from stocksync.simulator import CommercePlatformSimulator
+from tests.support import FakeLambdaContext, drain_queue, load_handler
+
+SKUS = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
+TOKEN, APP_SECRET = "poll-test-token", "poll-test-app-secret"
+
+
+@pytest.fixture
+def platform(local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CommercePlatformSimulator]:
+    with CommercePlatformSimulator(page_size=5, access_token=TOKEN, app_secret=APP_SECRET) as sim:
+        for sku in SKUS:
+            sim.add_product(sku, quantity=500)
+        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
+        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
+        yield sim
+
+
+def poll() -> dict[str, Any]:
+    return load_handler("poll_orders").lambda_handler({"source": "aws.scheduler"}, FakeLambdaContext())
+
+
+def counters(local_aws: LocalAws) -> dict[str, tuple[int, int, int, int]]:
+    table = local_aws.function_environment()["SKU_TABLE"]
+    answer = local_aws.client("dynamodb").scan(TableName=table)
+    result = {}
+    for raw in answer["Items"]:
+        item = decode(raw)
+        if item["record"] == "state":
+            result[item["retailer_id"]] = (
+                item.get("pending_processing", 0),
+                item.get("pending_created", 0),
+                item.get("acknowledged_unsynced", 0),
+                item.get("platform_units", 0),
+            )
+    return result
+
+
+def place_orders(sim: CommercePlatformSimulator, count: int) -> dict[str, int]:
+    """Place ``count`` orders round-robin over the SKUs; returns units ordered per SKU."""
+    ordered = dict.fromkeys(SKUS, 0)
+    for index in range(count):
+        sku = SKUS[index % len(SKUS)]
+        units = 1 + index % 3
+        sim.place_order(f"o-{index:03d}", [(sku, units)], state="FB_PROCESSING")
+        ordered[sku] += units
+        sim.advance(1)
+    return ordered
+
+
+def test_a_poll_follows_every_page_and_counts_each_order_once(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    ordered = place_orders(platform, 23)  # five pages of five
+    summary = poll()
+    assert summary["completed"] and summary["pages"] == 5 and summary["applied"] == 23
+    assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+
+    recompute = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"])
+    assert sorted(message["body"]["retailer_id"] for message in recompute) == SKUS
+
+    # A second poll re-reads the overlap window and changes nothing.
+    again = poll()
+    assert again["applied"] == 0 and again["unchanged"] == again["sightings"] > 0
+    assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+
+
+def test_state_moves_and_cancellations_move_units_between_counters(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    platform.place_order("o-1", [("SKU-A", 3), ("SKU-B", 2)], state="FB_PROCESSING")
+    platform.place_order("o-2", [("SKU-A", 1)], state="FB_PROCESSING")
+    poll()
+    platform.advance(60)
+    platform.move_order("o-1", "CREATED")
+    platform.cancel_order("o-2", None, by="buyer")  # the platform restocks buyer cancellations itself
+    platform.cancel_order("o-1", [("SKU-B", 1)], by="seller", restock_items=False)
+    poll()
+    assert counters(local_aws) == {
+        "SKU-A": (0, 3, 0, -3),  # o-1's 3 units now in C; o-2 cancelled and restocked (-4 + 1)
+        "SKU-B": (0, 1, 0, -2),  # one of two units cancelled by the seller without restock
+    }
+
+
+def test_throttling_in_the_middle_of_a_poll_then_the_next_poll_resumes_without_loss_or_double_count(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    ordered = place_orders(platform, 23)
+    platform.throttle_after(2, code=80004, regain_minutes=5, endpoint="commerce_orders")
+    first = poll()
+    assert first["throttled_for"] == pytest.approx(300, abs=1)
+    assert not first["completed"] and first["pages"] == 2
+    assert sum(p for p, *_ in counters(local_aws).values()) < sum(ordered.values())
+
+    platform.advance(6 * 60)
+    second = poll()
+    assert second["completed"] and second["throttled_for"] is None
+    assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+
+
+def test_a_removed_endpoint_stops_polling_and_alarms_once(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    platform.commerce_orders_removed = True
+    first = poll()
+    assert first["disabled"]
+    calls = sum(platform.calls.values())
+    second = poll()
+    assert second["disabled"] and sum(platform.calls.values()) == calls  # not even one more call
+    control = local_aws.client("dynamodb").get_item(
+        TableName=local_aws.function_environment()["CONTROL_TABLE"], Key=encode({"name": "poll-cursor#meta_commerce"})
+    )
+    assert "deprecated" in decode(control["Item"])["disabled_reason"]
+
+
+def test_an_order_line_for_a_sku_without_warehouse_level_is_still_counted(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    platform.add_product("SKU-NEW", quantity=5)
+    platform.place_order("o-new", [("SKU-NEW", 2)], state="FB_PROCESSING")
+    poll()
+    state = decode(
+        local_aws.client("dynamodb").get_item(
+            TableName=local_aws.function_environment()["SKU_TABLE"],
+            Key=encode({"retailer_id": "SKU-NEW", "record": "state"}),
+        )["Item"]
+    )
+    assert state["pending_processing"] == 2 and "warehouse_level" not in state and "bucket" not in state
+
+
+def test_a_malformed_order_is_dead_lettered_with_its_field_and_the_rest_of_the_page_applied(
+    local_aws: LocalAws, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator only serves valid orders, so the response is corrupted on its way into the client."""
+    place_orders(platform, 3)
+    original_get = graph_api.GraphApiClient.get
+
+    def corrupting_get(self: graph_api.GraphApiClient, path: str, params: Any = None) -> dict[str, Any]:
+        answer = original_get(self, path, params)
+        if path.endswith("commerce_orders") and answer.get("data"):
+            answer["data"][1]["items"]["data"][0]["quantity"] = -2
+        return answer
+
+    monkeypatch.setattr(graph_api.GraphApiClient, "get", corrupting_get)
+    summary = poll()
+    assert summary["rejected"] == 1 and summary["applied"] == 2
+    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert len(letters) == 1
+    assert "data[1].items.data[0].quantity" in letters[0]["attributes"]["reason"]
+    assert json.dumps(letters[0]["body"]["body"]).count("o-001") >= 1
