@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stocksync.errors import ConfigurationError
 
@@ -54,7 +54,8 @@ class BucketSettings(BaseModel):
     allocation_percent: Annotated[int | None, Field(ge=0, le=100, strict=True)] = None
     allocation_fixed: Annotated[int | None, Field(ge=0, strict=True)] = None
     # A SKU without an explicit bucket lands in the fastest bucket whose floor its velocity reaches.
-    min_units_per_hour: Annotated[float, Field(ge=0)] = 0.0
+    # Strict and finite: JSON `true` would otherwise read as 1.0 and `Infinity` as a floor no SKU ever reaches.
+    min_units_per_hour: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] = 0.0
 
     @field_validator("sweep_rate")
     @classmethod
@@ -70,6 +71,15 @@ class BucketSettings(BaseModel):
         return self
 
 
+def _no_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads keeps the last of two equal names silently; in a hand-edited bucket map that hides a typo."""
+    names = [name for name, _ in pairs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate name(s) {duplicates} in one JSON object")
+    return dict(pairs)
+
+
 def _env(alias: str, **kwargs: Any) -> Any:
     return Field(alias=alias, **kwargs)
 
@@ -79,9 +89,10 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    catalog_id: Annotated[str, _env("STOCKSYNC_CATALOG_ID", min_length=1)]
+    # Graph object ids are numeric; template.yaml's parameters enforce the same pattern at deploy time.
+    catalog_id: Annotated[str, _env("STOCKSYNC_CATALOG_ID", pattern=r"^\d+$")]
     # The commerce merchant settings id (commerce orders are listed under it).
-    cms_id: Annotated[str, _env("STOCKSYNC_CMS_ID", min_length=1)]
+    cms_id: Annotated[str, _env("STOCKSYNC_CMS_ID", pattern=r"^\d+$")]
     buckets: Annotated[dict[str, BucketSettings], _env("STOCKSYNC_BUCKETS")]
     default_bucket: Annotated[str, _env("STOCKSYNC_DEFAULT_BUCKET")]
     deduction_mode: Annotated[DeductionMode, _env("STOCKSYNC_DEDUCTION_MODE")] = DeductionMode.MERCHANT
@@ -91,7 +102,10 @@ class Settings(BaseModel):
     # surface an order slightly older than ones already seen. The ledger makes the re-read harmless.
     poll_overlap_seconds: Annotated[int, _env("STOCKSYNC_POLL_OVERLAP_SECONDS", ge=0, le=86400)] = 900
 
-    graph_base_url: Annotated[str, _env("STOCKSYNC_GRAPH_BASE_URL")] = "https://graph.facebook.com"
+    # http only makes sense for the local Commerce Platform simulator; a bare host name would fail at the first call.
+    graph_base_url: Annotated[str, _env("STOCKSYNC_GRAPH_BASE_URL", pattern=r"^https?://[^\s/]+\S*$")] = (
+        "https://graph.facebook.com"
+    )
     graph_api_version: Annotated[str, _env("STOCKSYNC_GRAPH_API_VERSION", pattern=r"^v\d+\.\d+$")] = "v25.0"
     # Where the Graph API credentials live: "secretsmanager:<name-or-arn>" or "ssm:<parameter name>".
     # The value is JSON: {"access_token": "...", "app_secret": "..."}.
@@ -113,7 +127,7 @@ class Settings(BaseModel):
     def _parse_buckets(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = json.loads(value, object_pairs_hook=_no_duplicate_names)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON ({exc.msg})") from None
         if not isinstance(value, dict) or not value:
@@ -123,13 +137,15 @@ class Settings(BaseModel):
             raise ValueError(f"invalid bucket name(s) {bad}; use lowercase letters, digits, '-' or '_'")
         return value
 
-    @model_validator(mode="after")
-    def _known_default_bucket(self) -> Self:
-        if self.default_bucket not in self.buckets:
-            raise ValueError(
-                f"STOCKSYNC_DEFAULT_BUCKET: unknown bucket {self.default_bucket!r}; known: {sorted(self.buckets)}"
-            )
-        return self
+    @field_validator("default_bucket")
+    @classmethod
+    def _known_default_bucket(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator (not a model validator), so the error is located at STOCKSYNC_DEFAULT_BUCKET.
+        # buckets is validated first (declared first); when it failed, its own error is reported instead.
+        buckets = info.data.get("buckets")
+        if buckets is not None and value not in buckets:
+            raise ValueError(f"unknown bucket {value!r}; known: {sorted(buckets)}")
+        return value
 
     def bucket(self, name: str) -> BucketSettings:
         """The named bucket's settings; an unknown name is an input error, not a crash."""
