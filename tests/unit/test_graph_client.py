@@ -490,21 +490,43 @@ def test_list_commerce_orders_pages_with_cursors_and_rejects_bad_orders_alone(
 
 def test_list_commerce_orders_refuses_ambiguous_arguments(client: GraphApiClient) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        next(client.list_commerce_orders("2001", states=[]))
+        client.list_commerce_orders("2001", states=[])  # refused at the call, before any iteration
     assert caught.value.field == "states"
     with pytest.raises(InvalidInputError) as caught:
-        next(client.list_commerce_orders("2001", states=[OrderState.CREATED], updated_before=datetime(2026, 1, 1)))
+        client.list_commerce_orders("2001", states=[OrderState.CREATED], updated_before=datetime(2026, 1, 1))
     assert caught.value.field == "updated_before"
 
 
-def test_acknowledge_orders_sends_the_orders_and_idempotency_key(graph: ScriptedGraph, client: GraphApiClient) -> None:
-    graph.queue(response(200, {"success": True}))
-    client.acknowledge_orders(
-        "2001", [OrderAcknowledgement(id="o-1", merchant_order_reference="WH-1")], idempotency_key="k-1"
+def test_acknowledge_orders_sends_the_orders_and_reports_each_outcome(
+    graph: ScriptedGraph, client: GraphApiClient
+) -> None:
+    graph.queue(
+        response(
+            200,
+            {
+                "orders": [
+                    {"id": "o-1", "state": "IN_PROGRESS"},
+                    {"id": "o-2", "error": {"message": "(#100) Order o-2 is not CREATED", "code": 100}},
+                ]
+            },
+        )
     )
+    result = client.acknowledge_orders(
+        "2001",
+        [
+            OrderAcknowledgement(id="o-1", merchant_order_reference="WH-1"),
+            OrderAcknowledgement(id="o-2", merchant_order_reference="WH-2"),
+        ],
+        idempotency_key="k-1",
+    )
+    assert result.orders[0].state is OrderState.IN_PROGRESS
+    assert [order.id for order in result.failed] == ["o-2"]
     form = graph.form(0)
     assert graph.path(0) == "/v25.0/2001/acknowledge_orders"
-    assert json.loads(form["orders"]) == [{"id": "o-1", "merchant_order_reference": "WH-1"}]
+    assert json.loads(form["orders"]) == [
+        {"id": "o-1", "merchant_order_reference": "WH-1"},
+        {"id": "o-2", "merchant_order_reference": "WH-2"},
+    ]
     assert form["idempotency_key"] == "k-1"
 
 

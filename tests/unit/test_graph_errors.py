@@ -95,8 +95,15 @@ def test_unknown_edge_naming_the_requested_edge_is_a_removed_endpoint() -> None:
         "(#100) Tried accessing nonexisting field (commerce_orders) on node type (CommerceMerchantSettings)",
         "Unknown path components: /commerce_orders",
     ):
-        error = classify(400, code=100, message=message, edge="commerce_orders")
-        assert type(error) is GraphEndpointRemovedError
+        for code in (100, 2500):
+            error = classify(400, code=code, message=message, edge="commerce_orders")
+            assert type(error) is GraphEndpointRemovedError
+    assert type(classify(400, code=2500, message="Unknown path components: /foo", edge="foo")) is (
+        GraphEndpointRemovedError
+    )
+    assert type(classify(400, code=2500, message="Unknown path components: /foo", edge="products")) is (
+        GraphValidationError
+    )
 
 
 def test_nonexisting_field_in_the_fields_parameter_is_a_validation_error() -> None:

@@ -47,6 +47,7 @@ from stocksync.integrations.graph_errors import (
 )
 from stocksync.integrations.graph_parsing import parse_model, parse_records, parse_usage
 from stocksync.models.graph import (
+    AcknowledgeOrdersResult,
     BatchRequestStatus,
     CancelLine,
     CancelReasonCode,
@@ -236,17 +237,26 @@ class GraphApiClient:
             params["limit"] = limit
         if after is not None:
             params["after"] = after
-        path = f"{cms_id}/commerce_orders"
+        # Arguments are checked now, at the call; the pages are fetched as the caller iterates.
+        return self._order_pages(f"{cms_id}/commerce_orders", params)
+
+    def _order_pages(self, path: str, params: Params) -> Iterator[CommerceOrderPage]:
         for page in self.paginate(path, params):
             orders, rejected = parse_records(CommerceOrder, page, endpoint=f"GET {path}")
             yield CommerceOrderPage(orders=orders, rejected=rejected, after=page.after, has_next=page.has_next)
 
-    def acknowledge_orders(self, cms_id: str, orders: Sequence[OrderAcknowledgement], *, idempotency_key: str) -> None:
-        """Moves CREATED orders to IN_PROGRESS in one call; a repeat with the same key is harmless."""
+    def acknowledge_orders(
+        self, cms_id: str, orders: Sequence[OrderAcknowledgement], *, idempotency_key: str
+    ) -> AcknowledgeOrdersResult:
+        """Moves CREATED orders to IN_PROGRESS in one call; each order may fail alone (see ``result.failed``).
+
+        A repeat with the same ``idempotency_key`` gets the first answer again and changes nothing.
+        """
         if not orders:
             raise InvalidInputError("orders", "acknowledge at least one order")
+        path = f"{cms_id}/acknowledge_orders"
         data = {"idempotency_key": idempotency_key, "orders": [order.model_dump() for order in orders]}
-        self._expect_success(f"{cms_id}/acknowledge_orders", data)
+        return parse_model(AcknowledgeOrdersResult, self.post(path, data), field="", endpoint=f"POST {path}")
 
     def cancel_order(
         self,

@@ -20,6 +20,7 @@ AUTH_CODES = frozenset({102, 190, 463, 467})
 TOKEN_INVALID_CODE = 190
 DEPRECATED_CODE = 12
 INVALID_PARAMETER_CODE = 100
+UNKNOWN_PATH_CODE = 2500
 HTTP_TOO_MANY_REQUESTS = 429
 
 _SECRET_PARAM = re.compile(r"(?i)\b(access_token|appsecret_proof)=[^&\s'\"]*")
@@ -138,7 +139,7 @@ def _is_removed_endpoint(error: GraphErrorBody, edge: str) -> bool:
         return True
     message = error.message.lower()
     return (
-        error.code == INVALID_PARAMETER_CODE
+        error.code in {INVALID_PARAMETER_CODE, UNKNOWN_PATH_CODE}
         and bool(edge)
         and edge.lower() in message
         and any(marker in message for marker in _REMOVED_MARKERS)

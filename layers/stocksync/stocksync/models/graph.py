@@ -296,6 +296,25 @@ class GraphErrorResponse(_Wire):
     error: GraphErrorBody
 
 
+class AcknowledgedOrder(_Wire):
+    """One order's outcome in a bulk acknowledgement: its new state, or the error that kept it where it was."""
+
+    id: OrderId
+    state: OrderState | None = None
+    error: GraphErrorBody | None = None
+
+
+class AcknowledgeOrdersResult(_Wire):
+    """Answer of ``POST /{cms_id}/acknowledge_orders``; each order succeeds or fails on its own."""
+
+    orders: list[AcknowledgedOrder]
+
+    @property
+    def failed(self) -> list[AcknowledgedOrder]:
+        """Orders not acknowledged: Meta says not to process those (graph-api.md 1.4); retry them."""
+        return [order for order in self.orders if order.error is not None or order.state is None]
+
+
 class _Cursors(_Wire):
     before: str | None = None
     after: str | None = None
