@@ -1,0 +1,119 @@
+"""The catalog endpoints: items_batch uploads, their status, the products listing, the single-product update.
+
+items_batch is the expensive one: up to 5,000 requests per call, parsed and checked outside the lock so that
+concurrent callers only queue for the moment the batch is accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from stocksync.simulator.auth import SECRET_PARAMS
+from stocksync.simulator.batches import ITEM_TYPE_PRODUCT, MAX_REQUESTS_PER_BATCH, split_requests
+from stocksync.simulator.catalog import invalid_field_messages
+from stocksync.simulator.errors import (
+    THROTTLE_MESSAGES,
+    GraphError,
+    invalid_parameter,
+    missing_parameter,
+    unsupported_request,
+)
+from stocksync.simulator.graph_fields import resolve_fields
+from stocksync.simulator.graph_request import GraphRequest, flag, json_value, required_text
+from stocksync.simulator.graph_views import PRODUCT, product_json
+from stocksync.simulator.paging import decode_cursor, invalid_cursor, page_limit, paged_response
+from stocksync.simulator.platform_state import PlatformState
+from stocksync.simulator.rate_limits import minutes_to_regain, usage_headers
+
+BATCH_USAGE_TYPE = "catalog_batch"
+# The products edge pages like the orders listing by default, but lets a client ask for bigger pages.
+MAX_PRODUCTS_PAGE = 1000
+BATCH_BUDGET_CODE = 80014
+
+
+class CatalogEndpoints:
+    def __init__(self, state: PlatformState, catalog_id: str, page_size: int) -> None:
+        self._state = state
+        self._catalog_id = catalog_id
+        self._page_size = page_size
+
+    def items_batch(self, request: GraphRequest) -> dict[str, Any]:
+        item_type = request.params.get("item_type")
+        if not item_type:
+            raise missing_parameter("item_type")
+        if item_type != ITEM_TYPE_PRODUCT:
+            raise invalid_parameter(f"Param item_type must be {ITEM_TYPE_PRODUCT} on this simulator, got {item_type!r}")
+        requests = json_value(request.params, "requests")
+        if not isinstance(requests, list) or not requests:
+            raise invalid_parameter("Param requests must be a non-empty JSON array")
+        if len(requests) > MAX_REQUESTS_PER_BATCH:
+            raise invalid_parameter(
+                f"Param requests holds {len(requests)} requests; at most {MAX_REQUESTS_PER_BATCH} are allowed per call"
+            )
+        allow_upsert = flag(request.params, "allow_upsert", default=True)
+        rows, rejected = split_requests(requests)
+        with self._state.transaction() as now:
+            wait = self._state.batch_budget.time_to_regain(now)
+            if wait is not None:
+                headers = usage_headers(self._catalog_id, BATCH_USAGE_TYPE, 100, regain_minutes=minutes_to_regain(wait))
+                raise GraphError(
+                    BATCH_BUDGET_CODE, THROTTLE_MESSAGES[BATCH_BUDGET_CODE], is_transient=True, headers=headers
+                )
+            self._state.batch_budget.record(now)
+            handles = [self._state.batches.accept(rows, allow_upsert, now)] if rows else []
+        return {
+            "handles": handles,
+            "validation_status": [
+                {"retailer_id": error.retailer_id, "errors": [{"message": error.message}]} for error in rejected
+            ],
+        }
+
+    def batch_status(self, request: GraphRequest) -> dict[str, Any]:
+        handle = required_text(request.params, "handle")
+        load_ids = flag(request.params, "load_ids_of_invalid_requests", default=False)
+        with self._state.transaction() as now:
+            job = self._state.batches.get(handle)
+            if job is None:
+                raise invalid_parameter(f"Invalid handle {handle!r}: no batch request with this handle")
+            return {"data": [job.status_report(now, load_ids)]}
+
+    def products(self, request: GraphRequest) -> dict[str, Any]:
+        spec = resolve_fields(PRODUCT, request.params.get("fields"))
+        limit = page_limit(request.params, self._page_size, max(self._page_size, MAX_PRODUCTS_PAGE))
+        after = request.params.get("after")
+        after_retailer_id = None
+        if after:
+            key = decode_cursor(str(after))
+            if not isinstance(key[0], str):
+                raise invalid_cursor(str(after))
+            after_retailer_id = key[0]
+        with self._state.transaction():
+            products, has_more = self._state.catalog.page(after_retailer_id, limit)
+            data = [product_json(product, spec) for product in products]
+        keys = [(product.retailer_id,) for product in products]
+        return paged_response(data, keys, has_more, request.base_url + request.path, request.query)
+
+    def update_product(self, request: GraphRequest, node: str) -> dict[str, Any]:
+        """``POST /catalog:{catalog_id}:{base64url(retailer_id)}``: the real-time update of one product."""
+        retailer_id = self._retailer_id_of(request, node)
+        fields = {name: value for name, value in request.params.items() if name not in SECRET_PARAMS}
+        messages = invalid_field_messages(fields)
+        if messages:
+            raise invalid_parameter("; ".join(messages))
+        with self._state.transaction():
+            if retailer_id not in self._state.catalog:
+                raise invalid_parameter(f"Product not found: {retailer_id}")
+            self._state.catalog.update(retailer_id, fields)
+        return {"success": True}
+
+    def _retailer_id_of(self, request: GraphRequest, node: str) -> str:
+        parts = node.split(":")
+        if len(parts) != 3 or parts[0] != "catalog" or parts[1] != self._catalog_id or not parts[2]:
+            raise unsupported_request(request.method, node)
+        encoded = parts[2]
+        try:
+            return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise invalid_parameter(f"{encoded!r} is not a base64url-encoded retailer id") from error

@@ -1,0 +1,204 @@
+"""CommercePlatformSimulator: a local stand-in for Meta's Commerce Platform, over real HTTP.
+
+There is no sandbox of the Commerce Platform reachable from a developer machine or CI, so every test and benchmark
+of stocksync that talks to "Meta" talks to this. It speaks the Graph API subset the product uses (orders,
+acknowledgement, cancellation, items_batch, batch status, products) with Graph's shapes, paging and errors, and it
+sells stock like the platform: buyers' orders decrement its cached quantity and are refused when too few units are
+left, and uploads overwrite that quantity when their batch is processed. Tests drive the platform side (products,
+orders, time, faults) through the Python methods below.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from stocksync.simulator.clock import whole_seconds
+from stocksync.simulator.graph_api import GraphApi
+from stocksync.simulator.http_server import SimulatorHttpServer
+from stocksync.simulator.orders import CancelledBy, OrderState
+from stocksync.simulator.platform_state import PlatformState
+
+
+class CommercePlatformSimulator:
+    def __init__(
+        self,
+        *,
+        catalog_id: str = "1001",
+        cms_id: str = "2001",
+        access_token: str = "sim-token",
+        app_secret: str = "sim-app-secret",
+        require_appsecret_proof: bool = True,
+        page_size: int = 25,
+        batch_calls_per_hour: int = 100,
+        start: datetime | None = None,
+        log_requests: bool = False,
+    ) -> None:
+        if page_size <= 0:
+            raise ValueError(f"page_size must be positive, got {page_size}")
+        self.catalog_id = catalog_id
+        self.cms_id = cms_id
+        self._state = PlatformState(whole_seconds(start or datetime.now(UTC)), batch_calls_per_hour)
+        self._graph_api = GraphApi(
+            self._state,
+            catalog_id=catalog_id,
+            cms_id=cms_id,
+            access_token=access_token,
+            app_secret=app_secret,
+            require_appsecret_proof=require_appsecret_proof,
+            page_size=page_size,
+        )
+        self._server = SimulatorHttpServer(self._graph_api, log_requests)
+
+    # -- the HTTP server -------------------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> Self:
+        """Serve on 127.0.0.1 (port 0: a free port) from a daemon thread."""
+        self._server.start("127.0.0.1", port)
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        """The Graph base URL, e.g. ``http://127.0.0.1:PORT``; clients append ``/v25.0/...``."""
+        return self._server.url
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- the platform's catalog and orders -------------------------------------------------------------------
+
+    def add_product(
+        self,
+        retailer_id: str,
+        quantity: int = 0,
+        visibility: str = "published",
+        name: str | None = None,
+        price: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Put a product in the platform's catalog (as a feed would); an existing retailer_id is a ValueError."""
+        product_fields: dict[str, Any] = {**fields, "quantity_to_sell_on_facebook": quantity, "visibility": visibility}
+        if name is not None:
+            product_fields["name"] = name
+        if price is not None:
+            product_fields["price"] = price
+        with self._state.transaction():
+            self._state.add_product(retailer_id, product_fields)
+
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """A copy of the platform's catalog: ``{retailer_id: {"quantity_to_sell_on_facebook", "visibility", ...}}``."""
+        with self._state.transaction():
+            return self._state.catalog.snapshot()
+
+    def place_order(self, order_id: str, lines: Iterable[tuple[str, int]], state: str = "FB_PROCESSING") -> None:
+        """A buyer orders: every line is taken off the cached quantity, or the order is refused (OrderRefused)
+        with no effect when a line asks for more than is left or the product is staging or unknown."""
+        with self._state.transaction() as now:
+            self._state.place_order(order_id, lines, OrderState(state), now)
+
+    def move_order(self, order_id: str, state: str) -> None:
+        """Move an order forward (the platform finishing its checks, the seller shipping)."""
+        with self._state.transaction() as now:
+            self._state.orders.move(order_id, OrderState(state), now)
+
+    def cancel_order(
+        self,
+        order_id: str,
+        items: Iterable[tuple[str, int]] | None = None,
+        *,
+        by: str = "buyer",
+        restock_items: bool = False,
+        reason_code: str = "CUSTOMER_REQUESTED",
+        reason_description: str | None = None,
+    ) -> None:
+        """Cancel units (None: all that remain). Buyer cancellations always restock; seller ones only with
+        ``restock_items``. Asking for more units than remain is an OrderActionRefused (a ValueError)."""
+        with self._state.transaction() as now:
+            self._state.cancel_order(
+                order_id,
+                None if items is None else list(items),
+                cancelled_by=CancelledBy(by),
+                restock_items=restock_items,
+                reason_code=reason_code,
+                reason_description=reason_description,
+                now=now,
+            )
+
+    def orders(self) -> dict[str, dict[str, Any]]:
+        """Copies of the platform's orders by id: state, times, items with cancelled quantities, cancellations."""
+        with self._state.transaction():
+            return self._state.orders.snapshot()
+
+    # -- simulated time --------------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        with self._state.lock:
+            return self._state.clock.now()
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the simulated clock forward; batches due by then are processed at the next look."""
+        with self._state.lock:
+            return self._state.clock.advance(seconds)
+
+    # -- knobs and observation -------------------------------------------------------------------------------
+
+    @property
+    def batch_processing_delay(self) -> timedelta:
+        with self._state.lock:
+            return self._state.batches.processing_delay
+
+    @batch_processing_delay.setter
+    def batch_processing_delay(self, delay: timedelta) -> None:
+        if delay < timedelta(0):
+            raise ValueError(f"batch_processing_delay must not be negative, got {delay}")
+        with self._state.lock:
+            self._state.batches.processing_delay = delay
+
+    @property
+    def commerce_orders_removed(self) -> bool:
+        """When true, every Graph version answers the commerce order endpoints with the removal error (#12)."""
+        return self._graph_api.commerce_orders_removed
+
+    @commerce_orders_removed.setter
+    def commerce_orders_removed(self, removed: bool) -> None:
+        self._graph_api.commerce_orders_removed = removed
+
+    def throttle_after(
+        self, n_calls: int, code: int = 4, regain_minutes: float = 1, endpoint: str | None = None
+    ) -> None:
+        """After ``n_calls`` more calls (to ``endpoint`` only, if given), answer the throttle ``code`` until the
+        simulated clock passes the regain time, counted from the first throttled call."""
+        with self._state.lock:
+            self._state.faults.throttle_after(n_calls, code, regain_minutes, endpoint)
+
+    def fail_next(self, k: int, status: int = 500, code: int = 2, endpoint: str | None = None) -> None:
+        """The next ``k`` calls (to ``endpoint`` only, if given) fail with a transient Graph error."""
+        with self._state.lock:
+            self._state.faults.fail_next(k, status, code, endpoint)
+
+    def reset_faults(self) -> None:
+        with self._state.lock:
+            self._state.faults.reset()
+
+    @property
+    def calls(self) -> Counter[tuple[str, str]]:
+        """A copy of the call counts by (HTTP method, last path segment); a product update is ``catalog_item``."""
+        with self._state.lock:
+            return Counter(self._graph_api.calls)
+
+    @property
+    def requests_log(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """A copy of every call as (method, path, params), with access_token and appsecret_proof removed."""
+        with self._state.lock:
+            return list(self._graph_api.requests_log)

@@ -1,0 +1,202 @@
+"""The simulator's Graph API front door: record the call, authenticate, apply armed faults, route, add usage headers.
+
+Paths are ``/{version}/{node}/{edge}`` (the version may be left out, as on Graph) plus the single-product update
+``/{version}/catalog:{catalog_id}:{base64url(retailer_id)}``. From v26.0 on, or everywhere once
+``commerce_orders_removed`` is set, the commerce order endpoints answer error 12: Meta removed that API on
+2026-10-27.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from stocksync.simulator.auth import SECRET_PARAMS, check_credentials
+from stocksync.simulator.batches import MAX_BATCH_BODY_BYTES
+from stocksync.simulator.catalog_endpoints import BATCH_USAGE_TYPE, CatalogEndpoints
+from stocksync.simulator.errors import (
+    GraphError,
+    commerce_orders_removed,
+    too_much_data,
+    unknown_path,
+    unsupported_request,
+)
+from stocksync.simulator.graph_request import (
+    GraphRequest,
+    GraphResponse,
+    error_response,
+    parse_body,
+    parse_query,
+)
+from stocksync.simulator.order_endpoints import OrderEndpoints
+from stocksync.simulator.platform_state import PlatformState
+from stocksync.simulator.rate_limits import LOW_USAGE_PERCENT, usage_headers
+
+REMOVED_FROM_VERSION = (26, 0)
+ORDER_EDGES = frozenset({"commerce_orders", "acknowledge_orders", "acknowledge_order", "items", "cancellations"})
+SINGLE_PRODUCT_ENDPOINT = "catalog_item"
+CATALOG_ENDPOINTS = frozenset({"items_batch", "check_batch_request_status", "products", SINGLE_PRODUCT_ENDPOINT})
+ORDER_USAGE_TYPE = "pages"
+
+_VERSION = re.compile(r"^v(\d+)\.(\d+)$")
+
+Handler = Callable[[GraphRequest, str], dict[str, Any]]
+
+
+def split_path(path: str) -> tuple[tuple[int, int] | None, tuple[str, ...]]:
+    """The Graph version (None when absent) and the path segments after it."""
+    segments = tuple(segment for segment in path.split("/") if segment)
+    match = _VERSION.match(segments[0]) if segments else None
+    if match is None:
+        return None, segments
+    return (int(match.group(1)), int(match.group(2))), segments[1:]
+
+
+def endpoint_name(segments: tuple[str, ...]) -> str:
+    """How calls are counted and faults targeted: the last path segment, ``catalog_item`` for a product update."""
+    if len(segments) == 1 and segments[0].startswith("catalog:"):
+        return SINGLE_PRODUCT_ENDPOINT
+    return segments[-1] if segments else ""
+
+
+class GraphApi:
+    def __init__(
+        self,
+        state: PlatformState,
+        *,
+        catalog_id: str,
+        cms_id: str,
+        access_token: str,
+        app_secret: str,
+        require_appsecret_proof: bool,
+        page_size: int,
+    ) -> None:
+        self._state = state
+        self._catalog_id = catalog_id
+        self._cms_id = cms_id
+        self._access_token = access_token
+        self._app_secret = app_secret
+        self._require_appsecret_proof = require_appsecret_proof
+        self.commerce_orders_removed = False
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.requests_log: list[tuple[str, str, dict[str, Any]]] = []
+        orders = OrderEndpoints(state, page_size)
+        catalog = CatalogEndpoints(state, catalog_id, page_size)
+        self._routes: dict[tuple[str, str, str], Handler] = {
+            ("GET", "cms", "commerce_orders"): lambda request, _: orders.list_orders(request),
+            ("POST", "cms", "acknowledge_orders"): orders.acknowledge_orders,
+            ("GET", "order", "items"): orders.order_items,
+            ("GET", "order", "cancellations"): orders.order_cancellations,
+            ("POST", "order", "cancellations"): orders.cancel_order,
+            ("POST", "order", "acknowledge_order"): orders.acknowledge_order,
+            ("POST", "catalog", "items_batch"): lambda request, _: catalog.items_batch(request),
+            ("GET", "catalog", "check_batch_request_status"): lambda request, _: catalog.batch_status(request),
+            ("GET", "catalog", "products"): lambda request, _: catalog.products(request),
+        }
+        self._update_product = catalog.update_product
+
+    def handle(
+        self,
+        method: str,
+        target: str,
+        *,
+        content_type: str | None,
+        authorization: str | None,
+        body: bytes,
+        base_url: str,
+    ) -> GraphResponse:
+        """Answer one call; ``target`` is the request target (path and query), ``base_url`` the server's URL."""
+        raw_path, _, query_string = target.partition("?")
+        path = unquote(raw_path)
+        version, segments = split_path(path)
+        endpoint = endpoint_name(segments)
+        business_id, usage_type = self._business_object(endpoint)
+        query = parse_query(query_string)
+        try:
+            params = {**query, **self._body_params(endpoint, content_type, body)}
+        except GraphError as error:
+            self._record(method, path, endpoint, query)
+            return self._with_usage_headers(error_response(error), business_id, usage_type)
+        self._record(method, path, endpoint, params)
+        request = GraphRequest(method, raw_path, version, segments, query, params, base_url)
+        try:
+            self._authenticate(request, authorization)
+            with self._state.transaction() as now:
+                fault = self._state.faults.check(endpoint, now, business_id, usage_type)
+            if fault is not None:
+                raise fault
+            response = GraphResponse(200, self._route(request))
+        except GraphError as error:
+            response = error_response(error)
+        return self._with_usage_headers(response, business_id, usage_type)
+
+    @staticmethod
+    def _body_params(endpoint: str, content_type: str | None, body: bytes) -> dict[str, Any]:
+        if endpoint == "items_batch" and len(body) > MAX_BATCH_BODY_BYTES:
+            raise too_much_data()
+        return parse_body(content_type, body)
+
+    def _record(self, method: str, path: str, endpoint: str, params: Mapping[str, Any]) -> None:
+        logged = {name: value for name, value in params.items() if name not in SECRET_PARAMS}
+        with self._state.lock:
+            self.calls[(method, endpoint)] += 1
+            self.requests_log.append((method, path, logged))
+
+    def _authenticate(self, request: GraphRequest, authorization: str | None) -> None:
+        error = check_credentials(
+            request.params,
+            authorization,
+            access_token=self._access_token,
+            app_secret=self._app_secret,
+            require_appsecret_proof=self._require_appsecret_proof,
+        )
+        if error is not None:
+            raise error
+
+    def _route(self, request: GraphRequest) -> dict[str, Any]:
+        segments = request.segments
+        if endpoint_name(segments) == SINGLE_PRODUCT_ENDPOINT and request.method == "POST":
+            return self._update_product(request, segments[0])
+        if len(segments) != 2:
+            raise unknown_path(request.path)
+        node, edge = segments
+        if edge in ORDER_EDGES and self._orders_removed(request.version):
+            raise commerce_orders_removed()
+        kind = self._node_kind(node)
+        if kind is None:
+            raise unsupported_request(request.method, node)
+        handler = self._routes.get((request.method, kind, edge))
+        if handler is None:
+            raise unknown_path(f"/{edge}")
+        return handler(request, node)
+
+    def _orders_removed(self, version: tuple[int, int] | None) -> bool:
+        return self.commerce_orders_removed or (version is not None and version >= REMOVED_FROM_VERSION)
+
+    def _node_kind(self, node: str) -> str | None:
+        if node == self._cms_id:
+            return "cms"
+        if node == self._catalog_id:
+            return "catalog"
+        with self._state.lock:
+            return "order" if node in self._state.orders else None
+
+    def _business_object(self, endpoint: str) -> tuple[str | None, str]:
+        if endpoint in CATALOG_ENDPOINTS:
+            return self._catalog_id, BATCH_USAGE_TYPE
+        if endpoint in ORDER_EDGES:
+            return self._cms_id, ORDER_USAGE_TYPE
+        return None, ""
+
+    def _with_usage_headers(self, response: GraphResponse, business_id: str | None, usage_type: str) -> GraphResponse:
+        """Usage headers go on every answer; an error that brought its own (a throttle) keeps them."""
+        percent = LOW_USAGE_PERCENT
+        if usage_type == BATCH_USAGE_TYPE:
+            with self._state.lock:
+                percent = max(percent, self._state.batch_budget.usage_percent(self._state.clock.now()))
+        for name, value in usage_headers(business_id, usage_type, percent).items():
+            response.headers.setdefault(name, value)
+        return response
