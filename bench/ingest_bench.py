@@ -1,0 +1,209 @@
+"""Benchmark: order ingest through the real poll_orders handler vs. raw TransactWriteItems of the same rows.
+
+    .venv/bin/python bench/ingest_bench.py            # 10,000 order changes over 2,000 SKUs
+    .venv/bin/python bench/ingest_bench.py --quick    # 400 changes over 100 SKUs (what `make test` runs)
+
+Both sides run against the same moto server (in this process) in a child process of their own, so the peak memory
+reported (ru_maxrss of the child) is what one Lambda process would hold: Python, boto3, Powertools, pydantic and
+the handler's data. The order changes are real: orders are placed on the Commerce Platform simulator (FB_PROCESSING),
+polled, then moved to CREATED and polled again, so every order is one new-order change and one state change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TOKEN, APP_SECRET = "bench-token", "bench-app-secret"
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM). ru_maxrss would be wrong here: Linux carries it across the
+    fork+exec of a spawned child, so a child of a big parent reports the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _count_requests(client: Any, counter: Counter[str]) -> None:
+    def count(event_name: str, **_: Any) -> None:
+        counter[event_name.rsplit(".", 1)[-1]] += 1
+
+    client.meta.events.register("before-call.*.*", count)
+
+
+def run_poll_handler(env: dict[str, str]) -> dict[str, Any]:
+    """Child process: poll until the listing is complete; time only the handler calls."""
+    os.environ.update(env)
+    from stocksync.dal import aws
+    from tests.support import FakeLambdaContext, load_handler
+
+    dynamodb_calls: Counter[str] = Counter()
+    sqs_calls: Counter[str] = Counter()
+    _count_requests(aws.client("dynamodb"), dynamodb_calls)
+    _count_requests(aws.client("sqs"), sqs_calls)
+    handler = load_handler("poll_orders")
+    started = time.perf_counter()
+    applied = 0
+    while True:
+        summary = handler.lambda_handler({}, FakeLambdaContext(remaining_ms=900_000))
+        applied += summary["applied"]
+        if summary["completed"]:
+            break
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "applied": applied,
+        "dynamodb": dict(dynamodb_calls),
+        "sqs": dict(sqs_calls),
+        "peak_rss_mb": peak_memory_mb(),
+    }
+
+
+def run_baseline(env: dict[str, str], orders: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """Child process: the same ledger rows, counter and velocity updates as raw boto3 transactions (same items per
+    transaction as the handler writes), with no reads, no listing and no enqueue."""
+    os.environ.update(env)
+    import boto3
+
+    from stocksync.dal.codec import encode
+
+    client = boto3.client("dynamodb")
+    ledger, skus = env["ORDERS_TABLE"], env["SKU_TABLE"]
+    started = time.perf_counter()
+    for step, state in enumerate(("FB_PROCESSING", "CREATED")):
+        for order_id, sku, units in orders:
+            row = {
+                "order_id": order_id,
+                "part": 0,
+                "parts": 1,
+                "source": "meta_commerce",
+                "state": state,
+                "synced": False,
+                "sold_on_platform": True,
+                "lines": {sku: {"ordered": units, "cancelled": 0, "restocked": 0}},
+                "revision": step + 1,
+                "open_shard": 0,
+            }
+            condition = (
+                {"ConditionExpression": "attribute_not_exists(order_id)"}
+                if step == 0
+                else {"ConditionExpression": "revision = :r", "ExpressionAttributeValues": encode({":r": step})}
+            )
+            values = {":p": units if step == 0 else -units, ":c": units if step == 1 else 0, ":k": 0}
+            values[":u"] = -units if step == 0 else 0
+            actions: list[dict[str, Any]] = [
+                {"Put": {"TableName": ledger, "Item": encode(row), **condition}},
+                {
+                    "Update": {
+                        "TableName": skus,
+                        "Key": encode({"retailer_id": sku, "record": "state"}),
+                        "UpdateExpression": (
+                            "ADD pending_processing :p, pending_created :c, acknowledged_unsynced :k, platform_units :u"
+                        ),
+                        "ExpressionAttributeValues": encode(values),
+                    }
+                },
+            ]
+            if step == 0:  # a new order also counts its units sold in the SKU's velocity record
+                actions.append(
+                    {
+                        "Update": {
+                            "TableName": skus,
+                            "Key": encode({"retailer_id": sku, "record": "sold#2026-11-23T10"}),
+                            "UpdateExpression": "ADD units :units",
+                            "ExpressionAttributeValues": encode({":units": units}),
+                        }
+                    }
+                )
+            client.transact_write_items(TransactItems=actions)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_rss_mb": peak_memory_mb()}
+
+
+def in_child(function: Any, *args: Any) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--changes", type=int, default=10_000, help="order changes (half new orders, half moves)")
+    parser.add_argument("--skus", type=int, default=2_000)
+    parser.add_argument("--quick", action="store_true", help="400 changes over 100 SKUs")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    if args.quick:
+        args.changes, args.skus = 400, 100
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "1")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+    from stocksync.local.aws import LocalAws
+    from stocksync.simulator import CommercePlatformSimulator
+
+    order_count = args.changes // 2
+    with LocalAws() as local, CommercePlatformSimulator(access_token=TOKEN, app_secret=APP_SECRET) as sim:
+        env = local.function_environment({"STOCKSYNC_GRAPH_BASE_URL": sim.url})
+        for key in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_LOG_LEVEL"):
+            env[key] = os.environ[key]
+        local.put_graph_credentials(TOKEN, APP_SECRET)
+        for index in range(args.skus):
+            sim.add_product(f"SKU-{index:05d}", quantity=1_000_000)
+        orders = [(f"o-{index:06d}", f"SKU-{index % args.skus:05d}", 1 + index % 3) for index in range(order_count)]
+        for order_id, sku, units in orders:
+            sim.place_order(order_id, [(sku, units)], state="FB_PROCESSING")
+        sim.advance(1)
+        placed = in_child(run_poll_handler, env)
+        for order_id, _, _ in orders:
+            sim.move_order(order_id, "CREATED")
+        sim.advance(1)
+        moved = in_child(run_poll_handler, env)
+
+        local.reset_data()
+        baseline = in_child(run_baseline, env, orders)
+
+    handler_seconds = placed["seconds"] + moved["seconds"]
+    changes = placed["applied"] + moved["applied"]
+    dynamodb = Counter(placed["dynamodb"]) + Counter(moved["dynamodb"])
+    sqs = Counter(placed["sqs"]) + Counter(moved["sqs"])
+    result = {
+        "changes": changes,
+        "skus": args.skus,
+        "handler_changes_per_s": round(changes / handler_seconds, 1),
+        "baseline_changes_per_s": round(args.changes / baseline["seconds"], 1),
+        "handler_vs_baseline": round(handler_seconds / baseline["seconds"], 2),
+        "dynamodb_requests_per_change": round(sum(dynamodb.values()) / changes, 3),
+        "transactions_per_change": round(dynamodb["TransactWriteItems"] / changes, 3),
+        "dynamodb_requests": dict(dynamodb),
+        "sqs_requests": dict(sqs),
+        "handler_peak_rss_mb": round(max(placed["peak_rss_mb"], moved["peak_rss_mb"]), 1),
+        "baseline_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
+    }
+    if changes != args.changes:
+        print(f"expected {args.changes} applied changes, got {changes}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:32} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
