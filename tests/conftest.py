@@ -1,0 +1,90 @@
+"""Fixtures every test tier shares, and the guard that keeps every test off the network.
+
+Integration tests get one moto server with template.yaml deployed into it per session (``local_aws``) and, per
+test, the functions' environment pointing at it with every table and queue emptied (``aws_env``). Unit tests need
+neither: moto is imported only when an integration test asks for ``local_aws``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from stocksync.dal.aws import reset_clients
+from stocksync.models.settings import get_settings
+
+if TYPE_CHECKING:
+    from stocksync.local.aws import LocalAws
+
+# Variables of the developer's own AWS setup that would take precedence over the fake credentials.
+_AMBIENT_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+class SocketBlockedError(RuntimeError):
+    """A test tried to reach a host other than this machine; tests never reach the internet."""
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths and other local families
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost would be resolved and reached
+
+
+def _guard(method: Any) -> Any:
+    def guarded(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            raise SocketBlockedError(f"test tried to connect to {address!r}; only 127.0.0.1 / ::1 are allowed")
+        return method(sock, address)
+
+    return guarded
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Allow sockets to 127.0.0.1 only (moto, the simulator), from the first import of any test module on."""
+    socket.socket.connect = _guard(socket.socket.connect)  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guard(socket.socket.connect_ex)  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    """moto server with the stack deployed: one per session, shared by every integration test."""
+    from stocksync.local.aws import LocalAws
+
+    with LocalAws() as aws:
+        yield aws
+
+
+@pytest.fixture
+def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The functions' environment (as the template sets it, resolved against moto) applied to os.environ, caches
+    that remember the previous environment cleared, and every table and queue empty. Yields the environment.
+    """
+    for name in list(os.environ):
+        if name in _AMBIENT_AWS_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"):
+            monkeypatch.delenv(name)
+    environment = local_aws.function_environment()
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    _forget_cached_environment()
+    local_aws.reset_data()
+    yield environment
+    _forget_cached_environment()
+
+
+def _forget_cached_environment() -> None:
+    """Settings, boto3 clients and Powertools parameter providers are read once per process; forget them."""
+    get_settings.cache_clear()
+    reset_clients()
+    parameters.clear_caches()

@@ -1,0 +1,303 @@
+"""The local stack: template.yaml deployed into moto really holds what the product's code relies on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stocksync.dal import aws as product_aws
+from stocksync.errors import ConfigurationError
+from stocksync.local.aws import LocalAws, LocalAwsError
+from stocksync.local.template import REPO_ROOT, TEMPLATE_PATH, load_template
+from stocksync.models.settings import Settings
+
+# The key names the repositories in stocksync.dal are written against: (hash, range, {index: (hash, range)}).
+TABLE_KEYS = {
+    "SKU_TABLE": ("retailer_id", "record", {"bucket-index": ("bucket", "retailer_id")}),
+    "ORDERS_TABLE": ("order_id", "part", {"open-orders-index": ("open_shard", "order_id")}),
+    "BATCHES_TABLE": ("handle", None, {}),
+    "CONTROL_TABLE": ("name", None, {}),
+    "IDEMPOTENCY_TABLE": ("id", None, {}),
+}
+WORK_QUEUES = {
+    "RecomputeQueueUrl": "RecomputeDeadLetterQueueUrl",
+    "PushQueueUrl": "PushDeadLetterQueueUrl",
+    "VerifyQueueUrl": "VerifyDeadLetterQueueUrl",
+}
+FOURTEEN_DAYS = str(14 * 24 * 3600)
+
+
+def key_schema(keys: list[dict[str, str]]) -> tuple[str | None, str | None]:
+    by_type = {key["KeyType"]: key["AttributeName"] for key in keys}
+    return by_type.get("HASH"), by_type.get("RANGE")
+
+
+def queue_attributes(local_aws: LocalAws, url: str) -> dict[str, str]:
+    return local_aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+
+@pytest.mark.parametrize("variable", sorted(TABLE_KEYS))
+def test_every_table_has_the_keys_and_indexes_the_repositories_use(local_aws: LocalAws, variable: str) -> None:
+    hash_key, range_key, indexes = TABLE_KEYS[variable]
+    table_name = local_aws.function_environment()[variable]
+    table = local_aws.client("dynamodb").describe_table(TableName=table_name)["Table"]
+
+    assert key_schema(table["KeySchema"]) == (hash_key, range_key)
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    deployed_indexes = {
+        index["IndexName"]: (key_schema(index["KeySchema"]), index["Projection"]["ProjectionType"])
+        for index in table.get("GlobalSecondaryIndexes", [])
+    }
+    assert deployed_indexes == {name: (keys, "ALL") for name, keys in indexes.items()}
+
+
+def test_the_deployed_tables_are_exactly_the_templates(local_aws: LocalAws) -> None:
+    declared = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in load_template()["Resources"].items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+    deployed = {
+        logical_id: physical_id
+        for logical_id, (resource_type, physical_id) in local_aws.resources.items()
+        if resource_type == "AWS::DynamoDB::Table"
+    }
+    assert deployed.keys() == declared.keys()
+    dynamodb = local_aws.client("dynamodb")
+    for logical_id, properties in declared.items():
+        table = dynamodb.describe_table(TableName=deployed[logical_id])["Table"]
+        assert table["KeySchema"] == properties["KeySchema"]
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(properties["AttributeDefinitions"], key=str)
+
+
+@pytest.mark.parametrize(("queue", "dead_letter_queue"), sorted(WORK_QUEUES.items()))
+def test_every_work_queue_redrives_to_its_own_dead_letter_queue_after_five_receives(
+    local_aws: LocalAws, aws_env: dict[str, str], queue: str, dead_letter_queue: str
+) -> None:
+    queue_url, dlq_url = local_aws.outputs[queue], local_aws.outputs[dead_letter_queue]
+    attributes = queue_attributes(local_aws, queue_url)
+    dlq_attributes = queue_attributes(local_aws, dlq_url)
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_attributes["QueueArn"],
+        "maxReceiveCount": 5,
+    }
+    assert attributes["VisibilityTimeout"] == "360" and attributes["SqsManagedSseEnabled"] == "true"
+    assert dlq_attributes["MessageRetentionPeriod"] == FOURTEEN_DAYS
+
+    sqs = local_aws.client("sqs")
+    sqs.send_message(QueueUrl=queue_url, MessageBody='{"retailer_id": "SKU-1"}')
+    for _ in range(5):  # five failed attempts: received, never deleted, visible again at once
+        assert len(sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=0).get("Messages", [])) == 1
+    assert sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=0).get("Messages", []) == []
+    moved = sqs.receive_message(QueueUrl=dlq_url)["Messages"]
+    assert [message["Body"] for message in moved] == ['{"retailer_id": "SKU-1"}']
+
+
+def test_the_reasoned_dead_letter_queue_keeps_messages_fourteen_days(local_aws: LocalAws) -> None:
+    attributes = queue_attributes(local_aws, local_aws.outputs["DeadLetterQueueUrl"])
+    assert attributes["MessageRetentionPeriod"] == FOURTEEN_DAYS
+    assert "RedrivePolicy" not in attributes  # handlers put records here themselves; nothing drains it
+
+
+def test_the_bus_accepts_events(local_aws: LocalAws) -> None:
+    events = local_aws.client("events")
+    bus_name = local_aws.outputs["EventBusName"]
+    assert events.describe_event_bus(Name=bus_name)["Name"] == bus_name
+    answer = events.put_events(
+        Entries=[{"EventBusName": bus_name, "Source": "com.example.merchant", "DetailType": "t", "Detail": "{}"}]
+    )
+    assert answer["FailedEntryCount"] == 0
+
+
+def test_the_function_environment_is_valid_settings_pointing_at_real_resources(local_aws: LocalAws) -> None:
+    environment = local_aws.function_environment()
+    settings = Settings.from_env(environment)
+
+    parameters = load_template()["Parameters"]
+    assert settings.catalog_id == "1001" and settings.cms_id == "2001"
+    assert settings.graph_api_version == parameters["GraphApiVersion"]["Default"]
+    assert settings.default_bucket == parameters["DefaultBucket"]["Default"]
+    for bucket in ("fast", "medium", "slow"):
+        prefix = bucket.capitalize()
+        assert settings.bucket(bucket).sweep_rate == parameters[f"{prefix}SweepRate"]["Default"]
+        assert settings.bucket(bucket).threshold == int(parameters[f"{prefix}Threshold"]["Default"])
+        assert settings.bucket(bucket).min_units_per_hour == float(parameters[f"{prefix}MinUnitsPerHour"]["Default"])
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "stocksync"
+    assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert environment["AWS_ENDPOINT_URL"] == local_aws.endpoint_url
+    assert environment["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+
+    dynamodb = local_aws.client("dynamodb")
+    tables = (settings.sku_table, settings.orders_table, settings.batches_table, settings.control_table)
+    for table in (*tables, settings.idempotency_table):
+        assert dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+    for queue_url in (settings.recompute_queue_url, settings.push_queue_url, settings.verify_queue_url):
+        assert "QueueArn" in queue_attributes(local_aws, queue_url)
+    assert settings.dead_letter_queue_url == local_aws.outputs["DeadLetterQueueUrl"]
+    assert settings.event_bus_name == local_aws.outputs["EventBusName"]
+
+
+def test_function_environment_overrides_win(local_aws: LocalAws) -> None:
+    environment = local_aws.function_environment({"STOCKSYNC_GRAPH_BASE_URL": "http://127.0.0.1:9", "EXTRA": "1"})
+    assert environment["STOCKSYNC_GRAPH_BASE_URL"] == "http://127.0.0.1:9" and environment["EXTRA"] == "1"
+    assert local_aws.function_environment()["STOCKSYNC_GRAPH_BASE_URL"] == "https://graph.facebook.com"
+
+
+def test_aws_env_applies_the_environment_and_product_clients_reach_moto(
+    local_aws: LocalAws, aws_env: dict[str, str]
+) -> None:
+    table = aws_env["CONTROL_TABLE"]
+    product_aws.client("dynamodb").put_item(TableName=table, Item={"name": {"S": "probe"}})
+    item = local_aws.client("dynamodb").get_item(TableName=table, Key={"name": {"S": "probe"}})
+    assert item["Item"] == {"name": {"S": "probe"}}
+
+
+def test_reset_data_empties_every_table_index_and_queue(local_aws: LocalAws, aws_env: dict[str, str]) -> None:
+    dynamodb, sqs = local_aws.client("dynamodb"), local_aws.client("sqs")
+    tables = [physical for kind, physical in local_aws.resources.values() if kind == "AWS::DynamoDB::Table"]
+    queues = [physical for kind, physical in local_aws.resources.values() if kind == "AWS::SQS::Queue"]
+    for table in tables:
+        description = dynamodb.describe_table(TableName=table)["Table"]
+        types = {
+            attribute["AttributeName"]: attribute["AttributeType"] for attribute in description["AttributeDefinitions"]
+        }
+        item = {name: {kind: "7"} for name, kind in types.items()}  # every key and index attribute set
+        dynamodb.put_item(TableName=table, Item=item)
+    for queue_url in queues:
+        sqs.send_message(QueueUrl=queue_url, MessageBody="visible")
+        sqs.send_message(QueueUrl=queue_url, MessageBody="delayed", DelaySeconds=60)
+        sqs.send_message(QueueUrl=queue_url, MessageBody="in flight")
+        sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)
+
+    local_aws.reset_data()
+    local_aws.reset_data()  # twice in a row, as consecutive tests do: moto's 60 s purge limit must not apply
+
+    for table in tables:
+        assert dynamodb.scan(TableName=table)["Items"] == []
+    sku_index = dynamodb.query(
+        TableName=aws_env["SKU_TABLE"],
+        IndexName="bucket-index",
+        KeyConditionExpression="bucket = :bucket",
+        ExpressionAttributeValues={":bucket": {"S": "7"}},
+    )
+    assert sku_index["Items"] == []
+    counts = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    for queue_url in queues:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(counts))["Attributes"]
+        assert {name: attributes[name] for name in counts} == dict.fromkeys(counts, "0")
+
+
+def test_graph_credentials_are_stored_where_the_environment_points_and_can_rotate(local_aws: LocalAws) -> None:
+    reference = local_aws.function_environment()["STOCKSYNC_GRAPH_CREDENTIALS"]
+    assert reference == "secretsmanager:stocksync/graph-api"
+    secrets = local_aws.client("secretsmanager")
+
+    first = local_aws.put_graph_credentials("token-1", "secret-1")
+    second = local_aws.put_graph_credentials("token-2", "secret-1")
+
+    assert first == second
+    stored = json.loads(secrets.get_secret_value(SecretId="stocksync/graph-api")["SecretString"])
+    assert stored == {"access_token": "token-2", "app_secret": "secret-1"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "parameter"),
+    [({"CatalogId": "shop"}, "CatalogId"), ({"FastThreshold": "-1"}, "FastThreshold"), ({"Nope": "1"}, "Nope")],
+)
+def test_an_override_a_real_deploy_would_refuse_fails_before_anything_starts(
+    overrides: dict[str, str], parameter: str
+) -> None:
+    aws = LocalAws(parameter_overrides=overrides, stack_name="stocksync-refused")
+    with pytest.raises(ConfigurationError) as raised:
+        aws.start()
+    assert raised.value.setting == parameter
+    with pytest.raises(LocalAwsError, match="not started"):
+        _ = aws.endpoint_url
+
+
+# ------------------------------------------------------------------ a stack with a function
+PROBE_FUNCTION = """
+  ProbeFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/probe
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          POWERTOOLS_SERVICE_NAME: probe
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt PushQueue.Arn
+            FunctionResponseTypes: [ReportBatchItemFailures]
+"""
+
+
+@pytest.fixture(scope="module")
+def stack_with_a_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
+    """The real template plus one SQS-triggered function, deployed with overrides (a second stack, same moto)."""
+    root = tmp_path_factory.mktemp("stack")
+    template = TEMPLATE_PATH.read_text(encoding="utf-8").replace("\nResources:\n", "\nResources:" + PROBE_FUNCTION, 1)
+    (root / "template.yaml").write_text(template, encoding="utf-8")
+    shutil.copytree(REPO_ROOT / "layers", root / "layers", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    (root / "functions" / "probe").mkdir(parents=True)
+    (root / "functions" / "probe" / "app.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    overrides = {"CatalogId": "777", "FastThreshold": "9", "LogLevel": "DEBUG"}
+    with LocalAws(root / "template.yaml", parameter_overrides=overrides, stack_name="stocksync-probe") as aws:
+        yield aws
+
+
+def function_configuration(aws: LocalAws) -> dict[str, Any]:
+    functions = [physical for kind, physical in aws.resources.values() if kind == "AWS::Lambda::Function"]
+    assert len(functions) == 1
+    return aws.client("lambda").get_function_configuration(FunctionName=functions[0])
+
+
+def test_the_resolved_environment_is_what_a_deployed_function_gets(stack_with_a_function: LocalAws) -> None:
+    deployed = function_configuration(stack_with_a_function)["Environment"]["Variables"]
+    resolved = stack_with_a_function.function_environment()
+
+    assert deployed == {
+        **{name: value for name, value in resolved.items() if not name.startswith("AWS_")},
+        "POWERTOOLS_SERVICE_NAME": "probe",  # the function's own variable wins over Globals, as in AWS
+    }
+    settings = Settings.from_env(resolved)
+    assert settings.catalog_id == "777" and settings.bucket("fast").threshold == 9
+    assert resolved["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert resolved["SKU_TABLE"].startswith("stocksync-probe-SkuTable-")
+
+
+def test_a_functions_code_is_deployed_and_its_queue_keeps_messages_for_the_tests(
+    stack_with_a_function: LocalAws,
+) -> None:
+    configuration = function_configuration(stack_with_a_function)
+    assert configuration["Handler"] == "app.lambda_handler" and configuration["CodeSize"] > 0
+
+    lambda_client = stack_with_a_function.client("lambda")
+    mappings = lambda_client.list_event_source_mappings(FunctionName=configuration["FunctionName"])
+    assert [mapping["State"] for mapping in mappings["EventSourceMappings"]] == ["Disabled"]
+    assert mappings["EventSourceMappings"][0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    push_queue = stack_with_a_function.function_environment()["PUSH_QUEUE_URL"]
+    sqs = stack_with_a_function.client("sqs")
+    sqs.send_message(QueueUrl=push_queue, MessageBody="for the test, not for moto's Docker-less Lambda")
+    received = sqs.receive_message(QueueUrl=push_queue)["Messages"]
+    assert [message["Body"] for message in received] == ["for the test, not for moto's Docker-less Lambda"]
+
+
+def test_a_missing_code_folder_is_named(tmp_path: Path) -> None:
+    template = TEMPLATE_PATH.read_text(encoding="utf-8").replace("\nResources:\n", "\nResources:" + PROBE_FUNCTION, 1)
+    (tmp_path / "template.yaml").write_text(template, encoding="utf-8")
+    (tmp_path / "layers" / "stocksync").mkdir(parents=True)
+    with pytest.raises(LocalAwsError, match=r"ProbeFunction: code folder .*functions/probe does not exist"):
+        LocalAws(tmp_path / "template.yaml", stack_name="stocksync-missing-code").start()
