@@ -336,7 +336,8 @@ def test_bulk_acknowledge_answers_per_order(sim: CommercePlatformSimulator, grap
     results = first.json()["orders"]
     assert results[0] == {"id": "o-1", "state": "IN_PROGRESS"}
     assert [r["id"] for r in results] == ["o-1", "o-2", "o-404"]
-    assert results[1]["error"]["code"] == 100
+    assert (results[1]["error"]["code"], results[1]["error"]["type"]) == (100, "OAuthException")
+    assert "FB_PROCESSING" in results[1]["error"]["message"]
     assert results[2]["error"]["code"] == 100
     assert replay.json() == first.json()
     assert sim.orders()["o-1"]["merchant_order_reference"] == "WH-1"

@@ -104,7 +104,7 @@ class OrderEndpoints:
                     self._state.orders.acknowledge(order_id, reference, now)
                 except (OrderActionRefused, UnknownOrderError) as refusal:
                     error = invalid_parameter(str(refusal))
-                    results.append({"id": order_id, "error": {"message": error.message, "code": error.code}})
+                    results.append({"id": order_id, "error": error.body()["error"]})
                 else:
                     results.append({"id": order_id, "state": OrderState.IN_PROGRESS.value})
             answer = {"orders": results}
