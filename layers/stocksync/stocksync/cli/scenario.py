@@ -1,0 +1,279 @@
+"""The scenario file format of ``stocksync replay`` (part of the product's public interface; README documents it,
+events/scenarios/scenario.schema.json is generated from these models and checked by a test).
+
+A scenario is validated whole before anything runs: a bad step stops the replay with exit code 2 and a message
+naming the step index and the field, so nothing is ever half-run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stocksync.errors import InvalidInputError
+from stocksync.models.orders import OrderState
+
+Quantity = Annotated[int, Field(strict=True, ge=1, description="units, a whole number above zero")]
+Sku = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BucketOverride(_Strict):
+    threshold: Annotated[int, Field(strict=True, ge=0)] | None = None
+    allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+    allocation_fixed: Annotated[int, Field(strict=True, ge=0)] | None = None
+    sweep_rate: str | None = None
+    min_units_per_hour: Annotated[float, Field(ge=0)] | None = None
+
+
+class ScenarioSettings(_Strict):
+    """Deployment settings for this replay; anything omitted takes the deployment defaults."""
+
+    deduction_mode: Literal["merchant", "platform"] | None = None
+    field: Literal["quantity_to_sell_on_facebook", "inventory"] | None = None
+    buckets: dict[str, BucketOverride] | None = None
+    default_bucket: str | None = None
+
+
+class ScenarioSku(_Strict):
+    retailer_id: Sku
+    warehouse: Annotated[int, Field(strict=True, ge=0, description="units on hand at the start")]
+    bucket: str | None = None
+    allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+    allocation_fixed: Annotated[int, Field(strict=True, ge=0)] | None = None
+    catalog: Annotated[int, Field(strict=True, ge=0)] | None = Field(
+        default=None, description="the platform's value before the replay's initial publish (default: warehouse)"
+    )
+
+
+class ItemLine(_Strict):
+    retailer_id: Sku
+    quantity: Quantity
+
+
+class OrderSpec(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    state: OrderState
+    items: list[ItemLine] | None = Field(
+        default=None, description="with items: a buyer places the order; without: an existing order moves to state"
+    )
+
+
+class CancelSpec(_Strict):
+    id: Annotated[str, Field(min_length=1)]
+    items: list[ItemLine] | None = Field(default=None, description="omitted: every unit still open")
+    by: Literal["buyer", "seller"]
+    restock_items: bool = False
+
+
+class OrderStep(_Strict):
+    order: OrderSpec
+
+
+class CancelStep(_Strict):
+    cancel: CancelSpec
+
+
+class SyncedStep(_Strict):
+    synced: Annotated[list[str], Field(min_length=1)]
+
+
+class WarehouseStep(_Strict):
+    warehouse: Annotated[dict[Sku, Annotated[int, Field(strict=True, ge=0)]], Field(min_length=1)]
+
+
+class DiscontinueStep(_Strict):
+    discontinue: Annotated[list[Sku], Field(min_length=1)]
+
+
+class AdvanceStep(_Strict):
+    advance: Annotated[int, Field(strict=True, ge=1, description="seconds of simulated time")]
+
+
+class RunStep(_Strict):
+    run: Literal["pipeline", "sweep"]
+    bucket: str | None = None
+
+    @model_validator(mode="after")
+    def _sweep_needs_bucket(self) -> Self:
+        if self.run == "sweep" and not self.bucket:
+            raise ValueError("a sweep names its bucket")
+        return self
+
+
+class ThrottleStep(_Strict):
+    throttle: Annotated[
+        dict[str, Any], Field(description="simulator throttling: {after_calls, code, regain_minutes, endpoint}")
+    ]
+
+
+Step = OrderStep | CancelStep | SyncedStep | WarehouseStep | DiscontinueStep | AdvanceStep | RunStep | ThrottleStep
+_STEP_TYPES: dict[str, type[BaseModel]] = {
+    "order": OrderStep,
+    "cancel": CancelStep,
+    "synced": SyncedStep,
+    "warehouse": WarehouseStep,
+    "discontinue": DiscontinueStep,
+    "advance": AdvanceStep,
+    "run": RunStep,
+    "throttle": ThrottleStep,
+}
+
+
+class Scenario(_Strict):
+    catalog_id: Annotated[str, Field(min_length=1)] = "1001"
+    description: str | None = None
+    settings: ScenarioSettings = ScenarioSettings()
+    skus: Annotated[list[ScenarioSku], Field(min_length=1)]
+    steps: list[Step]
+    expect: dict[str, Any] | None = Field(
+        default=None, description="optional expected end state, checked by the test suite: {catalog: {sku: units}}"
+    )
+
+
+class ScenarioError(InvalidInputError):
+    """The scenario is invalid; ``field`` is like ``steps[3].cancel.items[0].quantity``."""
+
+
+def _parse_step(index: int, raw: Any) -> Step:
+    where = f"steps[{index}]"
+    if not isinstance(raw, dict) or not raw:
+        raise ScenarioError(where, "a step is an object with one of " + ", ".join(sorted(_STEP_TYPES)))
+    kinds = [key for key in raw if key in _STEP_TYPES]
+    if len(kinds) != 1:
+        unknown = sorted(set(raw) - set(_STEP_TYPES) - {"bucket"})
+        problem = f"unknown step {unknown[0]!r}" if unknown else "a step has exactly one kind"
+        raise ScenarioError(where, f"{problem}; known: {', '.join(sorted(_STEP_TYPES))}")
+    try:
+        return _STEP_TYPES[kinds[0]].model_validate(raw)  # type: ignore[return-value]
+    except ValidationError as error:
+        raise ScenarioError(f"{where}.{_first_location(error) or kinds[0]}", _first_message(error)) from None
+
+
+def _first_location(error: ValidationError) -> str:
+    issue = error.errors(include_url=False)[0]
+    parts: list[str] = []
+    for part in issue["loc"]:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+        else:
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def _first_message(error: ValidationError) -> str:
+    return error.errors(include_url=False)[0]["msg"]
+
+
+def parse_scenario(raw: Any) -> Scenario:
+    """Validate shape and meaning; raise ScenarioError naming the step index and field."""
+    if not isinstance(raw, dict):
+        raise ScenarioError("scenario", "a scenario is a JSON object")
+    steps_raw = raw.get("steps")
+    if not isinstance(steps_raw, list):
+        raise ScenarioError("steps", "a list of steps is required")
+    steps = [_parse_step(index, step) for index, step in enumerate(steps_raw)]
+    try:
+        scenario = Scenario.model_validate({**raw, "steps": []})
+    except ValidationError as error:
+        raise ScenarioError(_first_location(error), _first_message(error)) from None
+    scenario = scenario.model_copy(update={"steps": steps})
+    check_meaning(scenario)
+    return scenario
+
+
+def check_meaning(scenario: Scenario) -> None:
+    """What a schema cannot say: SKUs and orders must exist, ids are not reused, cancels fit what was ordered."""
+    skus = {sku.retailer_id for sku in scenario.skus}
+    if len(skus) != len(scenario.skus):
+        raise ScenarioError("skus", "a retailer_id is listed twice")
+    buckets = set((scenario.settings.buckets or {}).keys())
+    for index, sku in enumerate(scenario.skus):
+        if sku.bucket is not None and buckets and sku.bucket not in buckets:
+            raise ScenarioError(f"skus[{index}].bucket", f"unknown bucket {sku.bucket!r}; known: {sorted(buckets)}")
+    open_units: dict[str, dict[str, int]] = {}
+    for index, step in enumerate(scenario.steps):
+        _check_step(step, f"steps[{index}]", skus, buckets, open_units)
+
+
+def _check_step(
+    step: Step, where: str, skus: set[str], buckets: set[str], open_units: dict[str, dict[str, int]]
+) -> None:
+    if isinstance(step, OrderStep):
+        _check_order(step.order, where, skus, open_units)
+    elif isinstance(step, CancelStep):
+        _check_cancel(step.cancel, where, open_units)
+    elif isinstance(step, SyncedStep):
+        for position, order_id in enumerate(step.synced):
+            if order_id not in open_units:
+                raise ScenarioError(f"{where}.synced[{position}]", f"unknown order {order_id!r}")
+    elif isinstance(step, WarehouseStep | DiscontinueStep):
+        names, kind = (
+            (step.warehouse, "warehouse") if isinstance(step, WarehouseStep) else (step.discontinue, "discontinue")
+        )
+        for name in names:
+            if name not in skus:
+                raise ScenarioError(f"{where}.{kind}.{name}", f"unknown SKU {name!r}")
+    elif isinstance(step, RunStep) and step.bucket is not None and buckets and step.bucket not in buckets:
+        raise ScenarioError(f"{where}.bucket", f"unknown bucket {step.bucket!r}; known: {sorted(buckets)}")
+
+
+def _check_order(order: OrderSpec, where: str, skus: set[str], open_units: dict[str, dict[str, int]]) -> None:
+    if order.items is not None:
+        if order.id in open_units:
+            raise ScenarioError(f"{where}.order.id", f"order id {order.id!r} is already used by an earlier order")
+        if not order.items:
+            raise ScenarioError(f"{where}.order.items", "a new order has at least one item")
+        lines: dict[str, int] = {}
+        for position, item in enumerate(order.items):
+            if item.retailer_id not in skus:
+                raise ScenarioError(f"{where}.order.items[{position}].retailer_id", f"unknown SKU {item.retailer_id!r}")
+            lines[item.retailer_id] = lines.get(item.retailer_id, 0) + item.quantity
+        open_units[order.id] = lines
+    elif order.id not in open_units:
+        raise ScenarioError(f"{where}.order.id", f"unknown order {order.id!r} (a new order needs items)")
+
+
+def _check_cancel(cancel: CancelSpec, where: str, open_units: dict[str, dict[str, int]]) -> None:
+    lines = open_units.get(cancel.id)
+    if lines is None:
+        raise ScenarioError(f"{where}.cancel.id", f"unknown order {cancel.id!r}")
+    for position, item in enumerate(cancel.items or []):
+        remaining = lines.get(item.retailer_id)
+        if remaining is None:
+            raise ScenarioError(
+                f"{where}.cancel.items[{position}].retailer_id", f"order {cancel.id} has no {item.retailer_id}"
+            )
+        if item.quantity > remaining:
+            raise ScenarioError(
+                f"{where}.cancel.items[{position}].quantity",
+                f"cancels {item.quantity} units of {item.retailer_id}; only {remaining} remain on order {cancel.id}",
+            )
+        lines[item.retailer_id] = remaining - item.quantity
+    if cancel.items is None:
+        open_units[cancel.id] = dict.fromkeys(lines, 0)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ScenarioError("scenario", f"not valid JSON: {error.msg} at line {error.lineno}") from None
+    return parse_scenario(raw)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema shipped as events/scenarios/scenario.schema.json."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "stocksync replay scenario"
+    return schema
+
+
+__all__ = ["Scenario", "ScenarioError", "json_schema", "load_scenario", "parse_scenario"]
