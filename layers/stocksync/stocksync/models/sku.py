@@ -1,14 +1,32 @@
-"""Per-SKU state: the formula's inputs (I, P, C, K), its bucket and allocation, and what was last published."""
+"""Per-SKU state: the formula's inputs (I, P, C, K), its bucket and allocation, what was last published and
+confirmed; the SKU settings a merchant changes; and the push queue's message (the recompute/push contract).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from stocksync.models.orders import RetailerId
+
+
+class Visibility(StrEnum):
+    """Catalog item visibility. A discontinued product is staged (hidden), never deleted (DESIGN.md invariant 4)."""
+
+    PUBLISHED = "published"
+    STAGING = "staging"
 
 
 class SkuState(BaseModel):
-    """The SKU's "state" record. Counters are maintained by the ledger transaction, never set directly."""
+    """The SKU's "state" record. Counters are maintained by the ledger transaction, never set directly.
+
+    ``published_*`` is the newest value recompute decided to push (``published_version`` is bumped conditionally,
+    so one version never carries two values); ``confirmed_*`` is the newest version verify_batch saw land in the
+    catalog. ``*_platform_units`` snapshot ``platform_units`` so the catalog's own decrements since then are known.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -20,18 +38,75 @@ class SkuState(BaseModel):
     acknowledged_unsynced: int = Field(default=0, ge=0)  # K (platform deduction mode)
     # Running sum of what the platform did to its own copy: -units ordered on FB/IG, +units it restocked.
     platform_units: int = 0
+    # When the ledger last moved a counter: a SKU untouched for a whole velocity window sold nothing in it.
+    counters_updated_at: datetime | None = None
     bucket: str | None = None
     bucket_explicit: bool = False
     allocation_percent: int | None = Field(default=None, ge=0, le=100)
     allocation_fixed: int | None = Field(default=None, ge=0)
     discontinued: bool = False
     published_value: int | None = None
-    published_version: int = 0
+    published_visibility: Visibility | None = None
+    published_version: int = Field(default=0, ge=0)
+    published_at: datetime | None = None
+    published_platform_units: int = 0
     confirmed_value: int | None = None
-    confirmed_version: int = 0
+    confirmed_visibility: Visibility | None = None
+    confirmed_version: int = Field(default=0, ge=0)
+    confirmed_at: datetime | None = None
     # platform_units when the confirmed value was computed: the catalog shows confirmed + (now - this).
     confirmed_platform_units: int = 0
 
     @property
     def has_warehouse_level(self) -> bool:
         return self.warehouse_level is not None
+
+    @model_validator(mode="after")
+    def _one_allocation(self) -> Self:
+        if self.allocation_percent is not None and self.allocation_fixed is not None:
+            raise ValueError("allocation_percent and allocation_fixed are both set; keep one")
+        return self
+
+
+class SkuSettingsChange(BaseModel):
+    """Detail of a "SKU Settings Changed" event (the merchant's systems or the CLI): one SKU's own settings.
+
+    A field left out is left as it is; a field sent as null clears the SKU's own value (``bucket: null`` hands the
+    SKU back to velocity assignment; a null allocation falls back to the bucket's). The newest ``as_of`` wins: an
+    older change delivered late is ignored as a whole.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retailer_id: RetailerId
+    as_of: AwareDatetime
+    bucket: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+    allocation_fixed: Annotated[int, Field(strict=True, ge=0)] | None = None
+    discontinued: bool | None = None
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> Self:
+        if self.allocation_percent is not None and self.allocation_fixed is not None:
+            raise ValueError("set allocation_percent or allocation_fixed, not both")
+        if not self.model_fields_set - {"retailer_id", "as_of"}:
+            raise ValueError("name at least one of bucket, allocation_percent, allocation_fixed, discontinued")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the sender named, with their values (None = clear)."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set - {"retailer_id", "as_of"})}
+
+
+class PushMessage(BaseModel):
+    """Body of a push queue message. push_batch drops it when ``version`` is below the SKU's published_version
+    (superseded) or at/below its confirmed_version (already in the catalog).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retailer_id: RetailerId
+    value: Annotated[int, Field(strict=True, ge=0)]
+    version: Annotated[int, Field(strict=True, ge=1)]
+    visibility: Visibility
+    computed_at: AwareDatetime
