@@ -1,0 +1,119 @@
+"""The events order source end to end: the bus rule routes "Order Changed" to the queue, order_events applies it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stocksync.dal.codec import decode, encode
+from stocksync.local.aws import LocalAws
+from tests.support import FakeLambdaContext, drain_queue, load_handler
+
+
+def publish(local_aws: LocalAws, *details: dict[str, Any], detail_type: str = "Order Changed") -> None:
+    answer = local_aws.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": local_aws.outputs["EventBusName"],
+                "Source": "com.example.webshop",
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+            }
+            for detail in details
+        ]
+    )
+    assert answer["FailedEntryCount"] == 0
+
+
+def deliver(local_aws: LocalAws) -> dict[str, Any]:
+    """What Lambda's event source mapping would do: hand the queue's messages to the function as one batch."""
+    sqs = local_aws.client("sqs")
+    url = local_aws.outputs["OrderEventsQueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    event = {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderEventsQueue",
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+    assert event["Records"], "the bus rule delivered nothing"
+    return load_handler("order_events").lambda_handler(event, FakeLambdaContext())
+
+
+def sku_state(local_aws: LocalAws, sku: str) -> dict[str, Any]:
+    item = local_aws.client("dynamodb").get_item(
+        TableName=local_aws.function_environment()["SKU_TABLE"], Key=encode({"retailer_id": sku, "record": "state"})
+    )["Item"]
+    return decode(item)
+
+
+def order(order_id: str, state: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "state": state,
+        "channel": "webshop",
+        "items": [{"retailer_id": "SKU-1", "quantity": 2}],
+        "occurred_at": "2026-11-23T10:00:00Z",
+        **extra,
+    }
+
+
+def test_order_events_move_units_through_p_and_c_and_repeat_harmlessly(local_aws: LocalAws, aws_env: Any) -> None:
+    publish(local_aws, order("web-1", "pending"), order("web-2", "placed"))
+    assert deliver(local_aws) == {"batchItemFailures": []}
+    state = sku_state(local_aws, "SKU-1")
+    assert (state["pending_processing"], state["pending_created"], state["platform_units"]) == (2, 2, 0)
+
+    # Redelivery of the same events, then web-1 moving on: only the move counts.
+    publish(local_aws, order("web-1", "pending"), order("web-1", "accepted"))
+    assert deliver(local_aws) == {"batchItemFailures": []}
+    state = sku_state(local_aws, "SKU-1")
+    assert (state["pending_processing"], state["pending_created"], state["acknowledged_unsynced"]) == (0, 2, 2)
+    recompute = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"])
+    assert {message["body"]["retailer_id"] for message in recompute} == {"SKU-1"}
+
+
+def test_a_bad_event_is_dead_lettered_with_the_field_and_the_rest_of_the_batch_applied(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    bad_quantity = order("web-3", "placed", items=[{"retailer_id": "SKU-1", "quantity": 0}])
+    unknown_state = order("web-4", "teleported")
+    publish(local_aws, bad_quantity, order("web-5", "placed"), unknown_state)
+    assert deliver(local_aws) == {"batchItemFailures": []}  # bad input is handled (dead-lettered), not retried
+    assert sku_state(local_aws, "SKU-1")["pending_created"] == 2
+
+    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    reasons = sorted(letter["attributes"]["reason"] for letter in letters)
+    assert len(reasons) == 2
+    assert reasons[0].startswith("items.0.quantity:") and reasons[1].startswith("state:")
+    assert all(letter["attributes"]["source"] == "order_events" for letter in letters)
+
+
+def test_an_event_that_changes_an_orders_line_items_is_rejected(local_aws: LocalAws, aws_env: Any) -> None:
+    publish(local_aws, order("web-6", "placed"))
+    deliver(local_aws)
+    publish(local_aws, order("web-6", "placed", items=[{"retailer_id": "SKU-1", "quantity": 5}]))
+    assert deliver(local_aws) == {"batchItemFailures": []}
+    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert len(letters) == 1 and "first seen with 2 units" in letters[0]["attributes"]["reason"]
+    assert sku_state(local_aws, "SKU-1")["pending_created"] == 2
+
+
+def test_the_shipped_sample_batch_applies_one_order_and_dead_letters_the_other(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    sample = json.loads((Path(__file__).resolve().parents[2] / "events" / "order_events_sqs_batch.json").read_text())
+    assert load_handler("order_events").lambda_handler(sample, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert sku_state(local_aws, "MUG-RED")["pending_created"] == 2
+    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert [letter["attributes"]["reason"].split(":")[0] for letter in letters] == ["items.0.quantity"]
