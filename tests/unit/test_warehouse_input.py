@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -249,3 +251,14 @@ def test_an_unparseable_sync_time_rejects_the_whole_event(warehouse: WarehouseIn
     with pytest.raises(ValidationError) as caught:
         warehouse.apply(synced(["o-1"], as_of="soon"))
     assert caught.value.errors()[0]["loc"] == ("as_of",)
+
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def test_the_sample_events_apply_cleanly(warehouse: WarehouseInput, store: MemoryLevels, sinks: RecordingSinks) -> None:
+    for name in ("warehouse_levels.json", "orders_synced.json"):
+        (record,) = json.loads((EVENTS / name).read_text())["Records"]
+        warehouse.apply(BusEvent.model_validate_json(record["body"]))
+    assert store.levels["TSHIRT-RED-M"][0] == 42 and len(store.levels) == 3
+    assert sinks.rejected == []

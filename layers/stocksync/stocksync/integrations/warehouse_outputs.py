@@ -1,0 +1,59 @@
+"""Where warehouse input goes besides the SKU table: the recompute queue, the dead-letter queue, and, for a snapshot
+load that runs out of time, the snapshot queue it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from stocksync import composition
+from stocksync.errors import StockSyncError
+from stocksync.integrations.messaging import QueuePublisher
+from stocksync.logic.snapshot_load import SnapshotPosition
+from stocksync.models.settings import Settings
+from stocksync.observability import logger, metrics
+
+
+class HandOverError(StockSyncError):
+    """The continuation of a snapshot load could not be queued; the message is redelivered and the load redone."""
+
+
+class WarehouseSinks:
+    """Changed SKUs to the recompute queue; rejected entries logged, counted and dead-lettered with their reason."""
+
+    def __init__(self, settings: Settings, *, source: str) -> None:
+        self._recompute = composition.RecomputeQueue(settings)
+        self._dead_letters = composition.dead_letters(settings)
+        self._source = source
+
+    def enqueue_recompute(self, retailer_ids: Iterable[str]) -> None:
+        self._recompute.enqueue(retailer_ids, reason=self._source)
+
+    def reject(self, raw: Any, reason: str) -> None:
+        logger.error("invalid input", extra={"source": self._source, "reason": reason})
+        metrics.add_metric(name="InvalidInput", unit="Count", value=1)
+        self._dead_letters.send(source=self._source, reason=reason, body=raw)
+
+
+class SnapshotQueueHandOver:
+    """Sends a load's continuation back to the queue its current message came from, which is the snapshot queue.
+
+    Going by the message's own queue (its event source ARN) needs no setting, and a continuation can never land on a
+    queue that does not trigger this function.
+    """
+
+    def __init__(self, client: Any, queue_arn: str) -> None:
+        self._client = client
+        self._queue_arn = queue_arn
+
+    def send(self, position: SnapshotPosition) -> None:
+        *_, account, name = self._queue_arn.split(":")
+        queue_url = self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        receipt = QueuePublisher(self._client, queue_url).send([position.model_dump(mode="json")])
+        if receipt.failed:
+            raise HandOverError(f"{position.location}: continuation at byte {position.offset} not queued")
+        logger.info(
+            "snapshot load handed over",
+            extra={"object": position.location, "offset": position.offset, "line": position.line},
+        )
