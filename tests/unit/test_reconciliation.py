@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from stocksync.logic.order_ingest import OrderIngest
 from stocksync.logic.reconciliation import (
     COUNTER_FIELDS,
     CounterReading,
+    ReconcileRequest,
     Repair,
     implied_counts,
     reconcile,
@@ -256,3 +258,9 @@ def test_rows_of_a_split_order_add_up() -> None:
     implied, count = implied_counts(rows)
     assert count == 3
     assert implied["A"]["pending_created"] == 5 and implied["B"]["pending_created"] == 1
+
+
+def test_the_sample_schedule_input_asks_for_a_real_run() -> None:
+    sample = Path(__file__).resolve().parents[2] / "events" / "reconcile_schedule.json"
+    request = ReconcileRequest.model_validate_json(sample.read_text())
+    assert request.dry_run is False and request.scheduled_time == datetime(2026, 11, 23, 3, 30, tzinfo=UTC)
