@@ -33,6 +33,14 @@ test: setup lint template-check
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory bench-quick
 
+# The main job, locally: moto server with template.yaml deployed + the Commerce Platform simulator, a realistic day.
+demo: setup
+	$(BIN)/stocksync replay events/scenarios/demo_day.json
+
+# Every benchmark at its --quick size, so they keep working; full sizes are run by hand (README, "Benchmarks").
+bench-quick: setup
+	@set -e; for bench in bench/*_bench.py; do echo "== $$bench --quick"; $(BIN)/python $$bench --quick; done
+
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Pinned versions of every package `make` installs into .venv (regenerate with `make lock`).' > constraints.txt
 
