@@ -1,0 +1,275 @@
+"""Rules every resource of template.yaml follows, checked offline on the template (moto creates no alarms and
+ignores TTL, point-in-time recovery and SSE, so the deployed stack cannot show them), and the parameters'
+constraints checked against what the functions' Settings accept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stocksync.errors import ConfigurationError
+from stocksync.local.template import REPO_ROOT, load_template, parameter_values, translate_template
+from stocksync.models.settings import Settings
+
+REQUIRED_PARAMETERS = {"CatalogId": "1001", "CommerceMerchantSettingsId": "2001"}
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+@cache
+def sam_template() -> dict[str, Any]:
+    return load_template()
+
+
+@cache
+def translated() -> dict[str, Any]:
+    return translate_template()
+
+
+def resources_of(resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in translated()["Resources"].items() if r["Type"] == resource_type}
+
+
+def dead_letter_queues() -> set[str]:
+    """Every queue named as a dead-letter target (queue redrive, schedule or rule target DeadLetterConfig), plus
+    the reasoned dead-letter queue that handlers write to themselves.
+    """
+    targets: set[str] = {"DeadLetterQueue"}
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in {"deadLetterTargetArn", "DeadLetterConfig"}:
+                    arn = value if key == "deadLetterTargetArn" else value["Arn"]
+                    targets.add(arn["Fn::GetAtt"][0])
+                else:
+                    collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(translated()["Resources"])
+    return targets
+
+
+# ------------------------------------------------------------------ tables
+def test_every_table_is_on_demand_encrypted_recoverable_and_expires_items() -> None:
+    tables = resources_of("AWS::DynamoDB::Table")
+    assert {"SkuTable", "OrdersTable", "BatchesTable", "ControlTable", "IdempotencyTable"} <= tables.keys()
+    for name, table in tables.items():
+        properties = table["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST", name
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert properties["SSESpecification"] == {"SSEEnabled": True}, name
+        assert properties["TimeToLiveSpecification"]["Enabled"] is True, name
+
+
+@pytest.mark.parametrize(
+    ("table", "ttl_attribute", "retained"),
+    [
+        ("SkuTable", "expires_at", True),
+        ("OrdersTable", "expires_at", True),
+        ("BatchesTable", "expires_at", True),
+        ("ControlTable", "expires_at", True),
+        ("IdempotencyTable", "expiration", False),  # the attribute Powertools Idempotency writes
+    ],
+)
+def test_each_table_expires_on_its_attribute_and_keeps_stock_state_on_replacement(
+    table: str, ttl_attribute: str, retained: bool
+) -> None:
+    resource = resources_of("AWS::DynamoDB::Table")[table]
+    assert resource["Properties"]["TimeToLiveSpecification"]["AttributeName"] == ttl_attribute
+    policy = "Retain" if retained else "Delete"
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (policy, policy)
+
+
+# ------------------------------------------------------------------ queues and alarms
+def test_every_queue_is_encrypted_and_every_work_queue_has_its_own_dead_letter_queue() -> None:
+    queues = resources_of("AWS::SQS::Queue")
+    work_queues = {name: q for name, q in queues.items() if name not in dead_letter_queues()}
+    assert {"PushQueue", "RecomputeQueue", "VerifyQueue"} <= work_queues.keys()
+    for name, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+    targets = []
+    for name, queue in work_queues.items():
+        redrive = queue["Properties"]["RedrivePolicy"]
+        assert redrive["maxReceiveCount"] == 5, name
+        targets.append(redrive["deadLetterTargetArn"]["Fn::GetAtt"])
+    assert sorted(targets) == sorted([[f"{name[: -len('Queue')]}DeadLetterQueue", "Arn"] for name in work_queues])
+
+
+def test_a_message_stays_invisible_while_its_function_may_still_run() -> None:
+    """AWS: a queue's visibility timeout should be at least six times its function's timeout, or a message whose
+    batch is still running (or retrying) is delivered to a second invocation.
+    """
+    resources = translated()["Resources"]
+    mappings = resources_of("AWS::Lambda::EventSourceMapping").values()
+    for mapping in mappings:
+        queue = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        function = mapping["Properties"]["FunctionName"]["Ref"]
+        timeout = resources[function]["Properties"]["Timeout"]
+        assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout, (queue, function)
+
+
+def test_every_dead_letter_queue_keeps_messages_14_days_and_alarms_on_the_first_one() -> None:
+    queues = resources_of("AWS::SQS::Queue")
+    alarms = resources_of("AWS::CloudWatch::Alarm").values()
+    for name in dead_letter_queues():
+        assert queues[name]["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
+        assert "RedrivePolicy" not in queues[name]["Properties"]
+        watching = [
+            alarm["Properties"]
+            for alarm in alarms
+            if alarm["Properties"]["Dimensions"]
+            == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [name, "QueueName"]}}]
+        ]
+        assert len(watching) == 1, name
+        alarm = watching[0]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_alarm_email_subscription_exists_only_when_an_address_is_given() -> None:
+    subscription = translated()["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert translated()["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert sam_template()["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+# ------------------------------------------------------------------ layer and functions
+def test_functions_and_layer_agree_on_runtime_and_architecture() -> None:
+    layer = sam_template()["Resources"]["StockSyncLayer"]
+    function = sam_template()["Globals"]["Function"]
+    assert function["Runtime"] == layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Properties"]["CompatibleRuntimes"] == [function["Runtime"]]
+    assert function["Architectures"] == layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert function["Layers"] == [{"Ref": "StockSyncLayer"}]
+    assert function["Tracing"] == "Active"
+    content = REPO_ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "stocksync" / "__init__.py").is_file() and (content / "requirements.txt").is_file()
+
+
+def test_the_functions_environment_holds_every_setting_and_only_known_names() -> None:
+    variables = set(sam_template()["Globals"]["Function"]["Environment"]["Variables"])
+    aliases = {field.alias: field.is_required() for field in Settings.model_fields.values()}
+    assert {alias for alias, required in aliases.items() if required} <= variables
+    unknown = {name for name in variables - set(aliases) if not name.startswith("POWERTOOLS_")}
+    assert unknown == set()  # a misspelled name would leave its setting at a default, silently
+
+
+def test_every_store_the_functions_use_is_an_output() -> None:
+    outputs = sam_template()["Outputs"].values()
+    referenced = {
+        (value.get("Ref") or value.get("Fn::GetAtt", [None])[0]) for value in (output["Value"] for output in outputs)
+    }
+    stores = {
+        name
+        for name, resource in sam_template()["Resources"].items()
+        if resource["Type"] in {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::SNS::Topic"}
+    }
+    assert stores <= referenced
+
+
+# ------------------------------------------------------------------ parameters
+def test_the_defaults_and_the_required_values_deploy() -> None:
+    values = parameter_values(sam_template(), REQUIRED_PARAMETERS)
+    assert values["FastSweepRate"] == "rate(5 minutes)" and values["MediumMinUnitsPerHour"] == "0.2"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "parameter"),
+    [
+        ({}, "CatalogId"),
+        ({"CatalogId": "my-shop"}, "CatalogId"),
+        ({"CommerceMerchantSettingsId": ""}, "CommerceMerchantSettingsId"),
+        ({"GraphApiVersion": "25.0"}, "GraphApiVersion"),
+        ({"GraphBaseUrl": "graph.facebook.com"}, "GraphBaseUrl"),
+        ({"GraphBaseUrl": "https://graph.facebook.com/"}, "GraphBaseUrl"),
+        ({"GraphCredentialsSecretName": "stocksync graph"}, "GraphCredentialsSecretName"),
+        ({"DeductionMode": "both"}, "DeductionMode"),
+        ({"CatalogField": "quantity"}, "CatalogField"),
+        ({"DefaultBucket": "turbo"}, "DefaultBucket"),
+        ({"FastSweepRate": "rate(5 minute)"}, "FastSweepRate"),
+        ({"MediumSweepRate": "rate(1 hours)"}, "MediumSweepRate"),
+        ({"SlowSweepRate": 'cron(0 " * * ? *)'}, "SlowSweepRate"),
+        ({"SlowSweepRate": "cron(0 12 * * ?)"}, "SlowSweepRate"),
+        ({"FastThreshold": "-1"}, "FastThreshold"),
+        ({"FastThreshold": "1.5"}, "FastThreshold"),
+        ({"MediumThreshold": "03"}, "MediumThreshold"),
+        ({"FastMinUnitsPerHour": ".5"}, "FastMinUnitsPerHour"),
+        ({"SlowMinUnitsPerHour": "-0.1"}, "SlowMinUnitsPerHour"),
+        ({"AlarmEmail": "ops at example.com"}, "AlarmEmail"),
+        ({"LogLevel": "TRACE"}, "LogLevel"),
+        ({"Region": "eu-west-1"}, "Region"),
+    ],
+)
+def test_an_override_cloudformation_would_refuse_is_named(overrides: dict[str, str], parameter: str) -> None:
+    values = {**REQUIRED_PARAMETERS, **overrides} if overrides else {}
+    with pytest.raises(ConfigurationError) as raised:
+        parameter_values(sam_template(), values)
+    assert raised.value.setting == parameter
+
+
+def resolve(value: Any, parameters: dict[str, str]) -> str:
+    """A Globals environment value as CloudFormation resolves it; resources stand in as <LogicalId>."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return parameters.get(value["Ref"], f"<{value['Ref']}>")
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda match: parameters.get(match[1], f"<{match[1]}>"), value["Fn::Sub"])
+    raise AssertionError(f"intrinsic not covered by this test: {value}")
+
+
+def allowed_value(spec: dict[str, Any]) -> st.SearchStrategy[str]:
+    if spec["Type"] == "Number":
+        # CloudFormation takes any decimal within the bounds; only whole numbers are generated because some
+        # settings behind Number parameters are integers (a fraction fails at cold start, naming the variable).
+        low, high = spec.get("MinValue", 0), spec.get("MaxValue", 10**9)
+        whole = st.integers(math.ceil(low), math.floor(high)).map(str)
+        if low == int(low) and high == int(high):
+            return whole
+        decimals = st.decimals(Decimal(str(low)), Decimal(str(high)), places=2)
+        return whole | decimals.map(lambda number: format(number.normalize(), "f"))
+    if "AllowedValues" in spec:
+        return st.sampled_from(spec["AllowedValues"])
+    if "AllowedPattern" in spec:
+        return st.from_regex(spec["AllowedPattern"], fullmatch=True)
+    return st.just(str(spec.get("Default", "")))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {name: allowed_value(spec) for name, spec in load_template()["Parameters"].items() if name != "AlarmEmail"}
+    )
+)
+def test_every_parameter_value_a_deploy_accepts_gives_functions_valid_settings(overrides: dict[str, str]) -> None:
+    parameters = parameter_values(sam_template(), overrides)
+    variables = sam_template()["Globals"]["Function"]["Environment"]["Variables"]
+    environment = {name: resolve(value, parameters) for name, value in variables.items()}
+
+    settings_ = Settings.from_env(environment)
+
+    assert (
+        settings_.catalog_id == parameters["CatalogId"] and settings_.cms_id == parameters["CommerceMerchantSettingsId"]
+    )
+    assert settings_.default_bucket == parameters["DefaultBucket"]
+    assert json.loads(environment["STOCKSYNC_BUCKETS"]).keys() == {"fast", "medium", "slow"}
+    for bucket in ("fast", "medium", "slow"):
+        prefix = bucket.capitalize()
+        assert settings_.bucket(bucket).sweep_rate == parameters[f"{prefix}SweepRate"]
+        assert settings_.bucket(bucket).threshold == int(parameters[f"{prefix}Threshold"])
+        assert settings_.bucket(bucket).min_units_per_hour == float(parameters[f"{prefix}MinUnitsPerHour"])
