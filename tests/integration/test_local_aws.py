@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,10 +225,10 @@ def test_an_override_a_real_deploy_would_refuse_fails_before_anything_starts(
 
 # ------------------------------------------------------------------ a stack with a function
 PROBE_FUNCTION = """
-  ProbeFunction:
+  LocalAwsProbeFunction:
     Type: AWS::Serverless::Function
     Properties:
-      CodeUri: functions/probe
+      CodeUri: functions/local_aws_probe
       Handler: app.lambda_handler
       Environment:
         Variables:
@@ -243,28 +242,41 @@ PROBE_FUNCTION = """
 """
 
 
+def copy_of_the_project(root: Path, *, with_probe_code: bool = True) -> Path:
+    """template.yaml plus PROBE_FUNCTION under ``root``, with links to the real layer and function folders."""
+    template = TEMPLATE_PATH.read_text(encoding="utf-8").replace("\nResources:\n", "\nResources:" + PROBE_FUNCTION, 1)
+    (root / "template.yaml").write_text(template, encoding="utf-8")
+    (root / "layers").symlink_to(REPO_ROOT / "layers")
+    (root / "functions").mkdir()
+    for folder in (REPO_ROOT / "functions").iterdir():
+        if folder.is_dir():
+            (root / "functions" / folder.name).symlink_to(folder)
+    if with_probe_code:
+        (root / "functions" / "local_aws_probe").mkdir()
+        (root / "functions" / "local_aws_probe" / "app.py").write_text(
+            "def lambda_handler(event, context):\n    return {}\n"
+        )
+    return root / "template.yaml"
+
+
 @pytest.fixture(scope="module")
 def stack_with_a_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
     """The real template plus one SQS-triggered function, deployed with overrides (a second stack, same moto)."""
-    root = tmp_path_factory.mktemp("stack")
-    template = TEMPLATE_PATH.read_text(encoding="utf-8").replace("\nResources:\n", "\nResources:" + PROBE_FUNCTION, 1)
-    (root / "template.yaml").write_text(template, encoding="utf-8")
-    shutil.copytree(REPO_ROOT / "layers", root / "layers", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-    (root / "functions" / "probe").mkdir(parents=True)
-    (root / "functions" / "probe" / "app.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    template = copy_of_the_project(tmp_path_factory.mktemp("stack"))
     overrides = {"CatalogId": "777", "FastThreshold": "9", "LogLevel": "DEBUG"}
-    with LocalAws(root / "template.yaml", parameter_overrides=overrides, stack_name="stocksync-probe") as aws:
+    with LocalAws(template, parameter_overrides=overrides, stack_name="stocksync-probe") as aws:
         yield aws
 
 
 def function_configuration(aws: LocalAws) -> dict[str, Any]:
-    functions = [physical for kind, physical in aws.resources.values() if kind == "AWS::Lambda::Function"]
-    assert len(functions) == 1
-    return aws.client("lambda").get_function_configuration(FunctionName=functions[0])
+    resource_type, function_name = aws.resources["LocalAwsProbeFunction"]
+    assert resource_type == "AWS::Lambda::Function"
+    return aws.client("lambda").get_function_configuration(FunctionName=function_name)
 
 
 def test_the_resolved_environment_is_what_a_deployed_function_gets(stack_with_a_function: LocalAws) -> None:
-    deployed = function_configuration(stack_with_a_function)["Environment"]["Variables"]
+    variables = function_configuration(stack_with_a_function)["Environment"]["Variables"]
+    deployed = {name: str(value) for name, value in variables.items()}  # moto keeps Number parameters as numbers
     resolved = stack_with_a_function.function_environment()
 
     assert deployed == {
@@ -296,8 +308,6 @@ def test_a_functions_code_is_deployed_and_its_queue_keeps_messages_for_the_tests
 
 
 def test_a_missing_code_folder_is_named(tmp_path: Path) -> None:
-    template = TEMPLATE_PATH.read_text(encoding="utf-8").replace("\nResources:\n", "\nResources:" + PROBE_FUNCTION, 1)
-    (tmp_path / "template.yaml").write_text(template, encoding="utf-8")
-    (tmp_path / "layers" / "stocksync").mkdir(parents=True)
-    with pytest.raises(LocalAwsError, match=r"ProbeFunction: code folder .*functions/probe does not exist"):
-        LocalAws(tmp_path / "template.yaml", stack_name="stocksync-missing-code").start()
+    template = copy_of_the_project(tmp_path, with_probe_code=False)
+    with pytest.raises(LocalAwsError, match=r"LocalAwsProbeFunction: code folder .*functions/local_aws_probe does not"):
+        LocalAws(template, stack_name="stocksync-missing-code").start()

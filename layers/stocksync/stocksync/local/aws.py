@@ -71,6 +71,7 @@ class LocalAws:
         self._outputs: dict[str, str] = {}
         self._function_environment: dict[str, str] = {}
         self._resources: dict[str, tuple[str, str]] = {}
+        self._skipped: dict[str, str] = {}
         self._account_id = ""
         self._saved_purge_setting: str | None = None
         self._saved_request_log_level = logging.NOTSET
@@ -106,7 +107,7 @@ class LocalAws:
         self._endpoint_url = f"http://{host}:{port}"
         try:
             started = time.perf_counter()
-            with _quiet_about_alarms():
+            with _quiet_about_unsupported_types():
                 self._deploy(sam_template, parameters)
             self.deploy_seconds = time.perf_counter() - started
         except BaseException:
@@ -141,6 +142,13 @@ class LocalAws:
     def resources(self) -> dict[str, tuple[str, str]]:
         """Every created resource: logical id -> (resource type, physical id)."""
         return dict(self._resources)
+
+    @property
+    def skipped_resources(self) -> dict[str, str]:
+        """Resources of the template the stack did not create (logical id -> type): the types moto's CloudFormation
+        does not support (alarms, schedules, queue policies...) and those whose Condition is false.
+        """
+        return dict(self._skipped)
 
     def client(self, service_name: str) -> Any:
         """A boto3 client bound to this moto server (for tests and tools; the product uses stocksync.dal.aws)."""
@@ -232,6 +240,12 @@ class LocalAws:
             summary["LogicalResourceId"]: (summary["ResourceType"], summary.get("PhysicalResourceId", ""))
             for page in paginator.paginate(StackName=self.stack_name)
             for summary in page["StackResourceSummaries"]
+            if summary["LogicalResourceId"]  # moto lists the resources it skipped without one
+        }
+        self._skipped = {
+            logical_id: resource["Type"]
+            for logical_id, resource in template["Resources"].items()
+            if logical_id not in self._resources
         }
         self._account_id = self.client("sts").get_caller_identity()["Account"]
 
@@ -270,17 +284,19 @@ def _disable_event_source_mappings(template: dict[str, Any]) -> None:
 
 
 @contextmanager
-def _quiet_about_alarms() -> Iterator[None]:
-    """moto creates no AWS::CloudWatch::Alarm and says so twice per alarm; the template checks cover alarms."""
+def _quiet_about_unsupported_types() -> Iterator[None]:
+    """moto's CloudFormation says, twice per resource, that it skips some types (alarms, schedules, policies);
+    ``LocalAws.skipped_resources`` lists them once, and the template checks cover them.
+    """
     moto_log = logging.getLogger("moto")
-    unsupported_alarm = _DropMessages("No Moto CloudFormation support for AWS::CloudWatch::Alarm")
-    moto_log.addFilter(unsupported_alarm)
+    unsupported = _DropMessages("No Moto CloudFormation support for ")
+    moto_log.addFilter(unsupported)
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Tried to parse AWS::CloudWatch::Alarm", UserWarning)
+            warnings.filterwarnings("ignore", "Tried to parse AWS::", UserWarning)
             yield
     finally:
-        moto_log.removeFilter(unsupported_alarm)
+        moto_log.removeFilter(unsupported)
 
 
 class _DropMessages(logging.Filter):
