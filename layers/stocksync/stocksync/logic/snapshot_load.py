@@ -22,7 +22,7 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stocksync.errors import InvalidInputError, StockSyncError, describe_validation_error
-from stocksync.logic.warehouse_input import LevelsReceipt, LevelStore, WarehouseSinks, apply_levels
+from stocksync.logic.warehouse_input import LevelStore, WarehouseSinks, apply_levels
 from stocksync.models.inventory import WarehouseLevel
 
 COLUMNS = ("retailer_id", "level", "as_of")
@@ -93,7 +93,8 @@ class HandOver(Protocol):
 @dataclass
 class SnapshotReport:
     lines: int = 0  # lines read in this invocation
-    levels: LevelsReceipt = field(default_factory=LevelsReceipt)
+    stored: int = 0  # levels newer than the stored ones
+    stale: int = 0  # levels not newer than the stored ones
     rejected: int = 0
     completed: bool = False
     handed_over: SnapshotPosition | None = None
@@ -103,8 +104,8 @@ class SnapshotReport:
         """The counts, for a log line or a handler's return value."""
         return {
             "lines": self.lines,
-            "stored": self.levels.stored,
-            "stale": self.levels.stale,
+            "stored": self.stored,
+            "stale": self.stale,
             "rejected": self.rejected,
             "completed": self.completed,
             "handed_over_at": self.handed_over.offset if self.handed_over else None,
@@ -186,15 +187,17 @@ class SnapshotLoader:
     def load(self, position: SnapshotPosition) -> SnapshotReport:
         report = SnapshotReport()
         group: list[WarehouseLevel] = []
+        offset, number = position.offset, position.line  # where the next line starts, and the last one's number
         try:
             for raw in self._source.lines(position):
                 if report.lines and self._time_left() < self._reserve:
                     self._apply(group, report)
-                    self._hand_over.send(position)
-                    report.handed_over = position
+                    report.handed_over = position.model_copy(update={"offset": offset, "line": number})
+                    self._hand_over.send(report.handed_over)
                     return report
                 report.lines += 1
-                position, level = self._read(raw, position, report)
+                offset, number = raw.end, number + 1
+                position, level = self._read(raw, number, position, report)
                 if level is not None:
                     group.append(level)
                 if len(group) >= LEVELS_PER_GROUP:
@@ -207,14 +210,13 @@ class SnapshotLoader:
         return report
 
     def _read(
-        self, raw: RawLine, position: SnapshotPosition, report: SnapshotReport
+        self, raw: RawLine, number: int, position: SnapshotPosition, report: SnapshotReport
     ) -> tuple[SnapshotPosition, WarehouseLevel | None]:
-        number = position.line + 1
-        position = position.model_copy(update={"offset": raw.end, "line": number})
+        """The level on line ``number``, if it holds one; the position learns the format from the first line."""
         try:
             text = self._text(raw)
         except InvalidInputError as error:
-            self._reject(position, raw, error.problem, report)
+            self._reject(position, number, raw, error.problem, report)
             return position, None
         if not text.strip():
             return position, None
@@ -229,9 +231,9 @@ class SnapshotLoader:
         try:
             return position, parse_level(text, position)
         except InvalidInputError as error:
-            self._reject(position, raw, error.problem, report)
+            self._reject(position, number, raw, error.problem, report)
         except ValidationError as error:
-            self._reject(position, raw, describe_validation_error(error), report)
+            self._reject(position, number, raw, describe_validation_error(error), report)
         return position, None
 
     @staticmethod
@@ -246,17 +248,18 @@ class SnapshotLoader:
             text = text.removeprefix("\ufeff")  # a byte order mark some spreadsheet exports write
         return text.removesuffix("\r")
 
-    def _reject(self, position: SnapshotPosition, raw: RawLine, problem: str, report: SnapshotReport) -> None:
-        """Dead-letter one line; ``position`` is the one after it, so ``position.line`` is its number."""
+    def _reject(
+        self, position: SnapshotPosition, number: int, raw: RawLine, problem: str, report: SnapshotReport
+    ) -> None:
         report.rejected += 1
         self._sinks.reject(
             {
                 "bucket": position.bucket,
                 "key": position.key,
-                "line": position.line,
+                "line": number,
                 "text": raw.data[:_SAMPLE_CHARS].decode("utf-8", errors="replace"),
             },
-            f"{position.location} line {position.line}: {problem}",
+            f"{position.location} line {number}: {problem}",
         )
 
     def _apply(self, group: list[WarehouseLevel], report: SnapshotReport) -> None:
@@ -264,4 +267,7 @@ class SnapshotLoader:
         levels = group.copy()
         group.clear()
         if levels:
-            report.levels += apply_levels(levels, self._store, self._sinks, default_bucket=self._default_bucket)
+            # Counts only: a set of every changed SKU would grow with the object (100,000 SKUs, ~15 MB).
+            receipt = apply_levels(levels, self._store, self._sinks, default_bucket=self._default_bucket)
+            report.stored += receipt.stored
+            report.stale += receipt.stale

@@ -59,12 +59,6 @@ class LevelsReceipt:
     stale: int = 0  # repeats and levels older than the stored one
     changed_skus: set[str] = field(default_factory=set)
 
-    def __iadd__(self, other: LevelsReceipt) -> LevelsReceipt:
-        self.stored += other.stored
-        self.stale += other.stale
-        self.changed_skus |= other.changed_skus
-        return self
-
 
 @dataclass
 class WarehouseReceipt:
