@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from stocksync.logic.ledger import LedgerPart, LineRecord
 from stocksync.logic.order_ingest import OrderIngest
@@ -262,5 +263,9 @@ def test_rows_of_a_split_order_add_up() -> None:
 
 def test_the_sample_schedule_input_asks_for_a_real_run() -> None:
     sample = Path(__file__).resolve().parents[2] / "events" / "reconcile_schedule.json"
-    request = ReconcileRequest.model_validate_json(sample.read_text())
-    assert request.dry_run is False and request.scheduled_time == datetime(2026, 11, 23, 3, 30, tzinfo=UTC)
+    assert ReconcileRequest.model_validate_json(sample.read_text()).dry_run is False
+    assert ReconcileRequest.model_validate(
+        {"dry_run": True, "scheduled_time": "<aws.scheduler.scheduled-time>"}
+    ).dry_run
+    with pytest.raises(ValidationError):
+        ReconcileRequest.model_validate({"dry_run": "yes"})  # a typo must not turn a dry run into a real one

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from stocksync.logic.ledger import LedgerPart, contributions
 from stocksync.observability import logger
@@ -96,12 +96,12 @@ class ReconcileReport:
 
 
 class ReconcileRequest(BaseModel):
-    """What starts a run: the schedule's input (``{"dry_run": false, ...}``) or an operator's manual invoke."""
+    """What starts a run: the schedule's input or an operator's manual invoke. Other fields (the scheduler's
+    scheduled time and execution id) are only there for the log of the event."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    dry_run: bool = False
-    scheduled_time: AwareDatetime | None = None  # filled in by EventBridge Scheduler, for the logs
+    dry_run: StrictBool = False
 
 
 class CounterStore(Protocol):
