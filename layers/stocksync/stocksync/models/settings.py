@@ -122,6 +122,20 @@ class Settings(BaseModel):
     dead_letter_queue_url: Annotated[str, _env("DEAD_LETTER_QUEUE_URL", min_length=1)]
     event_bus_name: Annotated[str, _env("EVENT_BUS_NAME", min_length=1)]
 
+    # Catalog push and verification (docs/push.md). Rows per items_batch call while the hourly call budget is
+    # comfortable (Meta recommends 3,000); calls grow to the API's 5,000 when the budget runs low.
+    push_requests_per_call: Annotated[int, _env("STOCKSYNC_PUSH_REQUESTS_PER_CALL", ge=1, le=5000)] = 3000
+    # items_batch calls per catalog per trailing hour, shared by all push invocations (Meta allows about 100).
+    batch_calls_per_hour: Annotated[int, _env("STOCKSYNC_BATCH_CALLS_PER_HOUR", ge=1, le=1000)] = 90
+    # A push run with at most this many SKUs updates them one by one in real time (0: always batch).
+    single_update_max_skus: Annotated[int, _env("STOCKSYNC_SINGLE_UPDATE_MAX_SKUS", ge=0, le=50)] = 0
+    # First check of a batch's status this long after the call; each further check waits twice as long.
+    verify_delay_seconds: Annotated[int, _env("STOCKSYNC_VERIFY_DELAY_SECONDS", ge=0, le=900)] = 60
+    verify_max_checks: Annotated[int, _env("STOCKSYNC_VERIFY_MAX_CHECKS", ge=1, le=50)] = 10
+    # Hybrid catalog (docs/feeds.md): buckets whose stock goes out in the scheduled update feed, not the API.
+    feed_buckets: Annotated[frozenset[str], _env("STOCKSYNC_FEED_BUCKETS")] = frozenset()
+    feed_bucket_name: Annotated[str, _env("FEED_BUCKET")] = ""
+
     @field_validator("buckets", mode="before")
     @classmethod
     def _parse_buckets(cls, value: Any) -> Any:
@@ -145,6 +159,23 @@ class Settings(BaseModel):
         buckets = info.data.get("buckets")
         if buckets is not None and value not in buckets:
             raise ValueError(f"unknown bucket {value!r}; known: {sorted(buckets)}")
+        return value
+
+    @field_validator("feed_buckets", mode="before")
+    @classmethod
+    def _parse_feed_buckets(cls, value: Any) -> Any:
+        # "none" (the template's default: an empty environment value cannot be told from a missing one) or names.
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip() not in ("", "none"))
+        return value
+
+    @field_validator("feed_buckets")
+    @classmethod
+    def _known_feed_buckets(cls, value: frozenset[str], info: ValidationInfo) -> frozenset[str]:
+        buckets = info.data.get("buckets")
+        unknown = sorted(value - set(buckets)) if buckets is not None else []
+        if unknown:
+            raise ValueError(f"unknown bucket(s) {unknown}; known: {sorted(buckets or ())}")
         return value
 
     def bucket(self, name: str) -> BucketSettings:

@@ -1,0 +1,102 @@
+"""Messages and records of the push path: push queue -> items_batch -> batches table -> verify queue.
+
+The push message (``PushMessage``, models/sku.py) is the contract between recompute and push_batch: a value for one
+SKU at one monotonic version. Unknown fields are refused, not ignored: a producer that misspells ``version`` must see
+its message dead-lettered with the field named, not pushed without a version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stocksync.models.sku import PushMessage, Visibility
+
+
+class QueuedPush(PushMessage):
+    """A push queue message as push_batch reads it: recompute's ``PushMessage`` (the contract, models/sku.py) plus
+    the retry count that only verify_batch sets when it sends a version back after a per-item error."""
+
+    retries: Annotated[int, Field(strict=True, ge=0)] = 0
+
+    def body(self) -> dict[str, object]:
+        """The JSON body to enqueue; ``retries`` is left out while it is 0, as recompute leaves it out."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+class VerifyMessage(BaseModel):
+    """Asks verify_batch to check one items_batch handle; ``attempt`` counts the checks made so far plus one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handle: Annotated[str, Field(min_length=1, max_length=256)]
+    attempt: Annotated[int, Field(strict=True, ge=1)] = 1
+
+
+class BatchEntry(BaseModel):
+    """One row of an items_batch call exactly as it was sent, kept under the call's handle for verification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    retailer_id: str
+    value: int
+    version: int
+    visibility: Visibility
+    computed_at: datetime
+    retries: int = 0
+
+    @classmethod
+    def from_message(cls, message: QueuedPush) -> BatchEntry:
+        return cls(
+            retailer_id=message.retailer_id,
+            value=message.value,
+            version=message.version,
+            visibility=message.visibility,
+            computed_at=message.computed_at,
+            retries=message.retries,
+        )
+
+    def retry_message(self) -> QueuedPush:
+        """The push message that sends this row again, at its own version and original change time."""
+        return QueuedPush(
+            retailer_id=self.retailer_id,
+            value=self.value,
+            version=self.version,
+            visibility=self.visibility,
+            computed_at=self.computed_at,
+            retries=self.retries + 1,
+        )
+
+
+class BatchState(StrEnum):
+    PENDING = "pending"  # sent; not yet verified
+    DONE = "done"  # verified: rows confirmed, retried or dead-lettered
+    ABANDONED = "abandoned"  # the platform kept it processing past the verify limit (alarmed)
+
+
+class BatchRecord(BaseModel):
+    """What one items_batch call carried: the handle, its rows, and when the platform accepted it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handle: str
+    accepted_at: datetime
+    entries: list[BatchEntry]
+    state: BatchState = BatchState.PENDING
+
+
+class ConfirmReceipt(BaseModel):
+    """What marking rows confirmed did, per retailer id.
+
+    ``confirmed``: the SKU's confirmed version is now the row's. ``stale_corrected``: a newer version was confirmed
+    first, but the platform accepted this (older) row after it, so the catalog shows this row's value; the SKU's
+    confirmed value says so now and recompute will push again. ``refused``: the SKU already had this version or a
+    newer one that the platform applied later (or the SKU record is gone): nothing to do.
+    """
+
+    confirmed: list[str] = []
+    stale_corrected: list[str] = []
+    refused: list[str] = []
