@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,9 +12,24 @@ from botocore.exceptions import ClientError
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.keys import SKU_BUCKET_INDEX, SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
 from stocksync.models.inventory import WarehouseLevel
+from stocksync.models.push import BatchEntry, ConfirmReceipt
 from stocksync.models.sku import SkuState
 
 _BATCH_GET_LIMIT = 100
+# Confirmations are one conditional UpdateItem per SKU (no batch write takes a condition); this many run at once.
+_CONFIRM_WORKERS = 16
+_CONFIRMED_FIELDS = (
+    "confirmed_value = :value, confirmed_visibility = :visibility, confirmed_at = :at, "
+    "confirmed_platform_units = if_not_exists(platform_units, :zero), confirmed_accepted_ms = :accepted"
+)
+# The version is newer than the confirmed one, and the platform did not accept a row of this SKU after ours.
+_CONFIRM_CONDITION = (
+    "attribute_exists(retailer_id) "
+    "AND (attribute_not_exists(confirmed_version) OR confirmed_version < :version) "
+    "AND (attribute_not_exists(confirmed_accepted_ms) OR confirmed_accepted_ms <= :accepted)"
+)
+# A newer version was confirmed, but the platform accepted ours after it: ours is what the catalog shows.
+_STALE_CONDITION = "confirmed_version > :version AND confirmed_accepted_ms < :accepted"
 
 
 def _as_ms(moment: datetime) -> int:
@@ -133,3 +149,57 @@ class SkuTable:
             rid: (state.pending_processing, state.pending_created, state.acknowledged_unsynced)
             for rid, state in self.get_states(retailer_ids).items()
         }
+
+    def confirm_pushes(
+        self, entries: Sequence[BatchEntry], *, accepted_at: datetime, confirmed_at: datetime
+    ) -> ConfirmReceipt:
+        """Record that the platform applied these rows (accepted at ``accepted_at``): the SKU's confirmed_* fields.
+
+        Never over a newer version: the condition keeps confirmed_version monotonic. One exception keeps the record
+        truthful: the platform applies batches in the order it accepted them, so when a newer version was confirmed
+        from a batch accepted *before* ours (two push invocations raced), the catalog shows our older value; the
+        value fields then say so (the version stays) and recompute pushes again. ``confirmed_platform_units``
+        copies ``platform_units`` in the same update, so later platform decrements are counted from here.
+        """
+        receipt = ConfirmReceipt()
+        accepted_ms = _as_ms(accepted_at)
+        at = confirmed_at.astimezone(UTC).isoformat()
+        if len(entries) <= 1:
+            outcomes = [self._confirm_one(entry, accepted_ms, at) for entry in entries]
+        else:
+            with ThreadPoolExecutor(max_workers=_CONFIRM_WORKERS) as pool:
+                outcomes = list(pool.map(lambda entry: self._confirm_one(entry, accepted_ms, at), entries))
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            getattr(receipt, outcome).append(entry.retailer_id)
+        return receipt
+
+    def _confirm_one(self, entry: BatchEntry, accepted_ms: int, at: str) -> str:
+        values = {
+            ":value": entry.value,
+            ":visibility": entry.visibility.value,
+            ":at": at,
+            ":zero": 0,
+            ":accepted": accepted_ms,
+            ":version": entry.version,
+        }
+        key = encode({"retailer_id": entry.retailer_id, "record": SKU_STATE_RECORD})
+        attempts = (
+            ("confirmed", f"SET {_CONFIRMED_FIELDS}, confirmed_version = :version", _CONFIRM_CONDITION),
+            ("stale_corrected", f"SET {_CONFIRMED_FIELDS}", _STALE_CONDITION),
+        )
+        for outcome, update, condition in attempts:
+            self.requests += 1
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=encode(values),
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue
+            return outcome
+        return "refused"
