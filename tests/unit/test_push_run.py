@@ -1,0 +1,195 @@
+"""Pusher against in-memory ports: minimal calls, nothing lost on throttling or failures, only failed records back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from stocksync.integrations.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
+from stocksync.logic.batch_budget import epoch_ms
+from stocksync.logic.push_planning import ReceivedPush
+from stocksync.logic.pushing import PushConfig, Pusher
+from stocksync.models.push import QueuedPush
+from stocksync.models.sku import SkuState
+from tests.fakes.push import (
+    MemoryBatches,
+    MemoryBudget,
+    MemoryDeadLetters,
+    MemoryQueue,
+    MemorySkus,
+    ScriptedCatalog,
+)
+
+T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+class Rig:
+    def __init__(self, skus: int, *, calls_per_hour: int = 90, **config: object) -> None:
+        self.skus = MemorySkus(SkuState(retailer_id=f"S{i:05d}", published_version=1) for i in range(skus))
+        self.catalog = ScriptedCatalog()
+        self.budget = MemoryBudget(calls_per_hour)
+        self.batches = MemoryBatches()
+        self.verify_queue = MemoryQueue()
+        self.push_queue = MemoryQueue()
+        self.dead_letters = MemoryDeadLetters()
+        self.now = T0
+        self.pusher = Pusher(
+            PushConfig(catalog_id="1001", catalog_field="quantity_to_sell_on_facebook", **config),  # type: ignore[arg-type]
+            states=self.skus,
+            catalog=self.catalog,
+            budget=self.budget,
+            batches=self.batches,
+            verify_queue=self.verify_queue,
+            push_queue=self.push_queue,
+            dead_letters=self.dead_letters,
+            confirmations=self.skus,
+            now=lambda: self.now,
+        )
+
+
+def pushes(count: int, version: int = 1, start: int = 0) -> list[ReceivedPush]:
+    return [
+        ReceivedPush(
+            f"m{i}",
+            QueuedPush(retailer_id=f"S{i:05d}", value=i % 7, version=version, visibility="published", computed_at=T0),
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def test_12000_changed_skus_go_out_in_four_calls_of_3000_each_recorded_and_scheduled() -> None:
+    rig = Rig(12_000)
+    outcome = rig.pusher.push(pushes(12_000))
+    assert [len(call.rows) for call in rig.catalog.calls] == [3000] * 4
+    assert (outcome.calls, outcome.pushed, outcome.failed_record_ids) == (4, 12_000, [])
+    first = rig.catalog.calls[0].rows[0]
+    assert first == ("S00000", {"quantity_to_sell_on_facebook": 0, "visibility": "published"})
+    assert sorted(rig.batches.records) == ["h1", "h2", "h3", "h4"]
+    assert [len(r.entries) for r in rig.batches.records.values()] == [3000] * 4
+    assert rig.verify_queue.sent == [({"handle": f"h{i}", "attempt": 1}, 60) for i in range(1, 5)]
+
+
+def test_a_second_push_of_confirmed_versions_makes_no_call() -> None:
+    rig = Rig(10)
+    rig.pusher.push(pushes(10))
+    for record in rig.batches.records.values():
+        rig.skus.confirm_pushes(record.entries, accepted_at=record.accepted_at, confirmed_at=T0)
+    again = rig.pusher.push(pushes(10))
+    assert len(rig.catalog.calls) == 1
+    assert (again.already_confirmed, again.calls, again.failed_record_ids) == (10, 0, [])
+
+
+def test_an_older_version_than_the_published_one_is_never_sent() -> None:
+    rig = Rig(3)
+    rig.skus.states["S00001"] = rig.skus.states["S00001"].model_copy(update={"published_version": 2})
+    outcome = rig.pusher.push(pushes(3, version=1) + pushes(1, version=2, start=1))
+    sent = dict(rig.catalog.calls[0].rows)
+    assert sorted(sent) == ["S00000", "S00001", "S00002"]
+    assert [e.version for e in rig.batches.records["h1"].entries if e.retailer_id == "S00001"] == [2]
+    assert outcome.superseded == 1
+
+
+def test_throttling_mid_run_pauses_the_budget_and_requeues_the_unsent_rows_with_the_announced_delay() -> None:
+    rig = Rig(9000)
+    rig.catalog.failures = [
+        None,
+        GraphThrottledError("(#80014) too many calls", retry_after_seconds=1200, usage=None, code=80014),
+    ]
+    outcome = rig.pusher.push(pushes(9000))
+    assert outcome.calls == 1 and outcome.pushed == 3000
+    assert outcome.failed_record_ids == []
+    assert outcome.deferred == 6000
+    assert {delay for _body, delay in rig.push_queue.sent} == {900}  # SQS caps a delay at 900 s
+    assert sorted(b["retailer_id"] for b in rig.push_queue.bodies) == [f"S{i:05d}" for i in range(3000, 9000)]
+    assert rig.budget.window.blocked_until_ms == epoch_ms(T0 + timedelta(seconds=1200))
+    assert outcome.errors_by_code == {"80014": 1}
+    # The re-sent messages are the same versions, unchanged.
+    assert rig.push_queue.bodies[0] == pushes(1, start=3000)[0].message.body()
+
+
+def test_a_transient_failure_reports_only_that_calls_records_and_the_next_call_still_goes_out() -> None:
+    rig = Rig(6000)
+    rig.catalog.failures = [GraphTransientError("(#2) temporary", code=2)]
+    outcome = rig.pusher.push(pushes(6000))
+    assert outcome.failed_record_ids == [f"m{i}" for i in range(3000)]
+    assert (outcome.calls, outcome.pushed) == (1, 3000)
+    assert rig.push_queue.sent == []
+
+
+def test_requeue_refused_by_sqs_turns_into_failed_records() -> None:
+    rig = Rig(4000)
+    rig.catalog.failures = [GraphThrottledError("throttled", retry_after_seconds=30, usage=None, code=4)]
+    rig.push_queue.fail = lambda body: body["retailer_id"] == "S00007"
+    outcome = rig.pusher.push(pushes(4000))
+    assert outcome.failed_record_ids == ["m7"]
+    assert outcome.deferred == 3999
+    assert {delay for _body, delay in rig.push_queue.sent} == {30}
+
+
+def test_out_of_budget_rows_are_deferred_until_a_call_frees_up() -> None:
+    rig = Rig(12_000, calls_per_hour=2)
+    outcome = rig.pusher.push(pushes(12_000))
+    assert [len(call.rows) for call in rig.catalog.calls] == [5000, 5000]
+    assert outcome.deferred == 2000
+    assert {delay for _body, delay in rig.push_queue.sent} == {900}
+    rig.now += timedelta(hours=1)
+    rest = [ReceivedPush(f"again{i}", QueuedPush.model_validate(b)) for i, b in enumerate(rig.push_queue.bodies)]
+    assert rig.pusher.push(rest).pushed == 2000
+
+
+def test_rows_refused_at_upload_are_dead_lettered_with_the_platform_message() -> None:
+    rig = Rig(5)
+    rig.catalog.refuse = {"S00002": "Invalid value for field quantity_to_sell_on_facebook: -3"}
+    outcome = rig.pusher.push(pushes(5))
+    assert outcome.pushed == 4
+    assert [e.retailer_id for e in rig.batches.records["h1"].entries] == ["S00000", "S00001", "S00003", "S00004"]
+    [(source, reason, body)] = rig.dead_letters.letters
+    assert source == "push_batch" and reason.startswith("invalid_value: Invalid value for field")
+    assert body["retailer_id"] == "S00002"
+
+
+def test_a_call_without_a_handle_sends_its_rows_again() -> None:
+    rig = Rig(3)
+    rig.catalog.no_handle = True
+    outcome = rig.pusher.push(pushes(3))
+    assert outcome.failed_record_ids == ["m0", "m1", "m2"]
+    assert outcome.errors_by_code == {"no_handle": 1}
+
+
+@pytest.mark.parametrize("what", ["record", "verify"])
+def test_a_batch_that_cannot_be_scheduled_for_verification_is_sent_again(what: str) -> None:
+    rig = Rig(3)
+    if what == "record":
+        rig.batches.fail_record = True
+    else:
+        rig.verify_queue.fail = lambda body: True
+    outcome = rig.pusher.push(pushes(3))
+    assert outcome.failed_record_ids == ["m0", "m1", "m2"]
+    assert outcome.calls == 0
+
+
+def test_unknown_skus_are_dead_lettered_and_feed_served_skus_left_to_the_feed() -> None:
+    rig = Rig(2, feed_buckets=frozenset({"slow"}))
+    rig.skus.states["S00001"] = rig.skus.states["S00001"].model_copy(update={"bucket": "slow"})
+    outcome = rig.pusher.push(pushes(3))
+    assert [rid for rid, _ in rig.catalog.calls[0].rows] == ["S00000"]
+    assert outcome.feed_served == 1
+    [(_source, reason, _body)] = rig.dead_letters.letters
+    assert reason == "retailer_id: no SKU record for 'S00002'"
+
+
+def test_a_handful_of_skus_use_real_time_single_updates_when_configured() -> None:
+    rig = Rig(3, single_update_max_skus=3)
+    rig.catalog.single_failures = {
+        "S00001": GraphValidationError("(#100) Product not found: S00001", code=100),
+        "S00002": GraphTransientError("(#2) temporary", code=2),
+    }
+    outcome = rig.pusher.push(pushes(3))
+    assert rig.catalog.calls == []
+    assert rig.catalog.single == [("S00000", {"quantity_to_sell_on_facebook": 0, "visibility": "published"})]
+    assert rig.skus.states["S00000"].confirmed_version == 1  # a single update is synchronous: confirmed at once
+    assert outcome.failed_record_ids == ["m2"]
+    assert [reason.split(":")[0] for _s, reason, _b in rig.dead_letters.letters] == ["product_not_found"]
+    # Above the threshold, batch as usual.
+    assert Rig(4, single_update_max_skus=3).pusher.push(pushes(4)).calls == 1
