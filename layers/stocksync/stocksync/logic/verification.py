@@ -1,0 +1,249 @@
+"""verify_batch's use case: prove what an items_batch call delivered, and settle every row it carried.
+
+The platform processes a batch asynchronously; ``check_batch_request_status`` reports its state and, asked with
+``load_ids_of_invalid_requests``, the retailer ids of the rows it refused. For one handle:
+
+- still scheduled/dispatched/started: check again later, with a delay that doubles per check (up to SQS's 900 s),
+  at most ``max_checks`` times; then give up loudly (metric, alarm, dead letter with the reason);
+- finished: every row not refused is confirmed on its SKU (conditional: never over a newer version); each refused
+  row is classified (logic/item_errors.py): permanent ones are dead-lettered with the platform's message,
+  retryable ones go back to the push queue at their own version, at most ``MAX_ITEM_RETRIES`` times;
+- error or canceled: every row goes back to the push queue, unless a newer version superseded it meanwhile.
+
+Redelivery is harmless: a settled record is skipped, and confirming a version twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from stocksync import clock
+from stocksync.errors import InvalidInputError
+from stocksync.integrations.graph_errors import GraphThrottledError
+from stocksync.logic.item_errors import MAX_ITEM_RETRIES, classify_item_error
+from stocksync.logic.pushing import Confirmations, Outbox, Rejections, SkuStates, error_code, queue_delay
+from stocksync.models.graph import BatchRequestStatus, BatchStatus
+from stocksync.models.push import BatchEntry, BatchRecord, BatchState, VerifyMessage
+from stocksync.observability import logger
+
+SOURCE = "verify_batch"
+MAX_RECHECK_DELAY_SECONDS = 900
+
+
+class BatchStore(Protocol):
+    def load(self, handle: str) -> BatchRecord | None: ...
+
+    def finish(
+        self,
+        handle: str,
+        state: BatchState,
+        *,
+        finished_at: datetime,
+        counts: dict[str, int],
+        latencies_seconds: Sequence[float] = (),
+    ) -> bool: ...
+
+
+class StatusReader(Protocol):
+    def check_batch_request_status(
+        self, catalog_id: str, handle: str, load_ids_of_invalid_requests: bool = True
+    ) -> BatchRequestStatus: ...
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    catalog_id: str
+    # Delay before the second check; each further check waits twice as long as the one before (SQS caps at 900 s).
+    recheck_delay_seconds: int = 60
+    max_checks: int = 10
+
+
+def recheck_delay(attempt: int, base_seconds: int) -> int:
+    """Delay before check ``attempt + 1``: base, 2 x base, 4 x base, ... capped at 900 s."""
+    return min(MAX_RECHECK_DELAY_SECONDS, max(1, base_seconds) * 2 ** (attempt - 1))
+
+
+@dataclass
+class VerifyOutcome:
+    handle: str
+    status: str | None = None
+    already_settled: bool = False
+    rechecks: int = 0  # 1 when another check was scheduled
+    gave_up: bool = False
+    confirmed: int = 0
+    stale_corrected: int = 0
+    refused: int = 0  # already confirmed at this version or newer (a redelivery, or a later push won)
+    retried: int = 0
+    superseded: int = 0
+    dead_lettered: int = 0
+    errors_by_code: Counter[str] = field(default_factory=Counter)
+    batch_latency_seconds: float | None = None  # items_batch accepted -> confirmed
+    latencies_seconds: list[float] = field(default_factory=list)  # each confirmed row: value changed -> confirmed
+
+
+def _dead_letter_body(entry: BatchEntry, handle: str) -> dict[str, Any]:
+    return {**entry.model_dump(mode="json"), "handle": handle}
+
+
+class Verifier:
+    def __init__(
+        self,
+        config: VerifyConfig,
+        *,
+        batches: BatchStore,
+        status: StatusReader,
+        states: SkuStates,
+        confirmations: Confirmations,
+        push_queue: Outbox,
+        verify_queue: Outbox,
+        dead_letters: Rejections,
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
+        self._config = config
+        self._batches = batches
+        self._status = status
+        self._states = states
+        self._confirmations = confirmations
+        self._push_queue = push_queue
+        self._verify_queue = verify_queue
+        self._dead_letters = dead_letters
+        self._now = now
+
+    def verify(self, message: VerifyMessage) -> VerifyOutcome:
+        outcome = VerifyOutcome(handle=message.handle)
+        record = self._batches.load(message.handle)
+        if record is None:
+            raise InvalidInputError("handle", f"no batch record for {message.handle!r} (expired or never recorded)")
+        if record.state is not BatchState.PENDING:
+            outcome.already_settled = True
+            return outcome
+        try:
+            status = self._status.check_batch_request_status(self._config.catalog_id, record.handle, True)
+        except GraphThrottledError as error:
+            # Throttling says nothing about the batch: check again once allowed, without using up a check.
+            outcome.errors_by_code[error_code(error)] += 1
+            self._schedule(VerifyMessage(handle=record.handle, attempt=message.attempt), error.retry_after_seconds)
+            outcome.rechecks = 1
+            return outcome
+        outcome.status = status.status.value
+        if not status.status.is_final:
+            self._still_processing(record, status.status, message.attempt, outcome)
+        elif status.status is BatchStatus.FINISHED:
+            self._finished(record, status, outcome)
+        else:
+            self._retry(record.entries, f"the platform ended the batch with status {status.status.value}", outcome)
+            self._settle(record, outcome)
+        return outcome
+
+    def _still_processing(self, record: BatchRecord, status: BatchStatus, attempt: int, outcome: VerifyOutcome) -> None:
+        if attempt < self._config.max_checks:
+            self._schedule(
+                VerifyMessage(handle=record.handle, attempt=attempt + 1),
+                recheck_delay(attempt, self._config.recheck_delay_seconds),
+            )
+            outcome.rechecks = 1
+            return
+        reason = f"batch {record.handle} still {status.value} after {attempt} checks; its rows stay unconfirmed"
+        logger.error("gave up verifying a batch", extra={"handle": record.handle, "reason": reason})
+        self._batches.finish(record.handle, BatchState.ABANDONED, finished_at=self._now(), counts={"checks": attempt})
+        self._dead_letters.send(
+            source=SOURCE, reason=reason, body={"handle": record.handle, "rows": len(record.entries)}
+        )
+        outcome.gave_up = True
+
+    def _finished(self, record: BatchRecord, status: BatchRequestStatus, outcome: VerifyOutcome) -> None:
+        messages: dict[str, str] = {}
+        for error in status.errors:
+            if error.id is not None:
+                messages.setdefault(error.id, error.message)
+        invalid = set(status.ids_of_invalid_requests) | messages.keys()
+        if status.errors_total_count and not invalid:
+            raise InvalidInputError(
+                "ids_of_invalid_requests",
+                f"{status.errors_total_count} rows failed but the status names none of them; cannot tell which",
+            )
+        now = self._now()
+        delivered = [entry for entry in record.entries if entry.retailer_id not in invalid]
+        receipt = self._confirmations.confirm_pushes(delivered, accepted_at=record.accepted_at, confirmed_at=now)
+        outcome.confirmed = len(receipt.confirmed)
+        outcome.stale_corrected = len(receipt.stale_corrected)
+        outcome.refused = len(receipt.refused)
+        landed = set(receipt.confirmed) | set(receipt.stale_corrected)
+        outcome.latencies_seconds = [
+            (now - entry.computed_at).total_seconds() for entry in delivered if entry.retailer_id in landed
+        ]
+        to_retry: list[tuple[BatchEntry, str]] = []
+        for entry in record.entries:
+            if entry.retailer_id not in invalid:
+                continue
+            error = classify_item_error(messages.get(entry.retailer_id))
+            outcome.errors_by_code[error.code] += 1
+            if error.permanent:
+                self._dead_letter(entry, record.handle, f"{error.code}: {error.message}", outcome)
+            else:
+                to_retry.append((entry, error.message))
+        self._retry_each(to_retry, record.handle, outcome)
+        self._settle(record, outcome, finished_at=now)
+
+    def _retry(self, entries: Iterable[BatchEntry], why: str, outcome: VerifyOutcome) -> None:
+        outcome.errors_by_code[f"batch_{outcome.status}"] += 1
+        self._retry_each([(entry, why) for entry in entries], outcome.handle, outcome)
+
+    def _retry_each(self, failures: Sequence[tuple[BatchEntry, str]], handle: str, outcome: VerifyOutcome) -> None:
+        retryable: list[BatchEntry] = []
+        for entry, why in failures:
+            if entry.retries >= MAX_ITEM_RETRIES:
+                self._dead_letter(entry, handle, f"gave up after {entry.retries} retries: {why}", outcome)
+            else:
+                retryable.append(entry)
+        if not retryable:
+            return
+        states = self._states.get_states(entry.retailer_id for entry in retryable)
+        current = []
+        for entry in retryable:
+            state = states.get(entry.retailer_id)
+            if state is None or entry.version < state.published_version or entry.version <= state.confirmed_version:
+                outcome.superseded += 1
+            else:
+                current.append(entry)
+        if not current:
+            return
+        receipt = self._push_queue.send([entry.retry_message().body() for entry in current])
+        if not receipt.ok:
+            # Raising keeps the verify message (and the record pending): the next delivery retries the rest too.
+            raise RuntimeError(
+                f"could not re-enqueue {len(receipt.failed)} rows of batch {handle}: {receipt.failed[0][1]}"
+            )
+        outcome.retried += len(current)
+
+    def _dead_letter(self, entry: BatchEntry, handle: str, reason: str, outcome: VerifyOutcome) -> None:
+        self._dead_letters.send(source=SOURCE, reason=reason, body=_dead_letter_body(entry, handle))
+        outcome.dead_lettered += 1
+
+    def _settle(self, record: BatchRecord, outcome: VerifyOutcome, finished_at: datetime | None = None) -> None:
+        moment = finished_at or self._now()
+        outcome.batch_latency_seconds = (moment - record.accepted_at).total_seconds()
+        counts = {
+            "confirmed": outcome.confirmed,
+            "stale_corrected": outcome.stale_corrected,
+            "refused": outcome.refused,
+            "retried": outcome.retried,
+            "superseded": outcome.superseded,
+            "dead_lettered": outcome.dead_lettered,
+        }
+        self._batches.finish(
+            record.handle,
+            BatchState.DONE,
+            finished_at=moment,
+            counts=counts,
+            latencies_seconds=outcome.latencies_seconds,
+        )
+
+    def _schedule(self, message: VerifyMessage, delay_seconds: float) -> None:
+        receipt = self._verify_queue.send([message.model_dump()], delay_seconds=queue_delay(delay_seconds))
+        if not receipt.ok:
+            raise RuntimeError(f"could not schedule the next check of batch {message.handle}: {receipt.failed[0][1]}")
