@@ -1,0 +1,33 @@
+"""Inputs of the stock recompute: SKU messages of the recompute queue, and bucket sweep requests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from stocksync.models.orders import RetailerId
+
+
+class RecomputeRequest(BaseModel):
+    """A recompute queue message: this SKU's inputs changed (orders, warehouse level, settings)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    retailer_id: RetailerId
+    reason: str = ""
+
+
+class SweepRequest(BaseModel):
+    """Sweep one bucket: the schedule's input (just the bucket), or a hand-over that resumes after a SKU.
+
+    ``after`` is the last retailer id the previous part finished, ``started_at`` when the first part began and
+    ``part`` how many parts ran before: a long sweep is one logical sweep in several invocations.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: Annotated[str, Field(min_length=1, max_length=32)]
+    after: RetailerId | None = None
+    started_at: AwareDatetime | None = None
+    part: Annotated[int, Field(ge=0)] = 0
