@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.keys import SKU_BUCKET_INDEX, SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
+from stocksync.errors import describe_validation_error
+from stocksync.logic.recompute import BucketPage, StateReads
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.push import BatchEntry, ConfirmReceipt
-from stocksync.models.sku import SkuState
+from stocksync.models.sku import PushMessage, SkuSettingsChange, SkuState
 
 _BATCH_GET_LIMIT = 100
 # Confirmations are one conditional UpdateItem per SKU (no batch write takes a condition); this many run at once.
@@ -41,6 +44,20 @@ def state_from_item(item: dict[str, Any]) -> SkuState:
     return SkuState.model_validate(
         {**item, "warehouse_as_of": datetime.fromtimestamp(as_of / 1000, UTC) if as_of is not None else None}
     )
+
+
+def _checked_state(raw: dict[str, Any]) -> tuple[str, SkuState | str]:
+    """(retailer id, state), or (retailer id, why the record is not a valid state): one bad record must not stop
+    the other SKUs of its batch or sweep page."""
+    item = decode(raw)
+    try:
+        return item["retailer_id"], state_from_item(item)
+    except ValidationError as error:
+        return item["retailer_id"], describe_validation_error(error)
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class SkuTable:
@@ -203,3 +220,150 @@ class SkuTable:
                 continue
             return outcome
         return "refused"
+
+    # ------------------------------------------------------------------------------------------- stock recompute
+
+    def read_states(self, retailer_ids: Iterable[str]) -> StateReads:
+        """Like ``get_states`` (batched, consistent), but a record that is not a valid state is reported, not raised."""
+        wanted = sorted(set(retailer_ids))
+        reads = StateReads()
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            keys = [
+                encode({"retailer_id": rid, "record": SKU_STATE_RECORD})
+                for rid in wanted[start : start + _BATCH_GET_LIMIT]
+            ]
+            pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while pending:
+                self.requests += 1
+                answer = self._client.batch_get_item(RequestItems=pending)
+                for raw in answer.get("Responses", {}).get(self._table, []):
+                    retailer_id, state = _checked_state(raw)
+                    if isinstance(state, SkuState):
+                        reads.states[retailer_id] = state
+                    else:
+                        reads.invalid[retailer_id] = state
+                pending = answer.get("UnprocessedKeys") or {}
+        return reads
+
+    def bucket_page(self, bucket: str, *, after: str | None, page_size: int) -> BucketPage:
+        """One page of the sparse bucket index (projection ALL: no per-SKU read), resuming after a retailer id."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": SKU_BUCKET_INDEX,
+            "KeyConditionExpression": "#bucket = :bucket",
+            "ExpressionAttributeNames": {"#bucket": "bucket"},
+            "ExpressionAttributeValues": encode({":bucket": bucket}),
+            "Limit": page_size,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = encode({"bucket": bucket, "retailer_id": after, "record": SKU_STATE_RECORD})
+        self.requests += 1
+        answer = self._client.query(**request)
+        page = BucketPage(states=[], invalid={}, last_retailer_id=None, has_more="LastEvaluatedKey" in answer)
+        for raw in answer.get("Items", []):
+            retailer_id, state = _checked_state(raw)
+            if isinstance(state, SkuState):
+                page.states.append(state)
+            else:
+                page.invalid[retailer_id] = state
+            page.last_retailer_id = retailer_id
+        return page
+
+    def claim_push(self, push: PushMessage, *, expected_version: int, platform_units: int) -> bool:
+        """Record ``push`` as the SKU's published value if its published_version is still ``expected_version``.
+
+        The condition makes the version a claim: of two concurrent recomputes only one publishes version v + 1.
+        """
+        condition = "published_version = :expected"
+        if expected_version == 0:
+            condition = f"attribute_not_exists(published_version) OR {condition}"
+        self.requests += 1
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": push.retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression=(
+                    "SET published_value = :value, published_visibility = :visibility, published_version = :version, "
+                    "published_at = :at, published_platform_units = :units"
+                ),
+                ConditionExpression=f"attribute_exists(retailer_id) AND ({condition})",
+                ExpressionAttributeValues=encode(
+                    {
+                        ":value": push.value,
+                        ":visibility": push.visibility.value,
+                        ":version": push.version,
+                        ":at": push.computed_at.isoformat(),
+                        ":units": platform_units,
+                        ":expected": expected_version,
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def apply_settings(self, change: SkuSettingsChange) -> SkuState | None:
+        """Apply a SKU's own settings unless a change with a newer (or the same) ``as_of`` was applied already.
+
+        Returns the SKU's new state, or None when the change is stale or a repeat.
+        """
+        sets = {"settings_as_of_ms = :as_of"}
+        removes: set[str] = set()
+        values: dict[str, Any] = {":as_of": _as_ms(change.as_of)}
+        for name, value in change.changes().items():
+            if name == "bucket":
+                if value is not None:
+                    sets.add("#bucket = :bucket")
+                    values[":bucket"] = value
+                sets.add("bucket_explicit = :explicit")
+                values[":explicit"] = value is not None
+            elif name == "discontinued":
+                sets.add("discontinued = :discontinued")
+                values[":discontinued"] = bool(value)
+            elif value is None:
+                removes.add(name)
+            else:  # one allocation per SKU: setting one kind clears the other
+                sets.add(f"{name} = :{name}")
+                values[f":{name}"] = value
+                removes.add("allocation_fixed" if name == "allocation_percent" else "allocation_percent")
+        expression = "SET " + ", ".join(sorted(sets))
+        if removes:
+            expression += " REMOVE " + ", ".join(sorted(removes))
+        self.requests += 1
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": change.retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(settings_as_of_ms) OR settings_as_of_ms < :as_of",
+                ExpressionAttributeNames={"#bucket": "bucket"} if ":bucket" in values else {},
+                ExpressionAttributeValues=encode(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return None
+            raise
+        return state_from_item(decode(answer["Attributes"]))
+
+    def move_bucket(self, retailer_id: str, *, from_bucket: str, to_bucket: str) -> bool:
+        """Move a SKU still in ``from_bucket`` and without an explicit bucket; False when either no longer holds."""
+        self.requests += 1
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression="SET #bucket = :to",
+                ConditionExpression=(
+                    "#bucket = :from AND (attribute_not_exists(bucket_explicit) OR bucket_explicit = :false)"
+                ),
+                ExpressionAttributeNames={"#bucket": "bucket"},
+                ExpressionAttributeValues=encode({":to": to_bucket, ":from": from_bucket, ":false": False}),
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
