@@ -136,6 +136,18 @@ class Settings(BaseModel):
     feed_buckets: Annotated[frozenset[str], _env("STOCKSYNC_FEED_BUCKETS")] = frozenset()
     feed_bucket_name: Annotated[str, _env("FEED_BUCKET")] = ""
 
+    # Stock recompute (docs/recompute.md). A pushed value not confirmed within this time is pushed again.
+    confirmation_timeout_seconds: Annotated[int, _env("STOCKSYNC_CONFIRMATION_TIMEOUT_SECONDS", ge=60, le=86400)] = 900
+    # Cancel the newest unfillable Commerce orders of an over-sold SKU (reason OUT_OF_STOCK); off: only alert.
+    auto_cancel_oversold: Annotated[bool, _env("STOCKSYNC_AUTO_CANCEL_OVERSOLD")] = False
+    # Velocity buckets: the trailing window sales are measured over (the ledger keeps 8 days of hourly sales),
+    # and the hysteresis margin h (move up at floor x (1 + h), down below floor x (1 - h)).
+    velocity_window_hours: Annotated[int, _env("STOCKSYNC_VELOCITY_WINDOW_HOURS", ge=1, le=168)] = 24
+    bucket_hysteresis: Annotated[float, _env("STOCKSYNC_BUCKET_HYSTERESIS", ge=0, lt=1, allow_inf_nan=False)] = 0.2
+    # Where a bucket sweep short of time hands the rest of its bucket to itself (template.yaml sets it; only the
+    # sweep function needs it and checks it at cold start).
+    sweep_queue_url: Annotated[str, _env("SWEEP_QUEUE_URL")] = ""
+
     @field_validator("buckets", mode="before")
     @classmethod
     def _parse_buckets(cls, value: Any) -> Any:
