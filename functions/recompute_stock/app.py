@@ -1,0 +1,25 @@
+"""recompute_stock: the recompute queue's batches, SKUs whose inputs or own settings changed, into pushes.
+
+Each message names one SKU (or carries a "SKU Settings Changed" event for it); the batch's SKU records are read in
+batched reads, each SKU's published number is recomputed, and only values that differ from what the catalog shows
+are claimed at a new version and sent to the push queue. Bad messages go to the reasoned DLQ, the rest goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stocksync.models.settings import get_settings
+from stocksync.observability import logger, metrics, tracer
+from stocksync.recompute_entry import recompute_queue_batch
+
+get_settings()  # validate the environment at cold start
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return recompute_queue_batch(event, context, get_settings())

@@ -1,0 +1,26 @@
+"""sweep_stock: the drift-catching sweep of one velocity bucket, on that bucket's schedule.
+
+The schedule's input names the bucket (``{"bucket": "fast"}``); the sweep pages through the bucket's SKUs on the
+bucket index and pushes only what differs from the catalog. When the Lambda's time runs short it sends the rest of
+the bucket (``{"bucket": ..., "after": <last SKU done>, ...}``) to the sweep queue, which invokes this function
+again: a 100,000-SKU bucket is one sweep in as many invocations as it needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stocksync.models.settings import get_settings
+from stocksync.observability import logger, metrics, tracer
+from stocksync.recompute_entry import require_sweep_queue, sweep_event
+
+require_sweep_queue(get_settings())  # validate the environment at cold start
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sweep_event(event, context, get_settings())
