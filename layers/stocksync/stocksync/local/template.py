@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import yaml
+from samtranslator.metrics.metrics import Metrics
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -149,12 +150,16 @@ def translate(
         code_property = "ContentUri" if artifact.is_layer else "CodeUri"
         template["Resources"][artifact.logical_id].setdefault("Properties", {})[code_property] = artifact.uri
     session = boto3.session.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
-    translator = Translator(managed_policy_map=None, sam_parser=Parser(), boto_session=session)
-    return translator.translate(
-        sam_template=template,
-        parameter_values=dict(parameter_values or {}),
-        get_managed_policy_map=dict,  # no lookup: policy ARNs stay as written
-    )
+    metrics = Metrics()  # its default publisher drops everything: nothing leaves the machine
+    translator = Translator(managed_policy_map=None, sam_parser=Parser(), boto_session=session, metrics=metrics)
+    try:
+        return translator.translate(
+            sam_template=template,
+            parameter_values=dict(parameter_values or {}),
+            get_managed_policy_map=dict,  # no lookup: policy ARNs stay as written
+        )
+    finally:
+        metrics.publish()  # unpublished metrics would be logged as a warning on every translation
 
 
 def parameter_values(template: dict[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
