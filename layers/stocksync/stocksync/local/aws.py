@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError, WaiterError
 from moto.backends import get_backend
 from moto.server import ThreadedMotoServer
 
+from stocksync.local import moto_speedups
 from stocksync.local.template import (
     ARTIFACT_BUCKET,
     TEMPLATE_PATH,
@@ -101,6 +102,7 @@ class LocalAws:
         request_log = logging.getLogger("werkzeug")  # one line per request would bury the test output
         self._saved_request_log_level = request_log.level
         request_log.setLevel(logging.WARNING)
+        moto_speedups.install()  # moto's transaction rollback copies whole tables: quadratic ingest otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
