@@ -25,7 +25,7 @@ from moto.backends import get_backend
 from moto.core.utils import unix_time_millis
 
 from stocksync.local.aws import LocalAws
-from stocksync.local.template import REPO_ROOT, load_template
+from stocksync.local.template import REPO_ROOT, load_template, parameter_values
 
 MAX_ROUNDS = 10_000
 
@@ -95,8 +95,15 @@ def _ref_target(value: Any) -> str | None:
     return None
 
 
+def _resolve(value: Any, parameters: dict[str, str]) -> Any:
+    """A property's value with a ``!Ref Parameter`` replaced by the deployed parameter value."""
+    if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
+        return parameters[value["Ref"]]
+    return value
+
+
 def discover(
-    template: dict[str, Any], resources: dict[str, tuple[str, str]]
+    template: dict[str, Any], resources: dict[str, tuple[str, str]], parameters: dict[str, str]
 ) -> tuple[list[Consumer], list[ScheduledInvocation]]:
     consumers: list[Consumer] = []
     schedules: list[ScheduledInvocation] = []
@@ -110,9 +117,13 @@ def discover(
             if kind == "SQS":
                 queue = _ref_target(spec.get("Queue"))
                 if queue and queue in resources:
-                    consumers.append(Consumer(function, queue, resources[queue][1], int(spec.get("BatchSize", 10))))
+                    consumers.append(
+                        Consumer(
+                            function, queue, resources[queue][1], int(_resolve(spec.get("BatchSize", 10), parameters))
+                        )
+                    )
             elif kind in ("Schedule", "ScheduleV2"):
-                raw = spec.get("Input")
+                raw = _resolve(spec.get("Input"), parameters)
                 payload = json.loads(raw) if isinstance(raw, str) else {}
                 schedules.append(ScheduledInvocation(function, event_name, payload))
     return consumers, schedules
@@ -125,7 +136,9 @@ class LocalPipeline:
         self._local = local
         self._sqs = local.client("sqs")
         self._advance_clock = advance_clock
-        self.consumers, self.schedules = discover(load_template(local.template_path), local.resources)
+        template = load_template(local.template_path)
+        parameters = parameter_values(template, local.parameter_overrides)
+        self.consumers, self.schedules = discover(template, local.resources, parameters)
         self._handlers: dict[str, ModuleType] = {}
         self.invocations: dict[str, int] = {}
 

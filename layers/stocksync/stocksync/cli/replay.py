@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from stocksync.dal import aws
 from stocksync.integrations.graph_api import clear_graph_client_cache
 from stocksync.local.aws import LocalAws
 from stocksync.models.settings import get_settings
+from stocksync.observability import logger
 from stocksync.simulator import CommercePlatformSimulator, OrderRefused
 
 COMMAND = "replay"
@@ -71,33 +73,45 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"{args.file}: no such file", file=sys.stderr)
         return 2
-    if not args.verbose:
-        os.environ.update(QUIET)
-    if args.function:
-        return _invoke_one(args)
+    # stdout carries the report (one JSON object with --json); the handlers' logs and EMF metrics go to stderr,
+    # and only with --verbose.
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    os.environ.update({} if args.verbose else QUIET)
+    with redirect_stdout(sys.stderr):
+        code, output = _invoke_one(args) if args.function else _replay_file(args)
+    if output is not None:
+        print(output)
+    return code
+
+
+def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
     try:
         scenario = load_scenario(args.file)
     except ScenarioError as error:
         print(f"invalid scenario {args.file}: {error}", file=sys.stderr)
-        return 2
+        return 2, None
     if args.endpoint_url or args.graph_base_url:
         print(
             "a scenario places buyer orders on the platform, so it runs against the embedded simulator and moto; "
             "use --function to replay one event against a real endpoint",
             file=sys.stderr,
         )
-        return 2
+        return 2, None
     report = replay_scenario(scenario)
-    print(json.dumps(report, sort_keys=True) if args.json else render_report(report))
-    return 1 if report["dead_letters"] else 0
+    return (1 if report["dead_letters"] else 0), (
+        json.dumps(report, sort_keys=True) if args.json else render_report(report)
+    )
 
 
-def _invoke_one(args: argparse.Namespace) -> int:
+def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
     try:
         event = json.loads(args.file.read_text())
     except json.JSONDecodeError as error:
         print(f"{args.file}: not valid JSON ({error.msg} at line {error.lineno})", file=sys.stderr)
-        return 2
+        return 2, None
     if args.endpoint_url or args.profile:
         if args.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
@@ -107,13 +121,11 @@ def _invoke_one(args: argparse.Namespace) -> int:
             os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
         _reset_process_caches()
         result = load_function(args.function).lambda_handler(event, HandlerContext(args.function))
-        print(json.dumps(result, default=str, sort_keys=True))
-        return 0
+        return 0, json.dumps(result, default=str, sort_keys=True)
     with local_stack(graph_base_url=args.graph_base_url) as (local, _sim, pipeline):
         result = pipeline.invoke(args.function, event)
         dead = _dead_letters(local)
-    print(json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True))
-    return 1 if dead else 0
+    return (1 if dead else 0), json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True)
 
 
 def _reset_process_caches() -> None:
