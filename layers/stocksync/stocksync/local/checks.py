@@ -50,9 +50,16 @@ def template_problems(path: Path | str, region: str | None = None) -> list[str]:
 
 
 def _with_globals_probe(template: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``template`` with one more function that sets nothing itself, so it carries exactly the Globals."""
+    """A copy of ``template`` with one more function that sets nothing itself, so it carries exactly the Globals.
+
+    Without a global Runtime the probe would not be a valid function; the template's own functions (which must
+    then name theirs) still carry the Globals.
+    """
+    function_globals = template.get("Globals", {}).get("Function", {})
+    if "Runtime" not in function_globals:
+        return template
     properties: dict[str, Any] = {"Handler": "index.handler"}
-    if "CodeUri" not in template.get("Globals", {}).get("Function", {}):
+    if "CodeUri" not in function_globals:
         properties["InlineCode"] = "def handler(event, context):\n    return None\n"
     probe = {"Type": "AWS::Serverless::Function", "Properties": properties}
     return {**template, "Resources": {**template.get("Resources", {}), GLOBALS_PROBE: probe}}
