@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from stocksync.errors import ConfigurationError
 from stocksync.local.aws import LocalAws, LocalAwsError
 from stocksync.local.template import REPO_ROOT, TEMPLATE_PATH, load_template
 from stocksync.models.settings import Settings
+from tests.conftest import SocketBlockedError
 
 # The key names the repositories in stocksync.dal are written against: (hash, range, {index: (hash, range)}).
 TABLE_KEYS = {
@@ -311,3 +313,12 @@ def test_a_missing_code_folder_is_named(tmp_path: Path) -> None:
     template = copy_of_the_project(tmp_path, with_probe_code=False)
     with pytest.raises(LocalAwsError, match=r"LocalAwsProbeFunction: code folder .*functions/local_aws_probe does not"):
         LocalAws(template, stack_name="stocksync-missing-code").start()
+
+
+def test_tests_reach_this_machine_only(local_aws: LocalAws) -> None:
+    host, port = local_aws.endpoint_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5):
+        pass
+    with pytest.raises(SocketBlockedError, match=r"192\.0\.2\.1"), socket.socket() as outside:
+        outside.settimeout(2)  # without the guard: a timeout, not a hang
+        outside.connect(("192.0.2.1", 443))  # TEST-NET-1: documentation only, never routed

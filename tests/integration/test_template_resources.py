@@ -250,7 +250,7 @@ def allowed_value(spec: dict[str, Any]) -> st.SearchStrategy[str]:
     return st.just(str(spec.get("Default", "")))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.fixed_dictionaries(
         {name: allowed_value(spec) for name, spec in load_template()["Parameters"].items() if name != "AlarmEmail"}
