@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.graph_errors import GraphThrottledError, GraphTransientError
+from stocksync.integrations.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES
 from stocksync.logic.verification import Verifier, VerifyConfig, recheck_delay
 from stocksync.models.graph import BatchRequestStatus, BatchRowError, BatchStatus
@@ -200,6 +200,9 @@ def test_unknown_handles_and_statuses_that_name_no_failed_row_are_invalid_input(
     with pytest.raises(InvalidInputError) as unknown:
         rig.verifier.verify(VerifyMessage(handle="nope"))
     assert unknown.value.field == "handle"
+    rig.status.answers["h1"] = [GraphValidationError("(#100) Invalid handle 'h1'", code=100)]
+    with pytest.raises(InvalidInputError, match="the platform refused the status request: \\(#100\\) Invalid handle"):
+        rig.verifier.verify(VerifyMessage(handle="h1"))
     rig.status.answers["h1"] = [BatchRequestStatus(handle="h1", status=BatchStatus.FINISHED, errors_total_count=2)]
     with pytest.raises(InvalidInputError) as silent:
         rig.verifier.verify(VerifyMessage(handle="h1"))

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from stocksync import clock
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.graph_errors import GraphThrottledError
+from stocksync.integrations.graph_errors import GraphThrottledError, GraphValidationError
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES, classify_item_error
 from stocksync.logic.pushing import Confirmations, Outbox, Rejections, SkuStates, error_code, queue_delay
 from stocksync.models.graph import BatchRequestStatus, BatchStatus
@@ -129,6 +129,9 @@ class Verifier:
             self._schedule(VerifyMessage(handle=record.handle, attempt=message.attempt), error.retry_after_seconds)
             outcome.rechecks = 1
             return outcome
+        except GraphValidationError as error:
+            # The platform refuses the request itself (an unknown handle): asking again cannot help.
+            raise InvalidInputError("handle", f"the platform refused the status request: {error.message}") from None
         outcome.status = status.status.value
         if not status.status.is_final:
             self._still_processing(record, status.status, message.attempt, outcome)
