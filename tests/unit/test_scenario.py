@@ -100,3 +100,10 @@ def test_a_bad_scenario_names_the_step_index_and_field(scenario: dict[str, Any],
 def test_the_shipped_json_schema_is_the_one_the_models_generate() -> None:
     shipped = json.loads((ROOT / "events" / "scenarios" / "scenario.schema.json").read_text())
     assert shipped == json_schema()
+
+
+def test_a_bucket_the_deployment_defines_may_be_used_without_redefining_it() -> None:
+    scenario = with_step(9, {"run": "sweep", "bucket": "medium"})
+    assert parse_scenario(scenario, deployment_buckets={"fast", "medium", "slow"}).steps[9] == RunStep(
+        run="sweep", bucket="medium"
+    )

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from stocksync.cli.scenario import (
 from stocksync.dal import aws
 from stocksync.integrations.graph_api import clear_graph_client_cache
 from stocksync.local.aws import LocalAws
+from stocksync.local.template import load_template
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
 from stocksync.simulator import CommercePlatformSimulator, OrderRefused
@@ -73,23 +75,40 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"{args.file}: no such file", file=sys.stderr)
         return 2
-    # stdout carries the report (one JSON object with --json); the handlers' logs and EMF metrics go to stderr,
-    # and only with --verbose.
-    handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
-    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
-    os.environ.update({} if args.verbose else QUIET)
-    with redirect_stdout(sys.stderr):
+    with _logs_to_stderr(verbose=args.verbose):
         code, output = _invoke_one(args) if args.function else _replay_file(args)
     if output is not None:
         print(output)
     return code
 
 
+@contextmanager
+def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
+    """stdout carries the report (one JSON object with --json); the handlers' logs and EMF metrics go to stderr,
+    and only with --verbose. Everything is put back afterwards (the CLI may run inside a longer process)."""
+    handler = logger.registered_handler
+    stream = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    level = logger.log_level
+    saved = {name: os.environ.get(name) for name in QUIET}
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    os.environ.update({} if verbose else QUIET)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        logger.setLevel(level)
+        if stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
     try:
-        scenario = load_scenario(args.file)
+        scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
     except ScenarioError as error:
         print(f"invalid scenario {args.file}: {error}", file=sys.stderr)
         return 2, None
@@ -165,6 +184,14 @@ def local_stack(
             os.environ.clear()
             os.environ.update(saved)
             _reset_process_caches()
+
+
+def deployment_buckets() -> set[str]:
+    """The bucket names template.yaml gives every function (STOCKSYNC_BUCKETS), read before anything is deployed."""
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    value = variables["STOCKSYNC_BUCKETS"]
+    text = value.get("Fn::Sub", "") if isinstance(value, dict) else str(value)
+    return set(re.findall(r'"([a-z][a-z0-9_-]*)":\s*\{', text if isinstance(text, str) else text[0]))
 
 
 def _parameters(scenario: Scenario) -> dict[str, str]:

@@ -171,8 +171,11 @@ def _first_message(error: ValidationError) -> str:
     return error.errors(include_url=False)[0]["msg"]
 
 
-def parse_scenario(raw: Any) -> Scenario:
-    """Validate shape and meaning; raise ScenarioError naming the step index and field."""
+def parse_scenario(raw: Any, *, deployment_buckets: set[str] | None = None) -> Scenario:
+    """Validate shape and meaning; raise ScenarioError naming the step index and field.
+
+    ``deployment_buckets`` are the buckets the deployment defines (template.yaml); a scenario may add its own.
+    """
     if not isinstance(raw, dict):
         raise ScenarioError("scenario", "a scenario is a JSON object")
     steps_raw = raw.get("steps")
@@ -184,16 +187,16 @@ def parse_scenario(raw: Any) -> Scenario:
     except ValidationError as error:
         raise ScenarioError(_first_location(error), _first_message(error)) from None
     scenario = scenario.model_copy(update={"steps": steps})
-    check_meaning(scenario)
+    check_meaning(scenario, deployment_buckets or set())
     return scenario
 
 
-def check_meaning(scenario: Scenario) -> None:
+def check_meaning(scenario: Scenario, deployment_buckets: set[str]) -> None:
     """What a schema cannot say: SKUs and orders must exist, ids are not reused, cancels fit what was ordered."""
     skus = {sku.retailer_id for sku in scenario.skus}
     if len(skus) != len(scenario.skus):
         raise ScenarioError("skus", "a retailer_id is listed twice")
-    buckets = set((scenario.settings.buckets or {}).keys())
+    buckets = deployment_buckets | set((scenario.settings.buckets or {}).keys())
     for index, sku in enumerate(scenario.skus):
         if sku.bucket is not None and buckets and sku.bucket not in buckets:
             raise ScenarioError(f"skus[{index}].bucket", f"unknown bucket {sku.bucket!r}; known: {sorted(buckets)}")
@@ -260,12 +263,12 @@ def _check_cancel(cancel: CancelSpec, where: str, open_units: dict[str, dict[str
         open_units[cancel.id] = dict.fromkeys(lines, 0)
 
 
-def load_scenario(path: Path) -> Scenario:
+def load_scenario(path: Path, *, deployment_buckets: set[str] | None = None) -> Scenario:
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ScenarioError("scenario", f"not valid JSON: {error.msg} at line {error.lineno}") from None
-    return parse_scenario(raw)
+    return parse_scenario(raw, deployment_buckets=deployment_buckets)
 
 
 def json_schema() -> dict[str, Any]:
