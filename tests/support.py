@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
+from stocksync.cli.pipeline import load_function
 
 
 def load_handler(function: str) -> ModuleType:
     """Import functions/<function>/app.py fresh (its module-level settings check runs against the current env)."""
-    path = FUNCTIONS / function / "app.py"
-    name = f"stocksync_function_{function}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_function(function)
 
 
 @dataclass

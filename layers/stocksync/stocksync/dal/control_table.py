@@ -33,35 +33,19 @@ class ControlTable:
 
     def save(self, source: str, cursor: PollCursor) -> None:
         # A disabled source stays disabled even if a poll that started before the switch saves its position.
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=encode(
-                    {
-                        "name": _cursor_name(source),
-                        "cursor": cursor.model_dump_json(),
-                        "updated_at": clock.now().isoformat(),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(disabled_reason)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self._put_unless_disabled(source, cursor, {})
 
     def disable(self, source: str, reason: str) -> bool:
+        """Disable the source (to re-enable it after checking the platform, delete its ``poll-cursor#`` record)."""
         cursor = self.load(source).model_copy(update={"disabled_reason": reason})
+        return self._put_unless_disabled(source, cursor, {"disabled_reason": reason})
+
+    def _put_unless_disabled(self, source: str, cursor: PollCursor, extra: dict[str, Any]) -> bool:
+        item = {"name": _cursor_name(source), "cursor": cursor.model_dump_json(), "updated_at": clock.now().isoformat()}
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=encode(
-                    {
-                        "name": _cursor_name(source),
-                        "cursor": cursor.model_dump_json(),
-                        "disabled_reason": reason,
-                        "updated_at": clock.now().isoformat(),
-                    }
-                ),
+                Item=encode({**item, **extra}),
                 ConditionExpression="attribute_not_exists(disabled_reason)",
             )
         except ClientError as error:
@@ -69,11 +53,3 @@ class ControlTable:
                 return False
             raise
         return True
-
-    def enable(self, source: str) -> None:
-        """Re-enable a source (the CLI does this once an operator has checked the platform)."""
-        cursor = self.load(source).model_copy(update={"disabled_reason": None})
-        self._client.put_item(
-            TableName=self._table,
-            Item=encode({"name": _cursor_name(source), "cursor": cursor.model_dump_json()}),
-        )
