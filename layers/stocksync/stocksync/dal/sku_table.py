@@ -19,8 +19,9 @@ from stocksync.models.push import BatchEntry, ConfirmReceipt
 from stocksync.models.sku import PushMessage, SkuSettingsChange, SkuState
 
 _BATCH_GET_LIMIT = 100
-# Confirmations are one conditional UpdateItem per SKU (no batch write takes a condition); this many run at once.
-_CONFIRM_WORKERS = 16
+# Confirmations are one conditional UpdateItem per SKU (no batch write takes a condition); this many run at once,
+# within botocore's default pool of 10 connections per client (more threads would only queue for a connection).
+_CONFIRM_WORKERS = 10
 _CONFIRMED_FIELDS = (
     "confirmed_value = :value, confirmed_visibility = :visibility, confirmed_at = :at, "
     "confirmed_platform_units = if_not_exists(platform_units, :zero), confirmed_accepted_ms = :accepted"
