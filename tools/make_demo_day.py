@@ -119,7 +119,14 @@ def build() -> dict[str, Any]:
         "settings": {"deduction_mode": "merchant", "field": "quantity_to_sell_on_facebook"},
         "skus": skus,
         "steps": day.steps,
-        "expect": {"catalog": {DISCONTINUED: {"units": 0, "visibility": "staging"}}},
+        # The flash sale sells the three fast sellers' 12 units each; the platform refuses the orders beyond them.
+        "expect": {
+            "catalog": {
+                DISCONTINUED: {"units": 0, "visibility": "staging"},
+                **{sku: {"units": 0, "visibility": "published"} for sku in FLASH},
+            },
+            "refused_orders": ["fb-0076", "fb-0077", "fb-0078", "fb-0094"],
+        },
     }
 
 

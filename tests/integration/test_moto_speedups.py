@@ -3,37 +3,34 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from stocksync.dal.codec import decode, encode
-from stocksync.local import moto_speedups
+from stocksync.local.aws import LocalAws
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    moto_speedups.install()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
-        client.put_item(TableName="t", Item=encode({"pk": "a", "sk": "1", "n": 1}))
-        yield client
+def table(local_aws: LocalAws) -> Iterator[Any]:
+    """A scratch table on the session's moto server (LocalAws installs the speed-up). Not mock_aws: leaving a
+    mock_aws context resets moto's in-process state, which would wipe the session's deployed stack."""
+    client = local_aws.client("dynamodb")
+    client.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    client.put_item(TableName="t", Item=encode({"pk": "a", "sk": "1", "n": 1}))
+    yield client
+    client.delete_table(TableName="t")
 
 
 def items(client: Any) -> dict[tuple[str, str], dict[str, Any]]:
