@@ -35,6 +35,8 @@ def test_a_shipped_scenario_ends_with_its_expected_catalog_and_the_catalog_equal
         assert sku["confirmed"], retailer_id
     assert report["dead_letters"] == []
     assert set(report["graph_calls"]) >= {"commerce_orders", "items_batch", "check_batch_request_status"}
+    latency = report["change_to_confirm_seconds"]
+    assert latency["count"] >= len(report["skus"]) and 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
 
 
 def test_an_invalid_scenario_exits_2_naming_the_step_before_anything_runs(

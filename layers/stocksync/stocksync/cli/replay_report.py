@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from stocksync.dal.batches_table import BatchesTable
 from stocksync.dal.codec import decode
 from stocksync.dal.keys import SKU_STATE_RECORD
 from stocksync.dal.sku_table import state_from_item
 from stocksync.local.aws import LocalAws
+from stocksync.logic.latency import summarize
 from stocksync.logic.recompute import evaluate
 from stocksync.models.settings import get_settings
 from stocksync.simulator import CommercePlatformSimulator
@@ -49,6 +51,8 @@ def build_report(
             "bucket": bucket,
             "confirmed": state.confirmed_version >= state.published_version > 0,
         }
+    batches = BatchesTable(local.client("dynamodb"), local.function_environment()["BATCHES_TABLE"])
+    latency = summarize([seconds for _batch, rows in batches.latency_samples() for seconds in rows])
     calls: Counter[str] = Counter()
     for (_method, endpoint), count in sim.calls.items():
         calls[endpoint] += count
@@ -58,6 +62,8 @@ def build_report(
         "refused_orders": refused_orders,
         "graph_calls": dict(sorted(calls.items())),
         "dead_letters": dead_letters,
+        # Value changed (recompute) -> value confirmed (verify), in simulated seconds, over the whole replay.
+        "change_to_confirm_seconds": latency.as_dict() if latency else None,
     }
 
 
@@ -85,7 +91,16 @@ def render_report(report: dict[str, Any]) -> str:
         f"SKUs: {len(report['skus'])}; catalog differs from A for: {', '.join(mismatched) if mismatched else 'none'}",
         f"refused orders (too few units on the platform): {', '.join(report['refused_orders']) or 'none'}",
         "Graph API calls: " + (", ".join(f"{name} {count}" for name, count in report["graph_calls"].items()) or "none"),
+        "value changed -> confirmed (simulated s): " + _latency(report.get("change_to_confirm_seconds")),
         f"dead letters: {len(report['dead_letters'])}",
     ]
     lines += [f"  {letter['queue']}: {letter['reason']}" for letter in report["dead_letters"]]
     return "\n".join(lines)
+
+
+def _latency(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "no confirmed pushes"
+    return (
+        f"p50 {summary['p50']:.0f}, p95 {summary['p95']:.0f}, p99 {summary['p99']:.0f} over {summary['count']} values"
+    )
