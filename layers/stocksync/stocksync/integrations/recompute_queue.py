@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import ValidationError
 
 from stocksync.errors import InvalidInputError
-from stocksync.logic.recompute import StateReads, StockRecompute
+from stocksync.logic.recompute import Evaluation, StateReads
 from stocksync.models.bus import BusEvent
 from stocksync.models.recompute import RecomputeRequest
 from stocksync.models.sku import SkuSettingsChange, SkuState
@@ -55,10 +54,14 @@ class SettingsStore(Protocol):
     def apply_settings(self, change: SkuSettingsChange) -> SkuState | None: ...
 
 
+class SkuRecompute(Protocol):
+    def add(self, state: SkuState) -> Evaluation | None: ...
+
+
 class RecomputeQueueBatch:
     """One SQS batch of the recompute queue: ``prefetch`` the records, then ``handle`` each message."""
 
-    def __init__(self, skus: SettingsStore, recompute: StockRecompute, *, buckets: Collection[str]) -> None:
+    def __init__(self, skus: SettingsStore, recompute: SkuRecompute, *, buckets: Collection[str]) -> None:
         self._skus = skus
         self._recompute = recompute
         self._buckets = buckets
@@ -71,7 +74,7 @@ class RecomputeQueueBatch:
         for record in records:
             try:
                 wanted.add(parse_recompute_message(record.get("body", ""), self._buckets).retailer_id)
-            except (ValueError, ValidationError, InvalidInputError):
+            except (ValueError, InvalidInputError):  # JSONDecodeError and ValidationError are ValueErrors
                 continue
         self._reads = self._skus.read_states(wanted)
 
