@@ -175,12 +175,21 @@ class OrderIngest:
             try:
                 self._ledger.write_part(row, after, changes, observation.reference_time)
             except StaleLedgerError:
-                fresh = self._ledger.read_parts([key]).get(key)
-                row = fresh if fresh is not None else empty_part(observation, row.part, row.parts)
+                row = self._reread(row, observation)
                 continue
             stored[key] = replace(after, revision=row.revision + 1)
             return changes
         raise StaleLedgerError(f"order {row.order_id} part {row.part}: still contended after retries")
+
+    def _reread(self, row: LedgerPart, observation: OrderObservation) -> LedgerPart:
+        """The row as stored now. A stub a sync notice wrote meanwhile does not know the order's size: keep ours."""
+        key = (row.order_id, row.part)
+        fresh = self._ledger.read_parts([key]).get(key)
+        if fresh is None:
+            return empty_part(observation, row.part, row.parts)
+        if not fresh.lines and fresh.parts != row.parts:
+            return replace(fresh, parts=row.parts)
+        return fresh
 
     def _too_old(self, observation: OrderObservation) -> bool:
         return observation.placed_at is not None and observation.placed_at < self._now - LEDGER_RETENTION
