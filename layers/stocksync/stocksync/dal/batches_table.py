@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stocksync.dal.batch_reads import batch_get
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.keys import TTL_ATTRIBUTE
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState
@@ -25,7 +26,6 @@ from stocksync.models.push import BatchEntry, BatchRecord, BatchState
 RETENTION = timedelta(days=14)
 # Compressed rows per item: well under the 400 KB item limit, leaving room for the other attributes.
 MAX_BLOB_BYTES = 300_000
-_BATCH_GET_LIMIT = 100
 
 
 def _ms(moment: datetime) -> int:
@@ -167,20 +167,8 @@ class BatchesTable:
                 yield batch_seconds, decompress_floats(bytes(item["latencies"]))
 
     def _part_blobs(self, keys: list[str]) -> list[bytes]:
-        found: dict[str, bytes] = {}
-        for start in range(0, len(keys), _BATCH_GET_LIMIT):
-            pending: dict[str, Any] = {
-                self._table: {
-                    "Keys": [encode({"handle": key}) for key in keys[start : start + _BATCH_GET_LIMIT]],
-                    "ConsistentRead": True,
-                }
-            }
-            while pending:
-                answer = self._client.batch_get_item(RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self._table, []):
-                    item = decode(raw)
-                    found[item["handle"]] = bytes(item["entries"])
-                pending = answer.get("UnprocessedKeys") or {}
+        items = (decode(raw) for raw in batch_get(self._client, self._table, [encode({"handle": key}) for key in keys]))
+        found = {item["handle"]: bytes(item["entries"]) for item in items}
         missing = [key for key in keys if key not in found]
         if missing:
             raise RuntimeError(f"batch record parts missing: {missing}")

@@ -14,11 +14,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stocksync.dal.batch_reads import batch_get
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.keys import SKU_STATE_RECORD
 from stocksync.logic.reconciliation import COUNTER_FIELDS, CounterReading
 
-_BATCH_GET_LIMIT = 100
 _UPDATED_AT = "counters_updated_at"  # set by every ledger transaction (dal/ledger_table.py)
 _PROJECTION = ", ".join(["retailer_id", *COUNTER_FIELDS, _UPDATED_AT])
 
@@ -57,24 +57,13 @@ class SkuCounterAudit:
                 yield _reading(decode(raw))
 
     def read(self, retailer_ids: Collection[str]) -> dict[str, CounterReading]:
-        wanted = sorted(set(retailer_ids))
-        found: dict[str, CounterReading] = {}
-        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
-            keys = [
-                encode({"retailer_id": rid, "record": SKU_STATE_RECORD})
-                for rid in wanted[start : start + _BATCH_GET_LIMIT]
-            ]
-            pending: dict[str, Any] = {
-                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": _PROJECTION}
-            }
-            while pending:
-                self.requests += 1
-                answer = self._client.batch_get_item(RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self._table, []):
-                    reading = _reading(decode(raw))
-                    found[reading.retailer_id] = reading
-                pending = answer.get("UnprocessedKeys") or {}
-        return found
+        keys = [encode({"retailer_id": rid, "record": SKU_STATE_RECORD}) for rid in sorted(set(retailer_ids))]
+        raws = batch_get(self._client, self._table, keys, projection=_PROJECTION, on_request=self._count)
+        readings = (_reading(decode(raw)) for raw in raws)
+        return {reading.retailer_id: reading for reading in readings}
+
+    def _count(self) -> None:
+        self.requests += 1
 
     def repair(self, observed: CounterReading, counts: Mapping[str, int], *, now: datetime) -> bool:
         """SET each counter to its implied value WHERE every counter and the last-change time are as observed."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stocksync.dal.batch_reads import batch_get
 from stocksync.dal.codec import decode, encode, encode_value
 from stocksync.dal.keys import LEDGER_OPEN_INDEX, SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD, TTL_ATTRIBUTE
 from stocksync.logic.ledger import OPEN_SHARDS, CounterDelta, LedgerPart, LineRecord
@@ -21,7 +22,6 @@ from stocksync.models.orders import OrderSource, OrderState
 
 # Velocity slots outlive the longest trailing window the bucketing uses.
 SOLD_SLOT_RETENTION = timedelta(days=8)
-_BATCH_GET_LIMIT = 100
 _COUNTERS = {
     "processing": "pending_processing",
     "created": "pending_created",
@@ -87,24 +87,14 @@ class DynamoLedger:
         self.requests = 0  # DynamoDB calls made, for the benchmark's requests-per-change figure
 
     def read_parts(self, keys: Sequence[PartKey]) -> dict[PartKey, LedgerPart]:
-        found: dict[PartKey, LedgerPart] = {}
-        for start in range(0, len(keys), _BATCH_GET_LIMIT):
-            pending: dict[str, Any] = {
-                self._orders: {
-                    "Keys": [
-                        encode({"order_id": oid, "part": part}) for oid, part in keys[start : start + _BATCH_GET_LIMIT]
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-            while pending:
-                self.requests += 1
-                answer = self._client.batch_get_item(RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self._orders, []):
-                    row = item_to_row(decode(raw))
-                    found[(row.order_id, row.part)] = row
-                pending = answer.get("UnprocessedKeys") or {}
-        return found
+        encoded = [encode({"order_id": order_id, "part": part}) for order_id, part in keys]
+        rows = (
+            item_to_row(decode(raw)) for raw in batch_get(self._client, self._orders, encoded, on_request=self._count)
+        )
+        return {(row.order_id, row.part): row for row in rows}
+
+    def _count(self) -> None:
+        self.requests += 1
 
     def write_part(
         self, before: LedgerPart, after: LedgerPart, changes: Mapping[str, CounterDelta], sold_at: datetime

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from stocksync.dal.batch_reads import batch_get
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.keys import SKU_BUCKET_INDEX, SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
 from stocksync.errors import describe_validation_error
@@ -18,7 +19,6 @@ from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.push import BatchEntry, ConfirmReceipt
 from stocksync.models.sku import PushMessage, SkuSettingsChange, SkuState
 
-_BATCH_GET_LIMIT = 100
 # Confirmations are one conditional UpdateItem per SKU (no batch write takes a condition); this many run at once,
 # within botocore's default pool of 10 connections per client (more threads would only queue for a connection).
 _CONFIRM_WORKERS = 10
@@ -70,22 +70,15 @@ class SkuTable:
         self.requests = 0
 
     def get_states(self, retailer_ids: Iterable[str]) -> dict[str, SkuState]:
-        wanted = sorted(set(retailer_ids))
-        found: dict[str, SkuState] = {}
-        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
-            keys = [
-                encode({"retailer_id": rid, "record": SKU_STATE_RECORD})
-                for rid in wanted[start : start + _BATCH_GET_LIMIT]
-            ]
-            pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while pending:
-                self.requests += 1
-                answer = self._client.batch_get_item(RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self._table, []):
-                    state = state_from_item(decode(raw))
-                    found[state.retailer_id] = state
-                pending = answer.get("UnprocessedKeys") or {}
-        return found
+        states = (state_from_item(decode(raw)) for raw in self._state_items(retailer_ids))
+        return {state.retailer_id: state for state in states}
+
+    def _state_items(self, retailer_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+        keys = [encode({"retailer_id": rid, "record": SKU_STATE_RECORD}) for rid in sorted(set(retailer_ids))]
+        yield from batch_get(self._client, self._table, keys, on_request=self._count_request)
+
+    def _count_request(self) -> None:
+        self.requests += 1
 
     def put_warehouse_level(self, level: WarehouseLevel, *, default_bucket: str) -> bool:
         """Store I unless a newer (or the same) ``as_of`` is already stored. True when it changed anything.
@@ -226,24 +219,13 @@ class SkuTable:
 
     def read_states(self, retailer_ids: Iterable[str]) -> StateReads:
         """Like ``get_states`` (batched, consistent), but a record that is not a valid state is reported, not raised."""
-        wanted = sorted(set(retailer_ids))
         reads = StateReads()
-        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
-            keys = [
-                encode({"retailer_id": rid, "record": SKU_STATE_RECORD})
-                for rid in wanted[start : start + _BATCH_GET_LIMIT]
-            ]
-            pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while pending:
-                self.requests += 1
-                answer = self._client.batch_get_item(RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self._table, []):
-                    retailer_id, state = _checked_state(raw)
-                    if isinstance(state, SkuState):
-                        reads.states[retailer_id] = state
-                    else:
-                        reads.invalid[retailer_id] = state
-                pending = answer.get("UnprocessedKeys") or {}
+        for raw in self._state_items(retailer_ids):
+            retailer_id, state = _checked_state(raw)
+            if isinstance(state, SkuState):
+                reads.states[retailer_id] = state
+            else:
+                reads.invalid[retailer_id] = state
         return reads
 
     def bucket_page(self, bucket: str, *, after: str | None, page_size: int) -> BucketPage:
