@@ -66,7 +66,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", help="AWS endpoint of a deployed stack (default: embedded moto server)")
     parser.add_argument("--profile", help="AWS profile for --endpoint-url or a real account")
     parser.add_argument("--graph-base-url", help="Graph API base URL (default: the embedded simulator)")
-    parser.add_argument("--verbose", action="store_true", help="show the handlers' logs and metrics")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the handlers' info logs and EMF metrics (warnings show anyway)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -84,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
-    """stdout carries the report (one JSON object with --json); the handlers' logs and EMF metrics go to stderr,
-    and only with --verbose. Everything is put back afterwards (the CLI may run inside a longer process)."""
+    """stdout carries the report (one JSON object with --json); the handlers' logs go to stderr: warnings always
+    (over-selling, throttling), info logs and EMF metrics only with --verbose. Everything is put back afterwards
+    (the CLI may run inside a longer process)."""
     handler = logger.registered_handler
     stream = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
     level = logger.log_level
