@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import resource
 import sys
 import time
 from collections import Counter
@@ -25,23 +23,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import count_requests, in_child, peak_memory_mb  # noqa: E402
+
 TOKEN, APP_SECRET = "bench-token", "bench-app-secret"
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident memory (VmHWM). ru_maxrss would be wrong here: Linux carries it across the
-    fork+exec of a spawned child, so a child of a big parent reports the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _count_requests(client: Any, counter: Counter[str]) -> None:
-    def count(event_name: str, **_: Any) -> None:
-        counter[event_name.rsplit(".", 1)[-1]] += 1
-
-    client.meta.events.register("before-call.*.*", count)
 
 
 def run_poll_handler(env: dict[str, str]) -> dict[str, Any]:
@@ -52,8 +36,8 @@ def run_poll_handler(env: dict[str, str]) -> dict[str, Any]:
 
     dynamodb_calls: Counter[str] = Counter()
     sqs_calls: Counter[str] = Counter()
-    _count_requests(aws.client("dynamodb"), dynamodb_calls)
-    _count_requests(aws.client("sqs"), sqs_calls)
+    count_requests(aws.client("dynamodb"), dynamodb_calls)
+    count_requests(aws.client("sqs"), sqs_calls)
     handler = load_handler("poll_orders")
     started = time.perf_counter()
     applied = 0
@@ -131,12 +115,6 @@ def run_baseline(env: dict[str, str], orders: list[tuple[str, str, int]]) -> dic
             client.transact_write_items(TransactItems=actions)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_rss_mb": peak_memory_mb()}
-
-
-def in_child(function: Any, *args: Any) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(function, args)
 
 
 def main() -> int:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
-import resource
 import sys
 import time
 from collections import Counter
@@ -34,23 +32,10 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import count_requests, in_child, peak_memory_mb  # noqa: E402
+
 TOKEN, APP_SECRET = "bench-token", "bench-app-secret"
 PUSH_BATCH_SIZE = 3000  # the template's PushBatchSize default: messages per push_batch invocation
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident memory (VmHWM); ru_maxrss would carry the parent's peak across the spawn."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _count_requests(client: Any, counter: Counter[str]) -> None:
-    def count(event_name: str, **_: Any) -> None:
-        counter[event_name.rsplit(".", 1)[-1]] += 1
-
-    client.meta.events.register("before-call.*.*", count)
 
 
 def run_push_handler(env: dict[str, str], skus: int) -> dict[str, Any]:
@@ -60,8 +45,8 @@ def run_push_handler(env: dict[str, str], skus: int) -> dict[str, Any]:
     from tests.support import FakeLambdaContext, load_handler, sqs_event
 
     requests: Counter[str] = Counter()
-    _count_requests(aws.client("dynamodb"), requests)
-    _count_requests(aws.client("sqs"), requests)
+    count_requests(aws.client("dynamodb"), requests)
+    count_requests(aws.client("sqs"), requests)
     handler = load_handler("push_batch")
     computed_at = datetime.now(UTC).isoformat()
     bodies = [
@@ -90,7 +75,7 @@ def run_verify_handler(env: dict[str, str], verify_bodies: list[dict[str, Any]])
     from tests.support import FakeLambdaContext, load_handler, sqs_event
 
     requests: Counter[str] = Counter()
-    _count_requests(aws.client("dynamodb"), requests)
+    count_requests(aws.client("dynamodb"), requests)
     handler = load_handler("verify_batch")
     failures = 0
     started = time.perf_counter()
@@ -113,12 +98,6 @@ def run_baseline(url: str, catalog_id: str, payloads: list[dict[str, str]]) -> d
         answer = session.post(f"{url}/v25.0/{catalog_id}/items_batch", data={**payload, **auth}, timeout=60)
         answer.raise_for_status()
     return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_memory_mb()}
-
-
-def in_child(function: Any, *args: Any) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(function, args)
 
 
 def seed(local: Any, sim: Any, skus: int) -> None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import resource
 import sys
 import time
 from collections import Counter
@@ -28,29 +26,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import count_requests, in_child, peak_memory_mb  # noqa: E402
+
 BUCKET = "fast"
 PAGE_SIZE = 1000  # what the sweep reads per page (stocksync.recompute_entry.SWEEP_PAGE_SIZE)
 TIMEOUT_SECONDS = 300  # SweepStockFunction's Timeout in template.yaml
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process. VmHWM, where Linux has it: ru_maxrss survives the exec of a spawned
-    child and so reports the parent's size at the fork (the moto server and the seeded table), not the child's."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _count_requests(client: Any, counter: Counter[str]) -> None:
-    def count(event_name: str, **_: Any) -> None:
-        counter[event_name.rsplit(".", 1)[-1]] += 1
-
-    client.meta.events.register("before-call.*.*", count)
 
 
 class CountdownContext:
@@ -77,8 +57,8 @@ def run_sweep_handler(env: dict[str, str]) -> dict[str, Any]:
     dynamodb_calls: Counter[str] = Counter()
     sqs_calls: Counter[str] = Counter()
     sqs = aws.client("sqs")
-    _count_requests(aws.client("dynamodb"), dynamodb_calls)
-    _count_requests(sqs, sqs_calls)
+    count_requests(aws.client("dynamodb"), dynamodb_calls)
+    count_requests(sqs, sqs_calls)
     handler = load_handler("sweep_stock")
     started = time.perf_counter()
     first = handler.lambda_handler({"bucket": BUCKET}, CountdownContext(TIMEOUT_SECONDS))
@@ -131,12 +111,6 @@ def run_baseline(env: dict[str, str]) -> dict[str, Any]:
             break
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
     return {"seconds": time.perf_counter() - started, "skus": items, "pages": pages, "peak_rss_mb": peak_memory_mb()}
-
-
-def in_child(function: Any, *args: Any) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(function, args)
 
 
 def sku_records(count: int, changed_every: int) -> list[dict[str, Any]]:

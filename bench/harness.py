@@ -1,0 +1,37 @@
+"""What every benchmark needs: a child process per measured side, its peak memory, and request counts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from collections import Counter
+from typing import Any
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process. VmHWM, where Linux has it: ru_maxrss survives the exec of a spawned
+    child and so reports the parent's size at the fork (the moto server and the seeded tables), not the child's."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def count_requests(client: Any, counter: Counter[str]) -> None:
+    """Count the client's API calls by operation name into ``counter``."""
+
+    def count(event_name: str, **_: Any) -> None:
+        counter[event_name.rsplit(".", 1)[-1]] += 1
+
+    client.meta.events.register("before-call.*.*", count)
+
+
+def in_child(function: Any, *args: Any) -> Any:
+    """Run ``function(*args)`` in a fresh (spawned) process, so its peak memory is a Lambda-sized process's own."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(function, args)
