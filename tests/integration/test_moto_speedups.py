@@ -1,4 +1,4 @@
-"""The faster moto transaction rollback keeps DynamoDB's all-or-nothing semantics (and is actually faster)."""
+"""moto's speed-ups keep what moto answers: transactions stay all-or-nothing, SQS sends still dedupe and count."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models.table import Table
+from moto.sqs.models import Queue
 
 from stocksync.dal.codec import decode, encode
 from stocksync.local.aws import LocalAws
@@ -92,3 +93,71 @@ def test_no_table_is_copied_only_the_items_the_transaction_names(table: Any, mon
     with pytest.raises(ClientError):
         table.transact_write_items(TransactItems=[update("a", "1"), update("c", "1", condition="attribute_exists(pk)")])
     assert Table not in copied
+
+
+@pytest.fixture
+def queues(local_aws: LocalAws) -> Iterator[tuple[Any, str, str]]:
+    """A standard queue and a content-deduplicated FIFO queue on the session's moto server."""
+    client = local_aws.client("sqs")
+    standard = client.create_queue(QueueName="speedup-standard")["QueueUrl"]
+    fifo = client.create_queue(
+        QueueName="speedup.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    yield client, standard, fifo
+    client.delete_queue(QueueUrl=standard)
+    client.delete_queue(QueueUrl=fifo)
+
+
+def counts(client: Any, url: str) -> dict[str, str]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    return client.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+
+
+def test_a_send_does_not_count_the_queue(queues: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The send path no longer walks the queue's messages, so its cost does not grow with the queue's depth."""
+    client, standard, _ = queues
+    client.send_message_batch(QueueUrl=standard, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(10)])
+    walked: list[int] = []
+    real_messages = Queue.messages
+
+    def recording_messages(queue: Queue) -> Any:
+        walked.append(len(queue._messages))
+        return real_messages.fget(queue)
+
+    monkeypatch.setattr(Queue, "messages", property(recording_messages))
+    client.send_message(QueueUrl=standard, MessageBody="one more")
+    client.send_message_batch(QueueUrl=standard, Entries=[{"Id": "0", "MessageBody": "and another"}])
+    assert walked == []
+    assert counts(client, standard)["ApproximateNumberOfMessages"] == "12"
+    assert walked  # GetQueueAttributes still counts
+
+
+def test_queue_attributes_still_count_visible_and_in_flight(queues: tuple[Any, str, str]) -> None:
+    client, standard, _ = queues
+    client.send_message_batch(QueueUrl=standard, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(3)])
+    client.receive_message(QueueUrl=standard, MaxNumberOfMessages=1)
+    assert counts(client, standard) == {
+        "ApproximateNumberOfMessages": "2",
+        "ApproximateNumberOfMessagesNotVisible": "1",
+    }
+
+
+def test_a_content_deduplicated_fifo_queue_still_drops_the_repeat(queues: tuple[Any, str, str]) -> None:
+    """The FIFO setting the send path reads is still there while sending: the same body twice is kept once."""
+    client, _, fifo = queues
+    client.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    client.send_message_batch(QueueUrl=fifo, Entries=[{"Id": "0", "MessageBody": "same", "MessageGroupId": "g"}])
+    client.send_message(QueueUrl=fifo, MessageBody="other", MessageGroupId="g")
+    received = client.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10)["Messages"]
+    assert [message["Body"] for message in received] == ["same", "other"]
+
+
+def test_a_fifo_queue_without_content_deduplication_still_requires_an_id(local_aws: LocalAws) -> None:
+    client = local_aws.client("sqs")
+    url = client.create_queue(QueueName="speedup-explicit.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    try:
+        with pytest.raises(ClientError) as caught:
+            client.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
+        assert "MessageDeduplicationId" in caught.value.response["Error"]["Message"]
+    finally:
+        client.delete_queue(QueueUrl=url)

@@ -1,11 +1,18 @@
-"""A faster rollback for moto's TransactWriteItems, with the same all-or-nothing result.
+"""Two moto costs that real AWS does not have, removed without changing what moto answers.
 
+**TransactWriteItems rollback.**
 moto keeps a deep copy of every table a transaction names (once per action) so it can roll back a failed one. That
 costs time in proportion to the table's size, so ingesting orders gets slower with every order already stored:
 10,000 order changes become quadratic. Here the table copy is skipped and the transaction's own items are copied
 instead (a handful per transaction) and put back if moto cancels the transaction. moto's own condition checks,
 updates and error reporting run unchanged; tests/integration/test_moto_speedups.py proves a cancelled transaction
 still changes nothing.
+
+**SendMessage on a deep queue.** moto's SQS reads ``queue.attributes`` to learn one FIFO setting for every message
+sent, and that property counts the queue's visible, delayed and in-flight messages by walking all of them (twice
+reading the clock per message). Sending to a queue that holds n messages costs O(n): a benchmark that enqueues
+10,000 recompute requests nobody consumes becomes quadratic (30 minutes instead of seconds). While a send runs on
+this thread, ``attributes`` returns only the FIFO settings the send path reads; GetQueueAttributes still counts.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ import copy
 import threading
 from typing import Any
 
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.sqs.models import Queue, SQSBackend
 
 _state = threading.local()
 _installed = False
@@ -69,8 +78,43 @@ def _restore(saved: Saved) -> None:
             table.items[hash_value] = item
 
 
+def _fifo_attributes(queue: Queue) -> dict[str, Any]:
+    """What ``Queue.attributes`` holds of the FIFO settings (the only part moto's send path reads), same values."""
+    if not queue.fifo_queue:
+        return {}
+    result = {}
+    for name in Queue.FIFO_ATTRIBUTES:
+        value = getattr(queue, camelcase_to_underscores(name))
+        result[name] = str(value).lower() if isinstance(value, bool) else value
+    return result
+
+
+def _sending(method: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _state.sending = True
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _state.sending = False
+
+    return wrapper
+
+
+def _install_sqs() -> None:
+    counted_attributes = Queue.attributes
+
+    def attributes(self: Queue) -> dict[str, Any]:
+        if getattr(_state, "sending", False):
+            return _fifo_attributes(self)
+        return counted_attributes.fget(self)  # type: ignore[attr-defined]
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.send_message = _sending(SQSBackend.send_message)  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = _sending(SQSBackend.send_message_batch)  # type: ignore[method-assign]
+
+
 def install() -> None:
-    """Patch moto's DynamoDB backend in this process (idempotent). moto server threads share it."""
+    """Patch moto's DynamoDB and SQS backends in this process (idempotent). moto server threads share them."""
     global _installed  # noqa: PLW0603
     with _lock:
         if _installed:
@@ -90,4 +134,5 @@ def install() -> None:
 
         dynamodb_models.copy = _CopyModule()  # type: ignore[assignment]
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        _install_sqs()
         _installed = True
