@@ -65,6 +65,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "poll throttled; the next poll resumes from the saved cursor",
             extra={"retry_after_seconds": report.throttled_for},
         )
+    if report.restarted_listing:
+        metrics.add_metric(name="PollListingRestarted", unit="Count", value=1)
+        logger.warning(
+            "the saved page cursor was refused; the listing started over from its first page",
+            extra={"reason": report.restarted_listing},
+        )
     summary = composition.describe(report)
     logger.info("poll finished", extra=summary)
     return summary

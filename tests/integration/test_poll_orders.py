@@ -110,6 +110,27 @@ def test_throttling_in_the_middle_of_a_poll_then_the_next_poll_resumes_without_l
     assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
 
 
+def test_a_saved_page_cursor_the_platform_refuses_restarts_the_listing_without_loss_or_double_count(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    ordered = place_orders(platform, 23)
+    platform.throttle_after(2, code=80004, regain_minutes=5, endpoint="commerce_orders")
+    assert not poll()["completed"]
+    control, key = local_aws.function_environment()["CONTROL_TABLE"], encode({"name": "poll-cursor#meta_commerce"})
+    dynamodb = local_aws.client("dynamodb")
+    saved = decode(dynamodb.get_item(TableName=control, Key=key)["Item"])
+    cursor = json.loads(saved["cursor"])
+    assert cursor["in_progress"] and cursor["listing_after"]
+    expired = json.dumps({**cursor, "listing_after": "expired-cursor"})
+    dynamodb.put_item(TableName=control, Item=encode({**saved, "cursor": expired}))
+
+    platform.advance(6 * 60)
+    resumed = poll()
+    assert resumed["completed"] and "page cursor rejected" in resumed["restarted_listing"]
+    assert resumed["pages"] == 5  # the whole listing again, from its first page
+    assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+
+
 def test_a_removed_endpoint_stops_polling_and_alarms_once(
     local_aws: LocalAws, platform: CommercePlatformSimulator
 ) -> None:

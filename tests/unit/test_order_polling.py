@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stocksync.errors import SourceRemovedError, SourceThrottledError
+from stocksync.errors import SourceCursorRejectedError, SourceRemovedError, SourceThrottledError
 from stocksync.integrations.order_sources import SourcePage
 from stocksync.logic.order_ingest import OrderIngest
 from stocksync.logic.order_polling import PollCursor, poll_orders
@@ -42,11 +42,14 @@ class ScriptedSource:
         self.fail_at = fail_at
         self.error = error
         self.listings: list[tuple[datetime | None, str | None]] = []
+        self.expired: set[str | None] = set()  # cursors the source no longer accepts
 
     def pages(
         self, *, updated_after: datetime | None, after: str | None, observed_at: datetime
     ) -> Iterator[SourcePage]:
         self.listings.append((updated_after, after))
+        if after in self.expired:
+            raise SourceCursorRejectedError(f"meta_commerce: page cursor rejected: {after}")
         for index in range(self.pages_by_cursor[after], len(self._pages)):
             if self.fail_at == index:
                 self.fail_at = None
@@ -132,6 +135,33 @@ def test_throttling_mid_listing_saves_the_page_cursor_and_the_next_poll_resumes_
     assert second.completed and second.pages == 1
     assert source.listings[-1] == (None, "c2")
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
+    assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
+
+
+def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_without_double_count() -> None:
+    ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
+    source = ScriptedSource(three_pages(), fail_at=2, error=SourceThrottledError("slow down", retry_after_seconds=60))
+    run(source, ledger, cursors, sinks)
+    source.expired.add("c2")
+
+    resumed = run(source, ledger, cursors, sinks)
+    assert resumed.restarted_listing == "meta_commerce: page cursor rejected: c2"
+    assert resumed.completed and resumed.pages == 3 and resumed.applied == 1 and resumed.unchanged == 2
+    assert source.listings == [(None, None), (None, "c2"), (None, None)]
+    assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
+    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3))
+
+
+def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_the_cut() -> None:
+    """The pages before the cut were applied; their newest change still counts for the watermark."""
+    ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
+    pages = three_pages()
+    source = ScriptedSource(pages, fail_at=2, error=SourceThrottledError("slow down", retry_after_seconds=60))
+    run(source, ledger, cursors, sinks)
+    source.expired.add("c2")
+    source._pages = [pages[2]]  # the restarted listing happens to show only the last order
+    source.pages_by_cursor = {None: 0}
+    assert run(source, ledger, cursors, sinks).completed
     assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
 
 

@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from stocksync.errors import InvalidInputError, describe_validation_error
-from stocksync.integrations.order_sources import merchant_order_event, observation_from_commerce_order
-from stocksync.models.graph import CommerceOrder
+from stocksync.errors import InvalidInputError, SourceCursorRejectedError, describe_validation_error
+from stocksync.integrations.graph_errors import GraphValidationError
+from stocksync.integrations.order_sources import (
+    MetaCommerceOrders,
+    merchant_order_event,
+    observation_from_commerce_order,
+)
+from stocksync.models.graph import CommerceOrder, CommerceOrderPage
 from stocksync.models.orders import OrderSource, OrderState
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -91,3 +96,35 @@ def test_a_bad_merchant_event_names_the_field(change: dict[str, Any], field: str
     with pytest.raises(ValidationError) as caught:
         merchant_order_event({**detail, **change}, observed_at=NOW)
     assert describe_validation_error(caught.value).startswith(f"{field}:")
+
+
+class RefusingClient:
+    """Serves one page, then (or at once) refuses the request the way Graph refuses a bad parameter (code 100)."""
+
+    def __init__(self, *, pages_before_refusal: int) -> None:
+        self.pages_before_refusal = pages_before_refusal
+
+    def list_commerce_orders(self, cms_id: str, **kwargs: Any) -> Any:
+        for _ in range(self.pages_before_refusal):
+            yield CommerceOrderPage(orders=[commerce_order()], rejected=[], after="next", has_next=True)
+        raise GraphValidationError("(#100) The after cursor is not valid", code=100, http_status=400)
+
+
+def read_all(source: MetaCommerceOrders, after: str | None) -> list[Any]:
+    return list(source.pages(updated_after=NOW, after=after, observed_at=NOW))
+
+
+def test_a_refused_first_page_of_a_resumed_listing_is_a_rejected_cursor() -> None:
+    with pytest.raises(SourceCursorRejectedError, match="page cursor rejected"):
+        read_all(MetaCommerceOrders(RefusingClient(pages_before_refusal=0), "cms-1"), after="saved")
+
+
+@pytest.mark.parametrize(
+    ("after", "pages_before_refusal"),
+    [(None, 0), ("saved", 1)],
+    ids=["a fresh listing", "a later page of a resumed listing"],
+)
+def test_any_other_refusal_is_not_blamed_on_the_cursor(after: str | None, pages_before_refusal: int) -> None:
+    source = MetaCommerceOrders(RefusingClient(pages_before_refusal=pages_before_refusal), "cms-1")
+    with pytest.raises(GraphValidationError):
+        read_all(source, after=after)

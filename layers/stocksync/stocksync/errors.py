@@ -31,6 +31,11 @@ class SourceRemovedError(StockSyncError):
     """The order source answered that its endpoint no longer exists: stop polling it (and alarm once)."""
 
 
+class SourceCursorRejectedError(StockSyncError):
+    """The order source no longer accepts the saved page cursor of a listing cut short (cursors expire): the
+    listing restarts from its first page; the ledger makes the re-read pages harmless."""
+
+
 class SourceThrottledError(StockSyncError):
     """The order source asked us to slow down; the poll stops and resumes from its saved cursor later."""
 

@@ -18,11 +18,17 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from stocksync.errors import (
     InvalidInputError,
+    SourceCursorRejectedError,
     SourceRemovedError,
     SourceThrottledError,
     describe_validation_error,
 )
-from stocksync.integrations.graph_errors import GraphEndpointRemovedError, GraphThrottledError, GraphTransientError
+from stocksync.integrations.graph_errors import (
+    GraphEndpointRemovedError,
+    GraphThrottledError,
+    GraphTransientError,
+    GraphValidationError,
+)
 from stocksync.models.graph import CommerceOrder
 from stocksync.models.orders import OrderId, OrderLine, OrderObservation, OrderSource, OrderState, RetailerId
 
@@ -113,16 +119,22 @@ class MetaCommerceOrders:
         listing = self._client.list_commerce_orders(
             self._cms_id, states=list(states), updated_after=updated_after, after=after
         )
+        first = True
         while True:
             try:
                 page = next(listing)
             except StopIteration:
                 return
+            except GraphValidationError as error:
+                if first and after is not None:  # the only thing a resumed listing asks differently
+                    raise SourceCursorRejectedError(f"meta_commerce: page cursor rejected: {error}") from None
+                raise
             except GraphEndpointRemovedError as error:
                 raise SourceRemovedError(f"meta_commerce: {error}") from None
             except (GraphThrottledError, GraphTransientError) as error:
                 wait = getattr(error, "retry_after_seconds", 60.0)
                 raise SourceThrottledError(f"meta_commerce: {error}", retry_after_seconds=wait) from None
+            first = False
             result = SourcePage(observations=[], after=page.after, has_next=page.has_next)
             result.rejected.extend((record.raw, str(record.error)) for record in page.rejected)
             for order in page.orders:

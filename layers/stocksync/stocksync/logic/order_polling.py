@@ -5,7 +5,8 @@ consistency can surface an order with a ``last_updated`` a little older than ord
 watermark loses orders. Each listing asks for orders updated after (watermark - overlap); the ledger makes the
 re-read overlap harmless. The watermark is the newest ``last_updated`` the platform reported (its clock, not ours),
 and it advances only once the whole listing was applied. Within a listing, the page cursor is saved after each page
-is applied, so a poll cut short (throttling, the Lambda deadline) resumes exactly there and loses nothing.
+is applied, so a poll cut short (throttling, the Lambda deadline) resumes exactly there and loses nothing. A saved
+cursor the platform no longer accepts (cursors expire) restarts that listing from its first page, once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from stocksync.errors import SourceRemovedError, SourceThrottledError
+from stocksync.errors import SourceCursorRejectedError, SourceRemovedError, SourceThrottledError
 from stocksync.integrations.order_sources import PolledOrderSource, SourcePage
 from stocksync.logic.order_ingest import OrderIngest
 
@@ -68,6 +69,7 @@ class PollReport:
     completed: bool = False  # the listing reached its last page
     throttled_for: float | None = None  # seconds the source asked us to wait, when it did
     disabled: bool = False
+    restarted_listing: str | None = None  # why a resumed listing started over from its first page
 
 
 def _later(left: datetime | None, right: datetime | None) -> datetime | None:
@@ -100,23 +102,28 @@ def poll_orders(
     else:
         updated_after = cursor.watermark - overlap if cursor.watermark else None
         after, latest = None, None
-    pending: set[str] = set()
+    listing = _Listing(
+        source_name=source_name,
+        source=source,
+        ingest=ingest,
+        cursors=cursors,
+        sinks=sinks,
+        report=report,
+        cursor=cursor,
+        updated_after=updated_after,
+        latest=latest,
+        now=now,
+    )
     try:
-        for page in source.pages(updated_after=updated_after, after=after, observed_at=now):
-            pending |= _apply_page(page, ingest, sinks, report)
-            if len(pending) >= ENQUEUE_FLUSH_SKUS:
-                sinks.enqueue_recompute(pending)
-                pending = set()
-            latest = _later(latest, page.latest_update)
-            if not page.has_next:
-                break
-            progress = {"in_progress": True, "listing_updated_after": updated_after, "listing_after": page.after}
-            cursors.save(source_name, cursor.model_copy(update={**progress, "listing_latest": latest}))
-            if time_left() < reserve_seconds:
-                return report  # the next scheduled poll resumes from the saved page cursor
-        # The listing reached its last page (or was empty): the watermark moves to the newest change seen.
-        cursors.save(source_name, PollCursor(watermark=_later(cursor.watermark, latest) or now))
-        report.completed = True
+        try:
+            finished = listing.read(after, time_left, reserve_seconds)
+        except SourceCursorRejectedError as error:
+            report.restarted_listing = str(error)
+            finished = listing.read(None, time_left, reserve_seconds)
+        if finished:
+            # The listing reached its last page (or was empty): the watermark moves to the newest change seen.
+            cursors.save(source_name, PollCursor(watermark=_later(cursor.watermark, listing.latest) or now))
+            report.completed = True
     except SourceThrottledError as error:
         report.throttled_for = error.retry_after_seconds
     except SourceRemovedError as error:
@@ -124,9 +131,50 @@ def poll_orders(
         if cursors.disable(source_name, str(error)):
             sinks.source_removed(source_name, str(error))
     finally:
-        if pending:
-            sinks.enqueue_recompute(pending)
+        listing.flush()
     return report
+
+
+@dataclass
+class _Listing:
+    """One listing's pages, read from a page cursor on; the changed SKUs it has not enqueued yet."""
+
+    source_name: str
+    source: PolledOrderSource
+    ingest: OrderIngest
+    cursors: CursorStore
+    sinks: PollSinks
+    report: PollReport
+    cursor: PollCursor
+    updated_after: datetime | None
+    latest: datetime | None
+    now: datetime
+    pending: set[str] = field(default_factory=set)
+
+    def read(self, after: str | None, time_left: Callable[[], float], reserve_seconds: float) -> bool:
+        """True when the last page was applied; False when the deadline stopped it after a saved page."""
+        for page in self.source.pages(updated_after=self.updated_after, after=after, observed_at=self.now):
+            self.pending |= _apply_page(page, self.ingest, self.sinks, self.report)
+            if len(self.pending) >= ENQUEUE_FLUSH_SKUS:
+                self.flush()
+            self.latest = _later(self.latest, page.latest_update)
+            if not page.has_next:
+                return True
+            progress = {
+                "in_progress": True,
+                "listing_updated_after": self.updated_after,
+                "listing_after": page.after,
+                "listing_latest": self.latest,
+            }
+            self.cursors.save(self.source_name, self.cursor.model_copy(update=progress))
+            if time_left() < reserve_seconds:
+                return False  # the next scheduled poll resumes from the saved page cursor
+        return True
+
+    def flush(self) -> None:
+        if self.pending:
+            self.sinks.enqueue_recompute(self.pending)
+            self.pending = set()
 
 
 def _apply_page(page: SourcePage, ingest: OrderIngest, sinks: PollSinks, report: PollReport) -> set[str]:
