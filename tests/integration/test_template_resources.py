@@ -235,12 +235,10 @@ def resolve(value: Any, parameters: dict[str, str]) -> str:
 
 def allowed_value(spec: dict[str, Any]) -> st.SearchStrategy[str]:
     if spec["Type"] == "Number":
-        # CloudFormation takes any decimal within the bounds; only whole numbers are generated because some
-        # settings behind Number parameters are integers (a fraction fails at cold start, naming the variable).
+        # CloudFormation takes any decimal within the bounds, fractions too: a setting that must be an integer
+        # therefore has to be a patterned String parameter (see the test below), or this test finds the fraction.
         low, high = spec.get("MinValue", 0), spec.get("MaxValue", 10**9)
         whole = st.integers(math.ceil(low), math.floor(high)).map(str)
-        if low == int(low) and high == int(high):
-            return whole
         decimals = st.decimals(Decimal(str(low)), Decimal(str(high)), places=2)
         return whole | decimals.map(lambda number: format(number.normalize(), "f"))
     if "AllowedValues" in spec:
@@ -248,6 +246,43 @@ def allowed_value(spec: dict[str, Any]) -> st.SearchStrategy[str]:
     if "AllowedPattern" in spec:
         return st.from_regex(spec["AllowedPattern"], fullmatch=True)
     return st.just(str(spec.get("Default", "")))
+
+
+def whole_number_parameters() -> dict[str, tuple[re.Pattern[str], int, int]]:
+    """String parameters that stand for a whole number: their pattern and the range their description states."""
+    result = {}
+    for name, spec in load_template()["Parameters"].items():
+        stated = re.search(r"whole (?:number|seconds) from (\d+) to (\d+)", spec.get("ConstraintDescription", ""))
+        if stated:
+            result[name] = (re.compile(spec["AllowedPattern"]), int(stated[1]), int(stated[2]))
+    return result
+
+
+def test_integer_settings_are_patterned_string_parameters_not_numbers() -> None:
+    """A Number parameter would let a deploy through with 1.5, which the functions refuse only at cold start."""
+    integer_variables = {
+        "STOCKSYNC_PUSH_REQUESTS_PER_CALL",
+        "STOCKSYNC_BATCH_CALLS_PER_HOUR",
+        "STOCKSYNC_SINGLE_UPDATE_MAX_SKUS",
+        "STOCKSYNC_VERIFY_DELAY_SECONDS",
+        "STOCKSYNC_VERIFY_MAX_CHECKS",
+        "STOCKSYNC_VELOCITY_WINDOW_HOURS",
+        "STOCKSYNC_CONFIRMATION_TIMEOUT_SECONDS",
+        "STOCKSYNC_POLL_OVERLAP_SECONDS",
+    }
+    variables = sam_template()["Globals"]["Function"]["Environment"]["Variables"]
+    names = {variables[variable]["Ref"] for variable in integer_variables}
+    assert names <= whole_number_parameters().keys()
+
+
+@pytest.mark.parametrize("name", sorted(whole_number_parameters()))
+def test_a_whole_number_parameter_accepts_exactly_its_stated_range(name: str) -> None:
+    pattern, low, high = whole_number_parameters()[name]
+    wrong = [n for n in range(0, high + 1_000) if bool(pattern.fullmatch(str(n))) != (low <= n <= high)]
+    assert wrong == []
+    for refused in ("1.5", f"{high}.0", "-1", f"0{max(low, 1)}", "", " 1", "1e3", "+1"):
+        assert not pattern.fullmatch(refused), refused
+    assert pattern.fullmatch(load_template()["Parameters"][name]["Default"])
 
 
 @settings(max_examples=100, deadline=None)
