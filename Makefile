@@ -52,6 +52,7 @@ demo: setup
 bench-quick: setup
 	@set -e; for bench in bench/*_bench.py; do echo "== $$bench --quick"; $(BIN)/python $$bench --quick; done
 
+# After a lock, copy the runtime packages' new versions into layers/stocksync/requirements.txt (a unit test compares).
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Pinned versions of every package `make` installs into .venv (regenerate with `make lock`).' > constraints.txt
 

@@ -31,4 +31,5 @@ if [[ ! -f "$layer/__init__.py" ]]; then
   echo "sam build finished but $layer/__init__.py is missing: the layer would ship without the package." >&2
   exit 1
 fi
+"${PYTHON:-.venv/bin/python}" tools/check_layer.py "$(dirname "$layer")"
 echo "sam build took $((SECONDS - started)) s"
