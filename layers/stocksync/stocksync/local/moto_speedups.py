@@ -91,11 +91,12 @@ def _fifo_attributes(queue: Queue) -> dict[str, Any]:
 
 def _sending(method: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_state, "sending", False)  # a batch send calls the single send: restore, do not clear
         _state.sending = True
         try:
             return method(*args, **kwargs)
         finally:
-            _state.sending = False
+            _state.sending = outer
 
     return wrapper
 
