@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from email.parser import HeaderParser
 from pathlib import Path
 
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "layers" / "stocksync" / "requirements.txt"
@@ -37,8 +38,8 @@ def shipped(layer: Path) -> dict[str, str]:
     """``{name: version}`` of every distribution installed in the layer folder (its .dist-info metadata)."""
     result = {}
     for metadata in layer.glob("*.dist-info/METADATA"):
-        fields = dict(re.findall(r"^(Name|Version): (.+)$", metadata.read_text(errors="replace"), flags=re.MULTILINE))
-        result[canonical(fields["Name"])] = fields["Version"].strip()
+        headers = HeaderParser().parsestr(metadata.read_text(errors="replace"))  # the headers only, not the body
+        result[canonical(headers["Name"])] = headers["Version"].strip()
     return result
 
 

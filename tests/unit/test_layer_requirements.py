@@ -51,7 +51,10 @@ def fake_layer(folder: Path, packages: dict[str, str]) -> Path:
     for name, version in packages.items():
         info = folder / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        # The long description after the headers may quote other Name:/Version: lines; they do not count.
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nExample:\nName: other\nVersion: 0.0.1\n"
+        )
     return folder
 
 
