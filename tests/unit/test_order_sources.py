@@ -99,15 +99,16 @@ def test_a_bad_merchant_event_names_the_field(change: dict[str, Any], field: str
 
 
 class RefusingClient:
-    """Serves one page, then (or at once) refuses the request the way Graph refuses a bad parameter (code 100)."""
+    """Serves some pages, then refuses the request the way Graph refuses a bad parameter (code 100 by default)."""
 
-    def __init__(self, *, pages_before_refusal: int) -> None:
+    def __init__(self, *, pages_before_refusal: int, code: int = 100) -> None:
         self.pages_before_refusal = pages_before_refusal
+        self.code = code
 
     def list_commerce_orders(self, cms_id: str, **kwargs: Any) -> Any:
         for _ in range(self.pages_before_refusal):
             yield CommerceOrderPage(orders=[commerce_order()], rejected=[], after="next", has_next=True)
-        raise GraphValidationError("(#100) The after cursor is not valid", code=100, http_status=400)
+        raise GraphValidationError(f"(#{self.code}) refused", code=self.code, http_status=400)
 
 
 def read_all(source: MetaCommerceOrders, after: str | None) -> list[Any]:
@@ -120,11 +121,11 @@ def test_a_refused_first_page_of_a_resumed_listing_is_a_rejected_cursor() -> Non
 
 
 @pytest.mark.parametrize(
-    ("after", "pages_before_refusal"),
-    [(None, 0), ("saved", 1)],
-    ids=["a fresh listing", "a later page of a resumed listing"],
+    ("after", "pages_before_refusal", "code"),
+    [(None, 0, 100), ("saved", 1, 100), ("saved", 0, 803)],
+    ids=["a fresh listing", "a later page of a resumed listing", "another code on a resumed first page"],
 )
-def test_any_other_refusal_is_not_blamed_on_the_cursor(after: str | None, pages_before_refusal: int) -> None:
-    source = MetaCommerceOrders(RefusingClient(pages_before_refusal=pages_before_refusal), "cms-1")
+def test_any_other_refusal_is_not_blamed_on_the_cursor(after: str | None, pages_before_refusal: int, code: int) -> None:
+    source = MetaCommerceOrders(RefusingClient(pages_before_refusal=pages_before_refusal, code=code), "cms-1")
     with pytest.raises(GraphValidationError):
         read_all(source, after=after)

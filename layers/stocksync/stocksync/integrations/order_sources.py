@@ -126,7 +126,9 @@ class MetaCommerceOrders:
             except StopIteration:
                 return
             except GraphValidationError as error:
-                if first and after is not None:  # the only thing a resumed listing asks differently
+                # Code 100 (invalid parameter) on the first page of a resumed listing: the cursor is the only
+                # parameter a resumed listing sends differently. Any other refusal is not blamed on it.
+                if first and after is not None and error.code == 100:
                     raise SourceCursorRejectedError(f"meta_commerce: page cursor rejected: {error}") from None
                 raise
             except GraphEndpointRemovedError as error:
