@@ -81,3 +81,18 @@ def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
                 }
             )
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def emitted_metrics(stdout: str) -> dict[str, Any]:
+    """The metric values a handler printed as CloudWatch embedded-metric-format lines (Powertools Metrics), keyed
+    ``"Namespace/Name service=value"`` as an alarm names them."""
+    values: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            dimensions = " ".join(f"{name}={blob[name]}" for group in directive["Dimensions"] for name in group)
+            for metric in directive["Metrics"]:
+                values[f"{directive['Namespace']}/{metric['Name']} {dimensions}"] = blob[metric["Name"]]
+    return values

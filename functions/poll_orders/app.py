@@ -57,6 +57,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         now=now,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
+    if not report.disabled:
+        metrics.add_metric(
+            name="SecondsSinceCompleteListing", unit="Seconds", value=report.seconds_since_complete_listing
+        )
     metrics.add_metric(name="OrderSightings", unit="Count", value=report.sightings)
     metrics.add_metric(name="OrdersApplied", unit="Count", value=report.applied)
     if report.throttled_for is not None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from stocksync import clock as stocksync_clock
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations import graph_api
 from stocksync.local.aws import LocalAws
 from stocksync.simulator import CommercePlatformSimulator
-from tests.support import FakeLambdaContext, drain_queue, load_handler
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
 
 SKUS = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
 TOKEN, APP_SECRET = "poll-test-token", "poll-test-app-secret"
+STALL_METRIC = "StockSync/SecondsSinceCompleteListing service=stocksync"  # what PollStalledAlarm watches
 
 
 @pytest.fixture
@@ -108,6 +111,27 @@ def test_throttling_in_the_middle_of_a_poll_then_the_next_poll_resumes_without_l
     second = poll()
     assert second["completed"] and second["throttled_for"] is None
     assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+
+
+def test_polls_that_stay_throttled_report_the_time_since_the_last_complete_listing(
+    local_aws: LocalAws, platform: CommercePlatformSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The metric PollStalledAlarm watches: 0 after a complete listing, then growing while every poll is cut short."""
+    clock = {"now": datetime(2026, 11, 23, 9, tzinfo=UTC)}
+    stocksync_clock.use(lambda: clock["now"])
+    try:
+        place_orders(platform, 3)
+        poll()
+        assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [0.0]
+        for index in range(12):  # three pages of new orders, listed after the watermark
+            platform.place_order(f"later-{index}", [(SKUS[index % len(SKUS)], 1)], state="FB_PROCESSING")
+            platform.advance(1)
+        platform.throttle_after(1, code=80004, regain_minutes=60, endpoint="commerce_orders")
+        clock["now"] += timedelta(minutes=20)
+        assert poll()["throttled_for"]
+        assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [1200.0]
+    finally:
+        stocksync_clock.use(None)
 
 
 def test_a_saved_page_cursor_the_platform_refuses_restarts_the_listing_without_loss_or_double_count(

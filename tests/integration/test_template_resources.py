@@ -119,6 +119,37 @@ def test_a_message_stays_invisible_while_its_function_may_still_run() -> None:
         assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout, (queue, function)
 
 
+def test_every_scheduled_function_alarms_on_its_errors() -> None:
+    """A scheduled run is an asynchronous invocation: once Lambda's retries are spent, a failure is only a metric."""
+    scheduled = {
+        name
+        for name, function in sam_template()["Resources"].items()
+        if function["Type"] == "AWS::Serverless::Function"
+        and any(
+            event["Type"] in ("Schedule", "ScheduleV2") for event in function["Properties"].get("Events", {}).values()
+        )
+    }
+    assert {"PollOrdersFunction", "ReconcileFunction"} <= scheduled
+    watched = [
+        alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
+        if (alarm["Properties"]["Namespace"], alarm["Properties"]["MetricName"]) == ("AWS/Lambda", "Errors")
+    ]
+    assert sorted(name for name in watched if name in scheduled) == sorted(scheduled)
+
+
+def test_the_poll_stall_alarm_watches_the_metric_poll_orders_emits() -> None:
+    alarm = translated()["Resources"]["PollStalledAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "StockSync",
+        "SecondsSinceCompleteListing",
+        "Maximum",
+    )
+    assert alarm["Threshold"] == {"Ref": "PollStallAlarmSeconds"}
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "stocksync"}]  # as tests/integration/test_poll_orders
+
+
 def test_every_dead_letter_queue_keeps_messages_14_days_and_alarms_on_the_first_one() -> None:
     queues = resources_of("AWS::SQS::Queue")
     alarms = resources_of("AWS::CloudWatch::Alarm").values()

@@ -115,7 +115,8 @@ def test_a_complete_listing_applies_every_page_and_moves_the_watermark_to_the_ne
     report = run(source, ledger, cursors, sinks)
     assert report.completed and report.pages == 3 and report.applied == 3
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
-    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3))
+    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3), completed_at=T0)
+    assert report.seconds_since_complete_listing == 0
     assert sinks.enqueued == ["A", "B"]  # once per poll, not once per page
     # The first poll had no watermark; the next one re-reads an overlap before it.
     run(source, ledger, cursors, sinks)
@@ -149,7 +150,7 @@ def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_withou
     assert resumed.completed and resumed.pages == 3 and resumed.applied == 1 and resumed.unchanged == 2
     assert source.listings == [(None, None), (None, "c2"), (None, None)]
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
-    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3))
+    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3), completed_at=T0)
 
 
 def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_the_cut() -> None:
@@ -163,6 +164,46 @@ def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_th
     source.pages_by_cursor = {None: 0}
     assert run(source, ledger, cursors, sinks).completed
     assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
+
+
+def test_a_restarted_listing_that_is_throttled_again_resumes_from_its_new_cursor() -> None:
+    ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
+    source = ScriptedSource(three_pages(), fail_at=2, error=SourceThrottledError("slow down", retry_after_seconds=60))
+    run(source, ledger, cursors, sinks)
+    source.expired.add("c2")
+    source.fail_at, source.error = 1, SourceThrottledError("slow down again", retry_after_seconds=90)
+
+    restarted = run(source, ledger, cursors, sinks)
+    assert restarted.restarted_listing and restarted.throttled_for == 90 and not restarted.completed
+    assert cursors.load("meta_commerce").listing_after == "c1"  # the restarted listing's own page cursor
+    final = run(source, ledger, cursors, sinks)
+    assert final.completed and source.listings[-1] == (None, "c1")
+    assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
+
+
+def test_polls_that_never_finish_a_listing_report_how_long_orders_have_not_been_fully_read() -> None:
+    """Each throttled poll looks successful; the time since the last complete listing is what an alarm can watch."""
+    ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
+
+    def poll_at(minutes: int, source: ScriptedSource) -> Any:
+        at = T0 + timedelta(minutes=minutes)
+        return poll_orders(
+            "meta_commerce", source, OrderIngest(ledger, now=at), cursors, sinks, overlap=OVERLAP, now=at
+        )
+
+    throttled = SourceThrottledError("slow down", retry_after_seconds=60)
+    cut_at_once = poll_at(-5, ScriptedSource(three_pages(), fail_at=0, error=throttled))
+    assert cut_at_once.seconds_since_complete_listing == 0 and cursors.load("meta_commerce").listing_started_at
+    first = poll_at(0, ScriptedSource(three_pages(), fail_at=1, error=throttled))
+    assert first.seconds_since_complete_listing == 300  # since the attempt cut before its first page
+    cursors.cursors.clear()
+    first = poll_at(0, ScriptedSource(three_pages(), fail_at=1, error=throttled))
+    assert not first.completed and first.seconds_since_complete_listing == 0  # the first listing started now
+    second = poll_at(10, ScriptedSource(three_pages(), fail_at=1, error=throttled))
+    assert second.seconds_since_complete_listing == 600  # no listing ever completed: since the first one began
+    assert poll_at(20, ScriptedSource(three_pages())).seconds_since_complete_listing == 0
+    stuck = poll_at(50, ScriptedSource(three_pages(), fail_at=0, error=throttled))
+    assert stuck.seconds_since_complete_listing == 30 * 60  # since the listing completed at minute 20
 
 
 def test_the_deadline_stops_after_a_saved_page() -> None:

@@ -37,7 +37,13 @@ class PollCursor(BaseModel):
     listing_updated_after: datetime | None = None
     listing_after: str | None = None  # page cursor to resume from
     listing_latest: datetime | None = None
+    listing_started_at: datetime | None = None  # our clock: when the listing in progress began
+    completed_at: datetime | None = None  # our clock: when a listing last reached its last page
     disabled_reason: str | None = None
+
+    def stalled_since(self) -> datetime | None:
+        """Since when orders have not been fully read: the last complete listing, else the first one's start."""
+        return self.completed_at or self.listing_started_at
 
 
 class CursorStore(Protocol):
@@ -70,6 +76,9 @@ class PollReport:
     throttled_for: float | None = None  # seconds the source asked us to wait, when it did
     disabled: bool = False
     restarted_listing: str | None = None  # why a resumed listing started over from its first page
+    # Seconds since a listing last completed (0 when this poll completed one): throttling that never lets up, a
+    # restart loop or a deadline too short for the backlog all show here, while each poll looks successful.
+    seconds_since_complete_listing: float = 0.0
 
 
 def _later(left: datetime | None, right: datetime | None) -> datetime | None:
@@ -93,7 +102,7 @@ def poll_orders(
     reserve_seconds: float = 10.0,
 ) -> PollReport:
     report = PollReport()
-    cursor = cursors.load(source_name)
+    stored = cursor = cursors.load(source_name)
     if cursor.disabled_reason:
         report.disabled = True
         return report
@@ -102,6 +111,8 @@ def poll_orders(
     else:
         updated_after = cursor.watermark - overlap if cursor.watermark else None
         after, latest = None, None
+        # A listing cut before its first page was saved keeps the start of the first attempt.
+        cursor = cursor.model_copy(update={"listing_started_at": cursor.listing_started_at or now})
     listing = _Listing(
         source_name=source_name,
         source=source,
@@ -122,16 +133,22 @@ def poll_orders(
             finished = listing.read(None, time_left, reserve_seconds)
         if finished:
             # The listing reached its last page (or was empty): the watermark moves to the newest change seen.
-            cursors.save(source_name, PollCursor(watermark=_later(cursor.watermark, listing.latest) or now))
+            watermark = _later(cursor.watermark, listing.latest) or now
+            cursors.save(source_name, PollCursor(watermark=watermark, completed_at=now))
             report.completed = True
     except SourceThrottledError as error:
         report.throttled_for = error.retry_after_seconds
+        if report.pages == 0 and stored.stalled_since() is None:
+            cursors.save(source_name, cursor)  # never read fully, nothing saved yet: remember when it began
     except SourceRemovedError as error:
         report.disabled = True
         if cursors.disable(source_name, str(error)):
             sinks.source_removed(source_name, str(error))
     finally:
         listing.flush()
+    stalled_since = cursor.stalled_since()
+    if not report.completed and stalled_since is not None:
+        report.seconds_since_complete_listing = (now - stalled_since).total_seconds()
     return report
 
 
