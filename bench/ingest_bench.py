@@ -46,10 +46,13 @@ def run_poll_handler(env: dict[str, str], transactions_file: str) -> dict[str, A
     count_requests(dynamodb, dynamodb_calls)
     count_requests(aws.client("sqs"), sqs_calls)
     handler = load_handler("poll_orders")
+    recording = [0.0]  # seconds spent writing the record: taken out of the handler's time
     with open(transactions_file, "ab") as recorded:
 
         def record(params: dict[str, Any], **_: Any) -> None:
+            started = time.perf_counter()
             pickle.dump(params["TransactItems"], recorded)
+            recording[0] += time.perf_counter() - started
 
         dynamodb.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", record)
         started = time.perf_counter()
@@ -59,7 +62,7 @@ def run_poll_handler(env: dict[str, str], transactions_file: str) -> dict[str, A
             applied += summary["applied"]
             if summary["completed"]:
                 break
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started - recording[0]
     return {
         "seconds": seconds,
         "applied": applied,
