@@ -139,11 +139,17 @@ def test_throttling_mid_listing_saves_the_page_cursor_and_the_next_poll_resumes_
     assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
 
 
-def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_without_double_count() -> None:
+def cut_after_two_pages_then_expired() -> tuple[ScriptedSource, InMemoryLedger, MemoryCursors, RecordingSinks]:
+    """A listing throttled after its second page, whose saved cursor ("c2") the source has since stopped accepting."""
     ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
     source = ScriptedSource(three_pages(), fail_at=2, error=SourceThrottledError("slow down", retry_after_seconds=60))
     run(source, ledger, cursors, sinks)
     source.expired.add("c2")
+    return source, ledger, cursors, sinks
+
+
+def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_without_double_count() -> None:
+    source, ledger, cursors, sinks = cut_after_two_pages_then_expired()
 
     resumed = run(source, ledger, cursors, sinks)
     assert resumed.restarted_listing == "meta_commerce: page cursor rejected: c2"
@@ -155,22 +161,15 @@ def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_withou
 
 def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_the_cut() -> None:
     """The pages before the cut were applied; their newest change still counts for the watermark."""
-    ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
-    pages = three_pages()
-    source = ScriptedSource(pages, fail_at=2, error=SourceThrottledError("slow down", retry_after_seconds=60))
-    run(source, ledger, cursors, sinks)
-    source.expired.add("c2")
-    source._pages = [pages[2]]  # the restarted listing happens to show only the last order
+    source, ledger, cursors, sinks = cut_after_two_pages_then_expired()
+    source._pages = [three_pages()[2]]  # the restarted listing happens to show only the last order
     source.pages_by_cursor = {None: 0}
     assert run(source, ledger, cursors, sinks).completed
     assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
 
 
 def test_a_restarted_listing_that_is_throttled_again_resumes_from_its_new_cursor() -> None:
-    ledger, cursors, sinks = InMemoryLedger(), MemoryCursors(), RecordingSinks()
-    source = ScriptedSource(three_pages(), fail_at=2, error=SourceThrottledError("slow down", retry_after_seconds=60))
-    run(source, ledger, cursors, sinks)
-    source.expired.add("c2")
+    source, ledger, cursors, sinks = cut_after_two_pages_then_expired()
     source.fail_at, source.error = 1, SourceThrottledError("slow down again", retry_after_seconds=90)
 
     restarted = run(source, ledger, cursors, sinks)
