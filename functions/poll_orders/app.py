@@ -63,7 +63,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     metrics.add_metric(name="OrderSightings", unit="Count", value=report.sightings)
     metrics.add_metric(name="OrdersApplied", unit="Count", value=report.applied)
-    if report.throttled_for is not None:
+    if report.skipped_until is not None:
+        logger.info("poll skipped: the platform asked us to wait", extra={"until": report.skipped_until.isoformat()})
+    elif report.throttled_for is not None:
         metrics.add_metric(name="PollThrottled", unit="Count", value=1)
         logger.warning(
             "poll throttled; the next poll resumes from the saved cursor",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,11 +27,17 @@ def platform(local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch)
             sim.add_product(sku, quantity=500)
         monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
         local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        yield sim
+        stocksync_clock.use(sim.now)  # the product's clock follows the platform's, as in a replay
+        try:
+            yield sim
+        finally:
+            stocksync_clock.use(None)
 
 
 def poll() -> dict[str, Any]:
-    return load_handler("poll_orders").lambda_handler({"source": "aws.scheduler"}, FakeLambdaContext())
+    summary = load_handler("poll_orders").lambda_handler({"source": "aws.scheduler"}, FakeLambdaContext())
+    json.dumps(summary)  # Lambda serialises what a handler returns; a value it cannot fails the invocation
+    return summary
 
 
 def counters(local_aws: LocalAws) -> dict[str, tuple[int, int, int, int]]:
@@ -117,21 +122,24 @@ def test_polls_that_stay_throttled_report_the_time_since_the_last_complete_listi
     local_aws: LocalAws, platform: CommercePlatformSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The metric PollStalledAlarm watches: 0 after a complete listing, then growing while every poll is cut short."""
-    clock = {"now": datetime(2026, 11, 23, 9, tzinfo=UTC)}
-    stocksync_clock.use(lambda: clock["now"])
-    try:
-        place_orders(platform, 3)
-        poll()
-        assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [0.0]
-        for index in range(12):  # three pages of new orders, listed after the watermark
-            platform.place_order(f"later-{index}", [(SKUS[index % len(SKUS)], 1)], state="FB_PROCESSING")
-            platform.advance(1)
-        platform.throttle_after(1, code=80004, regain_minutes=60, endpoint="commerce_orders")
-        clock["now"] += timedelta(minutes=20)
-        assert poll()["throttled_for"]
-        assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [1200.0]
-    finally:
-        stocksync_clock.use(None)
+    place_orders(platform, 3)
+    poll()
+    completed_at = platform.now()
+    assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [0.0]
+    for index in range(12):  # three pages of new orders, listed after the watermark
+        platform.place_order(f"later-{index}", [(SKUS[index % len(SKUS)], 1)], state="FB_PROCESSING")
+        platform.advance(1)
+    platform.throttle_after(1, code=80004, regain_minutes=60, endpoint="commerce_orders")
+    platform.advance(20 * 60)
+    assert poll()["throttled_for"]
+    waited = (platform.now() - completed_at).total_seconds()
+    assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [waited]
+    # The platform asked for an hour: the next poll does not call it before then, and still reports the stall.
+    calls = sum(platform.calls.values())
+    platform.advance(30 * 60)
+    skipped = poll()
+    assert skipped["skipped_until"] and sum(platform.calls.values()) == calls
+    assert emitted_metrics(capsys.readouterr().out)[STALL_METRIC] == [waited + 30 * 60]
 
 
 def test_a_saved_page_cursor_the_platform_refuses_restarts_the_listing_without_loss_or_double_count(

@@ -103,9 +103,20 @@ def three_pages() -> list[SourcePage]:
     ]
 
 
-def run(source: ScriptedSource, ledger: InMemoryLedger, cursors: MemoryCursors, sinks: RecordingSinks, **kw: Any):
+LATER = T0 + timedelta(minutes=2)  # past the 60 s a throttled source asks for in these tests
+
+
+def run(
+    source: ScriptedSource,
+    ledger: InMemoryLedger,
+    cursors: MemoryCursors,
+    sinks: RecordingSinks,
+    *,
+    now: datetime = T0,
+    **kw: Any,
+):
     return poll_orders(
-        "meta_commerce", source, OrderIngest(ledger, now=T0), cursors, sinks, overlap=OVERLAP, now=T0, **kw
+        "meta_commerce", source, OrderIngest(ledger, now=now), cursors, sinks, overlap=OVERLAP, now=now, **kw
     )
 
 
@@ -131,9 +142,13 @@ def test_throttling_mid_listing_saves_the_page_cursor_and_the_next_poll_resumes_
     assert first.throttled_for == 60 and not first.completed and first.pages == 2
     saved = cursors.load("meta_commerce")
     assert saved.in_progress and saved.listing_after == "c2" and saved.watermark is None
+    assert saved.not_before == T0 + timedelta(seconds=60)
 
-    second = run(source, ledger, cursors, sinks)
-    assert second.completed and second.pages == 1
+    early = run(source, ledger, cursors, sinks, now=T0 + timedelta(seconds=45))
+    assert early.skipped_until == T0 + timedelta(seconds=60) and early.throttled_for == 15
+    assert len(source.listings) == 1  # calling before the announced time would only extend the throttling
+    second = run(source, ledger, cursors, sinks, now=LATER)
+    assert second.completed and second.pages == 1 and second.skipped_until is None
     assert source.listings[-1] == (None, "c2")
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
     assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
@@ -151,12 +166,12 @@ def cut_after_two_pages_then_expired() -> tuple[ScriptedSource, InMemoryLedger, 
 def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_without_double_count() -> None:
     source, ledger, cursors, sinks = cut_after_two_pages_then_expired()
 
-    resumed = run(source, ledger, cursors, sinks)
+    resumed = run(source, ledger, cursors, sinks, now=LATER)
     assert resumed.restarted_listing == "meta_commerce: page cursor rejected: c2"
     assert resumed.completed and resumed.pages == 3 and resumed.applied == 1 and resumed.unchanged == 2
     assert source.listings == [(None, None), (None, "c2"), (None, None)]
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
-    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3), completed_at=T0)
+    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3), completed_at=LATER)
 
 
 def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_the_cut() -> None:
@@ -164,7 +179,7 @@ def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_th
     source, ledger, cursors, sinks = cut_after_two_pages_then_expired()
     source._pages = [three_pages()[2]]  # the restarted listing happens to show only the last order
     source.pages_by_cursor = {None: 0}
-    assert run(source, ledger, cursors, sinks).completed
+    assert run(source, ledger, cursors, sinks, now=LATER).completed
     assert cursors.load("meta_commerce").watermark == T0 + timedelta(minutes=3)
 
 
@@ -172,10 +187,10 @@ def test_a_restarted_listing_that_is_throttled_again_resumes_from_its_new_cursor
     source, ledger, cursors, sinks = cut_after_two_pages_then_expired()
     source.fail_at, source.error = 1, SourceThrottledError("slow down again", retry_after_seconds=90)
 
-    restarted = run(source, ledger, cursors, sinks)
+    restarted = run(source, ledger, cursors, sinks, now=LATER)
     assert restarted.restarted_listing and restarted.throttled_for == 90 and not restarted.completed
     assert cursors.load("meta_commerce").listing_after == "c1"  # the restarted listing's own page cursor
-    final = run(source, ledger, cursors, sinks)
+    final = run(source, ledger, cursors, sinks, now=LATER + timedelta(minutes=2))
     assert final.completed and source.listings[-1] == (None, "c1")
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
 

@@ -72,8 +72,14 @@ class RecomputeQueue:
 
 
 def describe(obj: Any) -> dict[str, Any]:
-    """A dataclass report as a JSON-friendly dict (sets become sorted lists) for handler return values."""
-    result = {}
+    """A dataclass report as a JSON-friendly dict (sets become sorted lists, times ISO 8601) for handler return
+    values: Lambda must serialise what a handler returns, or the invocation fails after the work was done."""
+    result: dict[str, Any] = {}
     for key, value in vars(obj).items():
-        result[key] = sorted(value) if isinstance(value, set) else value
+        if isinstance(value, set):
+            result[key] = sorted(value)
+        elif isinstance(value, datetime):
+            result[key] = value.isoformat()
+        else:
+            result[key] = value
     return result

@@ -39,6 +39,7 @@ class PollCursor(BaseModel):
     listing_latest: datetime | None = None
     listing_started_at: datetime | None = None  # our clock: when the listing in progress began
     completed_at: datetime | None = None  # our clock: when a listing last reached its last page
+    not_before: datetime | None = None  # our clock: the platform asked us not to call again before this
     disabled_reason: str | None = None
 
     def stalled_since(self) -> datetime | None:
@@ -79,6 +80,7 @@ class PollReport:
     # Seconds since a listing last completed (0 when this poll completed one): throttling that never lets up, a
     # restart loop or a deadline too short for the backlog all show here, while each poll looks successful.
     seconds_since_complete_listing: float = 0.0
+    skipped_until: datetime | None = None  # the poll did not call the source: it asked us to wait until then
 
 
 def _later(left: datetime | None, right: datetime | None) -> datetime | None:
@@ -102,10 +104,17 @@ def poll_orders(
     reserve_seconds: float = 10.0,
 ) -> PollReport:
     report = PollReport()
-    stored = cursor = cursors.load(source_name)
+    cursor = cursors.load(source_name)
     if cursor.disabled_reason:
         report.disabled = True
         return report
+    if cursor.not_before is not None and now < cursor.not_before:
+        # Calling before the announced time only extends the throttling (Meta counts those calls too).
+        report.skipped_until = cursor.not_before
+        report.throttled_for = (cursor.not_before - now).total_seconds()
+        _report_stall(report, cursor, now)
+        return report
+    cursor = cursor.model_copy(update={"not_before": None})
     if cursor.in_progress:
         updated_after, after, latest = cursor.listing_updated_after, cursor.listing_after, cursor.listing_latest
     else:
@@ -138,18 +147,23 @@ def poll_orders(
             report.completed = True
     except SourceThrottledError as error:
         report.throttled_for = error.retry_after_seconds
-        if report.pages == 0 and stored.stalled_since() is None:
-            cursors.save(source_name, cursor)  # never read fully, nothing saved yet: remember when it began
+        # Keep the position (the last saved page, or the listing's start) and when the platform lets us back in.
+        wait = timedelta(seconds=max(error.retry_after_seconds, 0))
+        cursors.save(source_name, (listing.saved or cursor).model_copy(update={"not_before": now + wait}))
     except SourceRemovedError as error:
         report.disabled = True
         if cursors.disable(source_name, str(error)):
             sinks.source_removed(source_name, str(error))
     finally:
         listing.flush()
+    _report_stall(report, cursor, now)
+    return report
+
+
+def _report_stall(report: PollReport, cursor: PollCursor, now: datetime) -> None:
     stalled_since = cursor.stalled_since()
     if not report.completed and stalled_since is not None:
         report.seconds_since_complete_listing = (now - stalled_since).total_seconds()
-    return report
 
 
 @dataclass
@@ -167,6 +181,7 @@ class _Listing:
     latest: datetime | None
     now: datetime
     pending: set[str] = field(default_factory=set)
+    saved: PollCursor | None = None  # the last position saved by this listing
 
     def read(self, after: str | None, time_left: Callable[[], float], reserve_seconds: float) -> bool:
         """True when the last page was applied; False when the deadline stopped it after a saved page."""
@@ -183,7 +198,8 @@ class _Listing:
                 "listing_after": page.after,
                 "listing_latest": self.latest,
             }
-            self.cursors.save(self.source_name, self.cursor.model_copy(update=progress))
+            self.saved = self.cursor.model_copy(update=progress)
+            self.cursors.save(self.source_name, self.saved)
             if time_left() < reserve_seconds:
                 return False  # the next scheduled poll resumes from the saved page cursor
         return True
