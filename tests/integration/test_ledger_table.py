@@ -1,0 +1,188 @@
+"""The ledger's exactly-once guarantee on DynamoDB itself: the conditional transaction of ``DynamoLedger`` against
+moto server, not the in-memory fake the unit property test uses.
+
+The stateful machine of tests/unit/test_ledger_properties.py runs here again with ``DynamoLedger`` behind it
+(fewer examples: every write is a real TransactWriteItems), so duplicates, stale sightings, racing pollers and lost
+enqueues are checked against DynamoDB's condition checks, and counters are read back from the SKU table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from stocksync.dal.codec import decode
+from stocksync.dal.keys import SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
+from stocksync.dal.ledger_table import DynamoLedger, item_to_row
+from stocksync.local.aws import LocalAws
+from stocksync.logic.ledger import CounterDelta, LedgerPart, empty_part, merge
+from stocksync.logic.order_ingest import CounterUnderflowError, OrderIngest, PartKey, StaleLedgerError
+from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
+from tests.unit import test_ledger_properties as properties
+
+NOW = properties.NOW
+
+
+class TableLedger:
+    """``DynamoLedger`` on the deployed tables, with the fake's read-back surface (rows, counters, platform units,
+    units sold) read from DynamoDB, and its hook for slipping a concurrent writer in before a write."""
+
+    def __init__(self, local_aws: LocalAws) -> None:
+        env = local_aws.function_environment()
+        self._client = local_aws.client("dynamodb")
+        self._orders, self._skus = env["ORDERS_TABLE"], env["SKU_TABLE"]
+        self.table = DynamoLedger(self._client, orders_table=self._orders, sku_table=self._skus, now=NOW)
+        self.before_write: Callable[[], None] | None = None
+
+    def read_parts(self, keys: Sequence[PartKey]) -> dict[PartKey, LedgerPart]:
+        return self.table.read_parts(keys)
+
+    def write_part(
+        self, before: LedgerPart, after: LedgerPart, changes: Mapping[str, CounterDelta], sold_at: datetime
+    ) -> None:
+        hook, self.before_write = self.before_write, None
+        if hook is not None:
+            hook()
+        self.table.write_part(before, after, changes, sold_at)
+
+    def _scan(self, table: str) -> list[dict[str, Any]]:
+        items, start = [], None
+        while True:
+            page = self._client.scan(
+                TableName=table, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {})
+            )
+            items += [decode(raw) for raw in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    @property
+    def rows(self) -> dict[PartKey, LedgerPart]:
+        return {(row.order_id, row.part): row for row in map(item_to_row, self._scan(self._orders))}
+
+    @property
+    def counters(self) -> dict[str, dict[str, int]]:
+        return {
+            item["retailer_id"]: {
+                "processing": int(item.get("pending_processing", 0)),
+                "created": int(item.get("pending_created", 0)),
+                "acknowledged": int(item.get("acknowledged_unsynced", 0)),
+            }
+            for item in self._scan(self._skus)
+            if item["record"] == SKU_STATE_RECORD
+        }
+
+    @property
+    def platform_units(self) -> dict[str, int]:
+        result: dict[str, int] = defaultdict(int)
+        for item in self._scan(self._skus):
+            if item["record"] == SKU_STATE_RECORD:
+                result[item["retailer_id"]] = int(item.get("platform_units", 0))
+        return result
+
+    @property
+    def sold(self) -> dict[str, int]:
+        result: dict[str, int] = defaultdict(int)
+        for item in self._scan(self._skus):
+            if item["record"].startswith(SKU_SOLD_RECORD_PREFIX):
+                result[item["retailer_id"]] += int(item["units"])
+        return result
+
+
+def test_the_ledger_machine_holds_on_dynamodb(local_aws: LocalAws, aws_env: Any) -> None:
+    class TableLedgerMachine(properties.LedgerMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            local_aws.reset_data()
+            self.ledger = TableLedger(local_aws)  # type: ignore[assignment]
+
+    run_state_machine_as_test(
+        TableLedgerMachine, settings=settings(max_examples=8, stateful_step_count=10, deadline=None)
+    )
+
+
+def sighting(state: OrderState, units: int = 2, cancelled: int = 0) -> OrderObservation:
+    return OrderObservation(
+        order_id="o-1",
+        source=OrderSource.META_COMMERCE,
+        state=state,
+        lines=(OrderLine(retailer_id="SKU-A", quantity=units, cancelled=cancelled),),
+        sold_on_platform=True,
+        placed_at=NOW,
+        observed_at=NOW,
+    )
+
+
+@pytest.fixture
+def ledger(local_aws: LocalAws, aws_env: Any) -> TableLedger:
+    return TableLedger(local_aws)
+
+
+def test_a_write_computed_from_an_old_revision_is_refused_and_changes_nothing(ledger: TableLedger) -> None:
+    OrderIngest(ledger, now=NOW).apply([sighting(OrderState.FB_PROCESSING)])
+    stored = ledger.read_parts([("o-1", 0)])[("o-1", 0)]
+    stale = empty_part(sighting(OrderState.CREATED), 0, 1)  # revision 0: computed before the first write
+    after = merge(stale, sighting(OrderState.CREATED), sighting(OrderState.CREATED).lines)
+    rows_before, counters_before = ledger.rows, ledger.counters
+
+    with pytest.raises(StaleLedgerError):
+        ledger.write_part(stale, after, {"SKU-A": CounterDelta(created=2)}, NOW)
+
+    assert ledger.rows == rows_before and ledger.counters == counters_before
+    assert stored.revision == 1
+
+
+def test_a_counter_that_would_go_negative_refuses_the_whole_transaction_naming_the_sku(ledger: TableLedger) -> None:
+    OrderIngest(ledger, now=NOW).apply([sighting(OrderState.FB_PROCESSING)])
+    row = ledger.read_parts([("o-1", 0)])[("o-1", 0)]
+    after = merge(row, sighting(OrderState.CREATED), sighting(OrderState.CREATED).lines)
+    rows_before, counters_before = ledger.rows, ledger.counters
+
+    with pytest.raises(CounterUnderflowError) as refused:
+        ledger.write_part(row, after, {"SKU-A": CounterDelta(processing=-3, created=3)}, NOW)  # only 2 in P
+
+    assert refused.value.retailer_ids == ["SKU-A"]
+    assert ledger.rows == rows_before and ledger.counters == counters_before
+
+
+def test_a_poller_that_loses_the_race_re_reads_and_counts_once(ledger: TableLedger) -> None:
+    """Poller 1 reads o-1 as new; poller 2 writes it (and moves it on) first; poller 1's write must fail its
+    condition, re-read and merge, so the order counts once, in the newer state."""
+    racer = TableLedger.__new__(TableLedger)
+    racer.__dict__.update(ledger.__dict__)
+    racer.before_write = None
+    ledger.before_write = lambda: OrderIngest(racer, now=NOW).apply(
+        [sighting(OrderState.FB_PROCESSING), sighting(OrderState.CREATED)]
+    )
+
+    receipt = OrderIngest(ledger, now=NOW).apply([sighting(OrderState.FB_PROCESSING)])
+
+    assert not receipt.rejected and receipt.unchanged == 1  # the older state, merged into the newer row
+    assert ledger.counters == {"SKU-A": {"processing": 0, "created": 2, "acknowledged": 0}}
+    assert ledger.sold == {"SKU-A": 2} and ledger.platform_units == {"SKU-A": -2}
+    assert ledger.rows[("o-1", 0)].revision == 2
+
+
+def test_a_poller_that_read_an_older_revision_of_a_known_order_re_reads_and_counts_once(ledger: TableLedger) -> None:
+    """The same race on a row that exists: poller 1 read revision 1 (FB_PROCESSING); poller 2 moves the order to
+    CREATED and IN_PROGRESS first (revision 3); poller 1's write of CREATED must be refused, not land on top."""
+    OrderIngest(ledger, now=NOW).apply([sighting(OrderState.FB_PROCESSING)])
+    racer = TableLedger.__new__(TableLedger)
+    racer.__dict__.update(ledger.__dict__)
+    racer.before_write = None
+    ledger.before_write = lambda: OrderIngest(racer, now=NOW).apply(
+        [sighting(OrderState.CREATED), sighting(OrderState.IN_PROGRESS)]
+    )
+
+    receipt = OrderIngest(ledger, now=NOW).apply([sighting(OrderState.CREATED)])
+
+    assert not receipt.rejected and receipt.unchanged == 1
+    assert ledger.counters == {"SKU-A": {"processing": 0, "created": 0, "acknowledged": 2}}
+    row = ledger.rows[("o-1", 0)]
+    assert (row.state, row.revision) == (OrderState.IN_PROGRESS, 3)
