@@ -103,7 +103,7 @@ def test_the_ledger_machine_holds_on_dynamodb(local_aws: LocalAws, aws_env: Any)
             self.ledger = TableLedger(local_aws)  # type: ignore[assignment]
 
     run_state_machine_as_test(
-        TableLedgerMachine, settings=settings(max_examples=8, stateful_step_count=10, deadline=None)
+        TableLedgerMachine, settings=settings(max_examples=4, stateful_step_count=8, deadline=None)
     )
 
 
