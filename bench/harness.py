@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import resource
+import sys
 from collections import Counter
 from typing import Any
 
@@ -35,3 +37,16 @@ def in_child(function: Any, *args: Any) -> Any:
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         return pool.apply(function, args)
+
+
+def finish(result: dict[str, Any], problems: list[str], *, as_json: bool) -> int:
+    """Print the result (one JSON object, or aligned lines), then each problem on stderr; the exit status."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        width = max(map(len, result)) + 2
+        for key, value in result.items():
+            print(f"{key:{width}} {value}")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0

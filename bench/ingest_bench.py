@@ -15,7 +15,6 @@ one new-order change and one state change.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import count_requests, in_child, peak_memory_mb  # noqa: E402
+from bench.harness import count_requests, finish, in_child, peak_memory_mb  # noqa: E402
 
 TOKEN, APP_SECRET = "bench-token", "bench-app-secret"
 
@@ -151,18 +150,14 @@ def main() -> int:
         "handler_peak_rss_mb": round(max(placed["peak_rss_mb"], moved["peak_rss_mb"]), 1),
         "baseline_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
     }
+    problems = []
     if baseline["transactions"] != dynamodb["TransactWriteItems"]:
-        print("the baseline did not replay every transaction of the handler", file=sys.stderr)
-        return 1
+        problems.append("the baseline did not replay every transaction of the handler")
     if changes != args.changes:
-        print(f"expected {args.changes} applied changes, got {changes}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:32} {value}")
-    return 0
+        problems.append(f"expected {args.changes} applied changes, got {changes}")
+    if result["handler_peak_rss_mb"] > 256:
+        problems.append(f"the handler held {result['handler_peak_rss_mb']:.0f} MB: more than a 256 MB Lambda")
+    return finish(result, problems, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import count_requests, in_child, peak_memory_mb  # noqa: E402
+from bench.harness import count_requests, finish, in_child, peak_memory_mb  # noqa: E402
 
 TOKEN, APP_SECRET = "bench-token", "bench-app-secret"
 PUSH_BATCH_SIZE = 3000  # the template's PushBatchSize default: messages per push_batch invocation
@@ -203,14 +203,7 @@ def main() -> int:
         problems.append(f"not every SKU was pushed and confirmed: {result['confirmed']} of {args.skus}")
     if max(pushed["peak_rss_mb"], verified["peak_rss_mb"]) > 256:
         problems.append("a handler needed more than a 256 MB Lambda")
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:34} {value}")
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    return 1 if problems else 0
+    return finish(result, problems, as_json=args.json)
 
 
 if __name__ == "__main__":

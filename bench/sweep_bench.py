@@ -15,7 +15,6 @@ the sweep adds on top of reading its bucket.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import count_requests, in_child, peak_memory_mb  # noqa: E402
+from bench.harness import count_requests, finish, in_child, peak_memory_mb  # noqa: E402
 
 BUCKET = "fast"
 PAGE_SIZE = 1000  # what the sweep reads per page (stocksync.recompute_entry.SWEEP_PAGE_SIZE)
@@ -206,14 +205,7 @@ def main() -> int:
         problems.append(f"expected {changed} pushes, got {sweep['pushes_enqueued']}")
     if sweep["peak_rss_mb"] > 256:
         problems.append(f"the sweep held {sweep['peak_rss_mb']:.0f} MB: more than a 256 MB Lambda")
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    return 1 if problems else 0
+    return finish(result, problems, as_json=args.json)
 
 
 if __name__ == "__main__":
