@@ -151,15 +151,18 @@ def test_a_counter_that_would_go_negative_refuses_the_whole_transaction_naming_t
     assert ledger.rows == rows_before and ledger.counters == counters_before
 
 
-def test_a_poller_that_loses_the_race_re_reads_and_counts_once(ledger: TableLedger) -> None:
-    """Poller 1 reads o-1 as new; poller 2 writes it (and moves it on) first; poller 1's write must fail its
-    condition, re-read and merge, so the order counts once, in the newer state."""
+def race_before_the_next_write(ledger: TableLedger, sightings: list[OrderObservation]) -> None:
+    """A second poller, on the same tables, applies ``sightings`` just before ``ledger``'s next write lands."""
     racer = TableLedger.__new__(TableLedger)
     racer.__dict__.update(ledger.__dict__)
     racer.before_write = None
-    ledger.before_write = lambda: OrderIngest(racer, now=NOW).apply(
-        [sighting(OrderState.FB_PROCESSING), sighting(OrderState.CREATED)]
-    )
+    ledger.before_write = lambda: OrderIngest(racer, now=NOW).apply(sightings)
+
+
+def test_a_poller_that_loses_the_race_re_reads_and_counts_once(ledger: TableLedger) -> None:
+    """Poller 1 reads o-1 as new; poller 2 writes it (and moves it on) first; poller 1's write must fail its
+    condition, re-read and merge, so the order counts once, in the newer state."""
+    race_before_the_next_write(ledger, [sighting(OrderState.FB_PROCESSING), sighting(OrderState.CREATED)])
 
     receipt = OrderIngest(ledger, now=NOW).apply([sighting(OrderState.FB_PROCESSING)])
 
@@ -173,12 +176,7 @@ def test_a_poller_that_read_an_older_revision_of_a_known_order_re_reads_and_coun
     """The same race on a row that exists: poller 1 read revision 1 (FB_PROCESSING); poller 2 moves the order to
     CREATED and IN_PROGRESS first (revision 3); poller 1's write of CREATED must be refused, not land on top."""
     OrderIngest(ledger, now=NOW).apply([sighting(OrderState.FB_PROCESSING)])
-    racer = TableLedger.__new__(TableLedger)
-    racer.__dict__.update(ledger.__dict__)
-    racer.before_write = None
-    ledger.before_write = lambda: OrderIngest(racer, now=NOW).apply(
-        [sighting(OrderState.CREATED), sighting(OrderState.IN_PROGRESS)]
-    )
+    race_before_the_next_write(ledger, [sighting(OrderState.CREATED), sighting(OrderState.IN_PROGRESS)])
 
     receipt = OrderIngest(ledger, now=NOW).apply([sighting(OrderState.CREATED)])
 
