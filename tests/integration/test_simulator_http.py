@@ -455,9 +455,10 @@ def test_items_batch_is_processed_asynchronously_with_per_item_errors(
         {"retailer_id": None, "errors": [{"message": "Request 4: data.id (the retailer id) is required"}]}
     ]
     assert status()["status"] == "dispatched"
-    sim.advance(20)
-    assert status()["status"] == "started"
-    assert sim.catalog()["MUG"]["quantity_to_sell_on_facebook"] == 50
+    sim.advance(14)
+    assert (status()["status"], sim.catalog()["MUG"]["quantity_to_sell_on_facebook"]) == ("dispatched", 50)
+    sim.advance(6)  # applied halfway through the delay, finished only at its end
+    assert (status()["status"], sim.catalog()["MUG"]["quantity_to_sell_on_facebook"]) == ("started", 7)
     sim.advance(10)
 
     finished = status()

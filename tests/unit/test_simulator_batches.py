@@ -91,7 +91,7 @@ def test_create_needs_the_required_fields_and_delete_needs_the_product() -> None
     assert catalog.snapshot() == {}
 
 
-def test_a_batch_stays_pending_for_the_delay_then_applies_in_request_order() -> None:
+def test_a_batch_is_applied_halfway_in_request_order_and_finishes_at_the_end_of_the_delay() -> None:
     catalog = catalog_with(A=5)
     queue = BatchQueue()
     queue.processing_delay = timedelta(seconds=30)
@@ -109,9 +109,12 @@ def test_a_batch_stays_pending_for_the_delay_then_applies_in_request_order() -> 
 
     queue.settle(NOW + timedelta(seconds=14), catalog)
     assert job.status(NOW + timedelta(seconds=14)) is BatchStatus.DISPATCHED
+    assert catalog.snapshot()["A"]["quantity_to_sell_on_facebook"] == 5
+    queue.settle(NOW + timedelta(seconds=15), catalog)
+    assert catalog.snapshot()["A"]["quantity_to_sell_on_facebook"] == 3
+    assert job.applied_at == NOW + timedelta(seconds=15)
     queue.settle(NOW + timedelta(seconds=29), catalog)
     assert job.status(NOW + timedelta(seconds=29)) is BatchStatus.STARTED
-    assert catalog.snapshot()["A"]["quantity_to_sell_on_facebook"] == 5
 
     queue.settle(NOW + timedelta(seconds=30), catalog)
 

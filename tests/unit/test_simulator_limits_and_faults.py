@@ -1,4 +1,4 @@
-"""The simulator's batch-call budget, throttle and failure knobs, and credential checks, without HTTP."""
+"""The simulator's call budgets, throttle and failure knobs, and credential checks, without HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from stocksync.simulator.auth import check_credentials
 from stocksync.simulator.faults import FaultKnobs
-from stocksync.simulator.rate_limits import BatchCallBudget, minutes_to_regain
+from stocksync.simulator.rate_limits import CallBudget, minutes_to_regain
 
 NOW = datetime(2026, 11, 1, 10, tzinfo=UTC)
 TOKEN = "sim-token"
@@ -20,7 +20,7 @@ PROOF = hmac.new(SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
 
 
 def test_the_budget_allows_n_calls_per_trailing_hour_and_says_when_the_oldest_leaves() -> None:
-    budget = BatchCallBudget(calls_per_hour=3)
+    budget = CallBudget(calls_per_hour=3)
     for minute in (0, 10, 20):
         assert budget.time_to_regain(NOW + timedelta(minutes=minute)) is None
         budget.record(NOW + timedelta(minutes=minute))

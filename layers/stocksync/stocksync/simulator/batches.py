@@ -1,13 +1,27 @@
 """Catalog Batch API uploads (``items_batch``): envelope checks at upload, asynchronous per-row processing.
 
-An accepted batch waits in a queue until the simulated clock reaches its ready time, then its valid rows are
-applied in request order; batches apply in the order they were accepted. The uploaded quantity overwrites the
-platform's cached value at processing time, so orders placed between upload and processing are wiped out by the
-overwrite, as on the real platform.
+An accepted batch has three instants, all on the simulated clock:
+
+- ``accepted_at``: the upload; the batch reports ``dispatched``.
+- ``apply_at``: a point *inside* the processing delay where its valid rows overwrite the catalog, in request order.
+  It is ``accepted_at + delay * fraction``: a fixed fraction (``apply_fraction``, 0.5 by default) or, when that is
+  None, a fraction drawn per batch from a seeded generator, so a run is reproducible. The batch reports ``started``
+  from halfway through the delay, or from ``apply_at`` when that comes earlier: rows are never applied while it still
+  says ``dispatched``.
+- ``ready_at`` (end of the delay): the batch reports ``finished``, and never before.
+
+A client polling the status therefore cannot tell when inside ``started`` its rows landed, as with the real
+platform. The uploaded quantity overwrites the platform's cached value at ``apply_at``: orders and restocks placed
+before it are erased, those after it are kept, because the value provided by an upload "is considered the source of
+truth, and is always used to overwrite the value cached on our backend"
+(https://developers.secure.facebook.com/docs/commerce-platform/catalog/quantity-to-sell). Batches apply and finish
+in the order they were accepted, whatever the delay was when each was accepted. ``applied_at`` records, for tests
+only, the instant each batch was applied; it never appears in a Graph answer.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +37,8 @@ MAX_REQUESTS_PER_BATCH = 5000
 MAX_BATCH_BODY_BYTES = 28_000_000
 # check_batch_request_status returns a sample of the row errors; errors_total_count has the full number.
 ERRORS_SAMPLE_SIZE = 100
+# Where inside its processing delay a batch is applied, by default: halfway, as the status turns ``started``.
+DEFAULT_APPLY_FRACTION = 0.5
 
 
 class BatchStatus(StrEnum):
@@ -107,18 +123,25 @@ def apply_row(catalog: Catalog, row: BatchRow, allow_upsert: bool) -> list[str]:
 class BatchJob:
     handle: str
     accepted_at: datetime
+    apply_at: datetime
     ready_at: datetime
     allow_upsert: bool
     rows: list[BatchRow]
     errors: list[RowError] = field(default_factory=list)
+    # Set when the rows were applied (to ``apply_at``: processing is lazy, but happens at that simulated instant).
+    applied_at: datetime | None = None
     finished: bool = False
 
+    @property
+    def started_at(self) -> datetime:
+        """Halfway through the delay, or the application point if earlier: rows only land while ``started``."""
+        return min(self.accepted_at + (self.ready_at - self.accepted_at) / 2, self.apply_at)
+
     def status(self, now: datetime) -> BatchStatus:
-        """Dispatched for the first half of the processing delay, started for the second, then finished."""
+        """Dispatched until processing starts, started until the end of the delay, then finished."""
         if self.finished:
             return BatchStatus.FINISHED
-        halfway = self.accepted_at + (self.ready_at - self.accepted_at) / 2
-        return BatchStatus.DISPATCHED if now < halfway else BatchStatus.STARTED
+        return BatchStatus.DISPATCHED if now < self.started_at else BatchStatus.STARTED
 
     def status_report(self, now: datetime, load_ids_of_invalid_requests: bool) -> dict[str, Any]:
         invalid_ids = list(dict.fromkeys(error.retailer_id for error in self.errors))
@@ -135,37 +158,84 @@ class BatchJob:
             "ids_of_invalid_requests": invalid_ids if load_ids_of_invalid_requests else [],
         }
 
+    def timeline(self) -> dict[str, Any]:
+        """The batch's instants, for tests (simulator-only: Graph never reports when a batch was applied)."""
+        return {
+            "accepted_at": self.accepted_at,
+            "apply_at": self.apply_at,
+            "applied_at": self.applied_at,
+            "ready_at": self.ready_at,
+            "finished": self.finished,
+        }
+
+
+def check_apply_fraction(fraction: float | None) -> float | None:
+    """A fraction of the processing delay in [0, 1], or None for a seeded random point per batch."""
+    valid = isinstance(fraction, int | float) and not isinstance(fraction, bool) and 0 <= fraction <= 1
+    if fraction is not None and not valid:
+        raise ValueError(f"batch_apply_fraction must be between 0 and 1 (or None for random), got {fraction!r}")
+    return fraction
+
 
 class BatchQueue:
-    """Accepted batches by handle; the pending ones in acceptance order. The simulator's lock guards it."""
+    """Accepted batches by handle; those not yet applied, and not yet finished, in acceptance order.
 
-    def __init__(self) -> None:
+    The simulator's lock guards it.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
         self.processing_delay = timedelta(0)
+        self.apply_fraction: float | None = DEFAULT_APPLY_FRACTION
+        self.seed = seed
+        self._random = random.Random(seed)
         self._jobs: dict[str, BatchJob] = {}
-        self._pending: deque[BatchJob] = deque()
+        self._to_apply: deque[BatchJob] = deque()
+        self._to_finish: deque[BatchJob] = deque()
+
+    def reseed(self, seed: int) -> None:
+        """Restart the generator of random application points (used when ``apply_fraction`` is None)."""
+        self.seed = seed
+        self._random = random.Random(seed)
 
     def accept(self, rows: list[BatchRow], allow_upsert: bool, now: datetime) -> str:
+        fraction = self._random.random() if self.apply_fraction is None else self.apply_fraction
+        apply_at = now + self.processing_delay * fraction
         ready_at = now + self.processing_delay
-        if self._pending:
+        if self._to_finish:
             # A later batch never overtakes an earlier one, even if the delay was shortened in between.
-            ready_at = max(ready_at, self._pending[-1].ready_at)
+            previous = self._to_finish[-1]
+            apply_at = max(apply_at, previous.apply_at)
+            ready_at = max(ready_at, previous.ready_at)
         handle = f"AcSim{len(self._jobs) + 1:06d}{secrets.token_hex(6)}"
-        job = BatchJob(handle=handle, accepted_at=now, ready_at=ready_at, allow_upsert=allow_upsert, rows=rows)
+        job = BatchJob(
+            handle=handle,
+            accepted_at=now,
+            apply_at=apply_at,
+            ready_at=ready_at,
+            allow_upsert=allow_upsert,
+            rows=rows,
+        )
         self._jobs[handle] = job
-        self._pending.append(job)
+        self._to_apply.append(job)
+        self._to_finish.append(job)
         return handle
 
     def get(self, handle: str) -> BatchJob | None:
         return self._jobs.get(handle)
 
+    def timelines(self) -> dict[str, dict[str, Any]]:
+        return {handle: job.timeline() for handle, job in self._jobs.items()}
+
     def settle(self, now: datetime, catalog: Catalog) -> None:
-        """Process every batch whose ready time has come, oldest first."""
-        while self._pending and self._pending[0].ready_at <= now:
-            job = self._pending.popleft()
+        """Apply every batch whose application point has come, oldest first; finish those whose delay is over."""
+        while self._to_apply and self._to_apply[0].apply_at <= now:
+            job = self._to_apply.popleft()
             for row in job.rows:
                 job.errors.extend(
                     RowError(row.line, row.retailer_id, message)
                     for message in apply_row(catalog, row, job.allow_upsert)
                 )
             job.rows = []
-            job.finished = True
+            job.applied_at = job.apply_at
+        while self._to_finish and self._to_finish[0].ready_at <= now:
+            self._to_finish.popleft().finished = True

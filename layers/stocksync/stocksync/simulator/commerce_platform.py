@@ -2,10 +2,14 @@
 
 There is no sandbox of the Commerce Platform reachable from a developer machine or CI, so every test and benchmark
 of stocksync that talks to "Meta" talks to this. It speaks the Graph API subset the product uses (orders,
-acknowledgement, cancellation, items_batch, batch status, products) with Graph's shapes, paging and errors, and it
-sells stock like the platform: buyers' orders decrement its cached quantity and are refused when too few units are
-left, and uploads overwrite that quantity when their batch is processed. Tests drive the platform side (products,
-orders, time, faults) through the Python methods below.
+acknowledgement, cancellation, items_batch, batch status, the products listing and single products) with Graph's
+shapes, paging and errors, and it sells stock like the platform: buyers' orders are refused when too few units are
+available, and uploads overwrite the quantity at a point inside their batch's processing delay (``batches.py``).
+How orders are netted out of the uploaded quantity is the ``deduction_mode`` (``inventory.py``).
+
+Tests and the replay configure and drive the platform side (products, orders, time, batch timing, deduction mode,
+faults) through the constructor's keywords and the Python methods and properties below; every setting can be
+changed at any time and applies from then on.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from stocksync.simulator.batches import DEFAULT_APPLY_FRACTION, check_apply_fraction
 from stocksync.simulator.clock import whole_seconds
 from stocksync.simulator.graph_api import GraphApi
 from stocksync.simulator.http_server import SimulatorHttpServer
+from stocksync.simulator.inventory import DeductionMode
 from stocksync.simulator.orders import CancelledBy, OrderState
 from stocksync.simulator.platform_state import PlatformState
 
@@ -34,14 +40,28 @@ class CommercePlatformSimulator:
         require_appsecret_proof: bool = True,
         page_size: int = 25,
         batch_calls_per_hour: int = 100,
+        catalog_reads_per_hour: int = 20_000,
+        batch_processing_delay: timedelta = timedelta(0),
+        batch_apply_fraction: float | None = DEFAULT_APPLY_FRACTION,
+        batch_apply_seed: int = 0,
+        deduction_mode: str = DeductionMode.MERCHANT,
         start: datetime | None = None,
         log_requests: bool = False,
     ) -> None:
+        """The knobs after ``batch_calls_per_hour`` are described on the properties of the same names."""
         if page_size <= 0:
             raise ValueError(f"page_size must be positive, got {page_size}")
         self.catalog_id = catalog_id
         self.cms_id = cms_id
-        self._state = PlatformState(whole_seconds(start or datetime.now(UTC)), batch_calls_per_hour)
+        self._state = PlatformState(
+            whole_seconds(start or datetime.now(UTC)),
+            batch_calls_per_hour,
+            catalog_reads_per_hour=catalog_reads_per_hour,
+        )
+        self.batch_processing_delay = batch_processing_delay
+        self.batch_apply_fraction = batch_apply_fraction
+        self.batch_apply_seed = batch_apply_seed
+        self.deduction_mode = deduction_mode
         self._graph_api = GraphApi(
             self._state,
             catalog_id=catalog_id,
@@ -136,9 +156,27 @@ class CommercePlatformSimulator:
             )
 
     def orders(self) -> dict[str, dict[str, Any]]:
-        """Copies of the platform's orders by id: state, times, items with cancelled quantities, cancellations."""
+        """Copies of the platform's orders by id: state, times (``confirmed_at`` included), items with cancelled
+        quantities, cancellations."""
         with self._state.transaction():
             return self._state.orders.snapshot()
+
+    def available(self, retailer_id: str) -> int:
+        """What a buyer can order of this product now: the cached quantity in the merchant deduction mode, the
+        provided quantity less the units orders hold in the platform mode (0 for a product that is not published;
+        a KeyError for an unknown one). Graph never shows this number."""
+        with self._state.transaction() as now:
+            product = self._state.catalog.get(retailer_id)
+            if product is None:
+                raise KeyError(retailer_id)
+            return self._state.available(product, now) if product.visibility == "published" else 0
+
+    def batches(self) -> dict[str, dict[str, Any]]:
+        """Every accepted items_batch by handle, with its instants: ``accepted_at``, ``apply_at`` (when its rows
+        overwrite the catalog), ``applied_at`` (None until then), ``ready_at`` (when it reports finished) and
+        ``finished``. Simulator-only: Graph never says when a batch was applied."""
+        with self._state.transaction():
+            return self._state.batches.timelines()
 
     # -- simulated time --------------------------------------------------------------------------------------
 
@@ -155,6 +193,7 @@ class CommercePlatformSimulator:
 
     @property
     def batch_processing_delay(self) -> timedelta:
+        """How long a batch accepted from now on takes from upload to ``finished`` (0 by default)."""
         with self._state.lock:
             return self._state.batches.processing_delay
 
@@ -164,6 +203,47 @@ class CommercePlatformSimulator:
             raise ValueError(f"batch_processing_delay must not be negative, got {delay}")
         with self._state.lock:
             self._state.batches.processing_delay = delay
+
+    @property
+    def batch_apply_fraction(self) -> float | None:
+        """Where inside its processing delay a batch accepted from now on is applied: a fraction in [0, 1] (0.5 by
+        default), or None for a point drawn per batch from a generator seeded with ``batch_apply_seed``."""
+        with self._state.lock:
+            return self._state.batches.apply_fraction
+
+    @batch_apply_fraction.setter
+    def batch_apply_fraction(self, fraction: float | None) -> None:
+        checked = check_apply_fraction(fraction)
+        with self._state.lock:
+            self._state.batches.apply_fraction = checked
+
+    @property
+    def batch_apply_seed(self) -> int:
+        """The seed of the random application points; setting it (even to the same value) restarts the sequence."""
+        with self._state.lock:
+            return self._state.batches.seed
+
+    @batch_apply_seed.setter
+    def batch_apply_seed(self, seed: int) -> None:
+        with self._state.lock:
+            self._state.batches.reseed(seed)
+
+    @property
+    def deduction_mode(self) -> str:
+        """``merchant`` (the default: orders decrement the cached quantity, uploads overwrite it) or ``platform``
+        (the provided quantity stays as uploaded; orders not yet confirmed, or confirmed less than 30 minutes ago,
+        hold their units). See ``stocksync.simulator.inventory``. Set it before the first order of a run."""
+        with self._state.lock:
+            return self._state.deduction_mode.value
+
+    @deduction_mode.setter
+    def deduction_mode(self, mode: str) -> None:
+        try:
+            checked = DeductionMode(mode)
+        except ValueError:
+            raise ValueError(f"deduction_mode must be one of {', '.join(DeductionMode)}, got {mode!r}") from None
+        with self._state.lock:
+            self._state.deduction_mode = checked
 
     @property
     def commerce_orders_removed(self) -> bool:

@@ -3,6 +3,10 @@
 States only move forward (FB_PROCESSING -> CREATED -> IN_PROGRESS -> COMPLETED), every change stamps
 ``last_updated``, and an order whose units are all cancelled is COMPLETED, as on the real platform. Stock is not
 touched here: the platform state decides what a sale or a cancellation does to the catalog.
+
+An order is *confirmed* when it first reaches IN_PROGRESS (acknowledged through the API, or moved there by a test
+standing in for Commerce Manager) or a later state; ``confirmed_at`` keeps that instant, because in the platform
+deduction mode a confirmed order keeps holding its units for 30 minutes from it (``inventory.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +92,15 @@ class Order:
     lines: list[OrderLine]
     cancellations: list[Cancellation] = field(default_factory=list)
     merchant_order_reference: str | None = None
+    confirmed_at: datetime | None = None
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.state.rank >= OrderState.IN_PROGRESS.rank
+
+    def units_of(self, retailer_id: str) -> int:
+        """Units of ``retailer_id`` ordered and not cancelled (shipped ones included)."""
+        return sum(line.remaining for line in self.lines if line.retailer_id == retailer_id)
 
     @property
     def listing_key(self) -> tuple[int, str]:
@@ -109,6 +122,7 @@ class Order:
             "created": self.created,
             "last_updated": self.last_updated,
             "merchant_order_reference": self.merchant_order_reference,
+            "confirmed_at": self.confirmed_at,
             "items": [
                 {
                     "id": line.item_id,
@@ -173,6 +187,8 @@ class OrderBook:
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}
         self._index: list[tuple[int, str]] = []
+        # Orders by the retailer ids they hold, so a SKU's held units are summed without reading every order.
+        self._by_retailer_id: dict[str, list[Order]] = {}
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self._orders
@@ -186,14 +202,23 @@ class OrderBook:
     def add(self, order: Order) -> None:
         if order.order_id in self._orders:
             raise ValueError(f"order {order.order_id} already exists")
+        if order.is_confirmed and order.confirmed_at is None:
+            order.confirmed_at = order.created
         self._orders[order.order_id] = order
         insort(self._index, order.listing_key)
+        for retailer_id in dict.fromkeys(line.retailer_id for line in order.lines):
+            self._by_retailer_id.setdefault(retailer_id, []).append(order)
+
+    def with_retailer_id(self, retailer_id: str) -> list[Order]:
+        """Every order (any state) with a line for ``retailer_id``."""
+        return self._by_retailer_id.get(retailer_id, [])
 
     def move(self, order_id: str, state: OrderState, now: datetime) -> None:
         order = self.get(order_id)
         if state.rank <= order.state.rank:
             raise OrderActionRefused(f"order {order_id} is {order.state}: states only move forward, not to {state}")
         order.state = state
+        self._confirm_if_due(order, now)
         self._touch(order, now)
 
     def acknowledge(self, order_id: str, merchant_order_reference: str, now: datetime) -> None:
@@ -205,6 +230,7 @@ class OrderBook:
             )
         order.state = OrderState.IN_PROGRESS
         order.merchant_order_reference = merchant_order_reference
+        self._confirm_if_due(order, now)
         self._touch(order, now)
 
     def cancel(
@@ -275,6 +301,11 @@ class OrderBook:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {order_id: order.as_dict() for order_id, order in self._orders.items()}
+
+    @staticmethod
+    def _confirm_if_due(order: Order, now: datetime) -> None:
+        if order.is_confirmed and order.confirmed_at is None:
+            order.confirmed_at = whole_seconds(now)
 
     def _touch(self, order: Order, now: datetime) -> None:
         del self._index[bisect_left(self._index, order.listing_key)]

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from stocksync.simulator.batches import BatchQueue
-from stocksync.simulator.catalog import Catalog, invalid_field_messages
+from stocksync.simulator.catalog import Catalog, Product, invalid_field_messages
 from stocksync.simulator.clock import SimulatedClock, whole_seconds
 from stocksync.simulator.errors import OrderRefused
 from stocksync.simulator.faults import FaultKnobs
+from stocksync.simulator.inventory import DeductionMode, held_units
 from stocksync.simulator.orders import (
     Cancellation,
     CancelledBy,
@@ -25,18 +26,20 @@ from stocksync.simulator.orders import (
     OrderState,
     parse_order_lines,
 )
-from stocksync.simulator.rate_limits import BatchCallBudget
+from stocksync.simulator.rate_limits import CallBudget
 
 
 class PlatformState:
-    def __init__(self, start: datetime, batch_calls_per_hour: int) -> None:
+    def __init__(self, start: datetime, batch_calls_per_hour: int, *, catalog_reads_per_hour: int = 20_000) -> None:
         self.lock = threading.Lock()
         self.clock = SimulatedClock(start)
         self.catalog = Catalog()
         self.orders = OrderBook()
         self.batches = BatchQueue()
-        self.batch_budget = BatchCallBudget(batch_calls_per_hour)
+        self.batch_budget = CallBudget(batch_calls_per_hour, "batch_calls_per_hour")
+        self.read_budget = CallBudget(catalog_reads_per_hour, "catalog_reads_per_hour")
         self.faults = FaultKnobs()
+        self.deduction_mode = DeductionMode.MERCHANT
 
     @contextmanager
     def transaction(self) -> Iterator[datetime]:
@@ -52,8 +55,19 @@ class PlatformState:
             raise ValueError("; ".join(messages))
         self.catalog.create(retailer_id, fields)
 
+    def available(self, product: Product, now: datetime) -> int:
+        """What buyers can order of ``product`` now, under the deduction mode (``inventory.py``)."""
+        if self.deduction_mode is DeductionMode.MERCHANT:
+            return product.quantity
+        held = held_units(self.orders.with_retailer_id(product.retailer_id), product.retailer_id, now)
+        return max(0, product.quantity - held)
+
     def place_order(self, order_id: str, lines: Iterable[tuple[str, int]], state: OrderState, now: datetime) -> None:
-        """A buyer's order: all lines are sold from the cached quantity, or none is (OrderRefused)."""
+        """A buyer's order: all lines are sold from what is available, or none is (OrderRefused).
+
+        In the merchant deduction mode a sale takes its units off the cached quantity; in the platform mode the
+        provided quantity stays as uploaded and the order itself holds the units.
+        """
         if order_id in self.orders:
             raise ValueError(f"order {order_id} already exists")
         lines = list(lines)
@@ -62,15 +76,17 @@ class PlatformState:
             product = self.catalog.get(retailer_id)
             if product is None:
                 raise OrderRefused(retailer_id, units, 0, "no such product")
+            available = self.available(product, now)
             if product.visibility != "published":
-                raise OrderRefused(retailer_id, units, product.quantity, f"product is {product.visibility}")
-            if units > product.quantity:
-                raise OrderRefused(retailer_id, units, product.quantity, "too few units left")
+                raise OrderRefused(retailer_id, units, available, f"product is {product.visibility}")
+            if units > available:
+                raise OrderRefused(retailer_id, units, available, "too few units left")
             products[retailer_id] = product
         order_lines = []
         for number, (retailer_id, units) in enumerate(lines, start=1):
             product = products[retailer_id]
-            self.catalog.sell(retailer_id, units)
+            if self.deduction_mode is DeductionMode.MERCHANT:
+                self.catalog.sell(retailer_id, units)
             order_lines.append(
                 OrderLine(
                     item_id=f"{order_id}-{number}",
@@ -95,7 +111,11 @@ class PlatformState:
         reason_description: str | None,
         now: datetime,
     ) -> Cancellation:
-        """Cancel units; buyer cancellations always restock, seller ones only with ``restock_items``."""
+        """Cancel units; buyer cancellations always restock, seller ones only with ``restock_items``.
+
+        Restocking adds to the cached quantity in the merchant deduction mode only: in the platform mode the
+        cancelled units simply stop being held by the order.
+        """
         cancellation = self.orders.cancel(
             order_id,
             items,
@@ -105,7 +125,7 @@ class PlatformState:
             reason_description=reason_description,
             now=now,
         )
-        if cancellation.restock_items:
+        if cancellation.restock_items and self.deduction_mode is DeductionMode.MERCHANT:
             for units in cancellation.units:
                 self.catalog.restock(units.retailer_id, units.quantity)
         return cancellation

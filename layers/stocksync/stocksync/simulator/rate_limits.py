@@ -1,7 +1,18 @@
-"""Rate-limit bookkeeping: the per-catalog batch-call budget and the usage headers Graph sends on every answer.
+"""Rate-limit bookkeeping: the per-catalog call budgets and the usage headers Graph sends on every answer.
 
 ``X-App-Usage`` is ``{"call_count", "total_cputime", "total_time"}`` in percent; ``X-Business-Use-Case-Usage`` is
-keyed by the business object (catalog or commerce account) and says, in minutes, when access comes back.
+keyed by the business object (catalog or commerce account) and says, in minutes, when access comes back
+(https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
+
+A catalog has two budgets, each with its own usage entry type and throttle code, so that reading the catalog back
+never spends the upload budget: ``catalog_batch`` counts accepted ``items_batch`` calls (at most 100 an hour by
+default, Meta's "up to 100 calls per hour",
+https://developers.facebook.com/documentation/ads-commerce/commerce-platform/catalog/best-practices; code 80014),
+and ``catalog_management`` counts catalog reads, the products listing and ``GET /{product_item_id}`` (code 80009,
+"too many calls to this Catalog account", listed for the catalog's read endpoints, e.g.
+https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/product-catalog/check_batch_request_status).
+The size of that budget is not published in a form we could retrieve, so the simulator's default of 20,000 reads an
+hour is ours, chosen so that only a test that means to meet it does.
 """
 
 from __future__ import annotations
@@ -16,12 +27,12 @@ BATCH_BUDGET_WINDOW = timedelta(hours=1)
 LOW_USAGE_PERCENT = 1
 
 
-class BatchCallBudget:
-    """At most ``calls_per_hour`` accepted items_batch calls in any trailing simulated hour."""
+class CallBudget:
+    """At most ``calls_per_hour`` recorded calls in any trailing simulated hour; ``name`` is the setting's name."""
 
-    def __init__(self, calls_per_hour: int) -> None:
+    def __init__(self, calls_per_hour: int, name: str = "calls_per_hour") -> None:
         if calls_per_hour <= 0:
-            raise ValueError(f"batch_calls_per_hour must be positive, got {calls_per_hour}")
+            raise ValueError(f"{name} must be positive, got {calls_per_hour}")
         self.calls_per_hour = calls_per_hour
         self._accepted_at: deque[datetime] = deque()
 
