@@ -156,10 +156,21 @@ class LocalPipeline:
         return self.invoke(function, event)
 
     def sweep(self, bucket: str) -> Any:
-        for schedule in self.schedules:
-            if schedule.payload.get("bucket") == bucket:
+        """One bucket's scheduled sweep: the template's schedule whose input names ``bucket``.
+
+        A bucket without a schedule of its own (one a replay declares through STOCKSYNC_BUCKETS, whose settings every
+        function then honours) is swept the way a schedule added for it would: the function the template's bucket
+        schedules invoke, with their input shape (``{"bucket": name}``). That function refuses, to the dead-letter
+        queue, a bucket its settings do not know.
+        """
+        sweeps = [schedule for schedule in self.schedules if "bucket" in schedule.payload]
+        for schedule in sweeps:
+            if schedule.payload["bucket"] == bucket:
                 return self.invoke(schedule.function, schedule.payload)
-        raise KeyError(f"no schedule in template.yaml sweeps bucket {bucket!r}")
+        functions = sorted({schedule.function for schedule in sweeps})
+        if len(functions) != 1:
+            raise KeyError(f"no schedule in template.yaml sweeps bucket {bucket!r}, and no one function sweeps buckets")
+        return self.invoke(functions[0], {"bucket": bucket})
 
     def drain(self) -> None:
         """Deliver messages until every consumed queue is empty, moving time over delays instead of sleeping."""

@@ -2,12 +2,17 @@
 events/scenarios/scenario.schema.json is generated from these models and checked by a test).
 
 A scenario is validated whole before anything runs: a bad step stops the replay with exit code 2 and a message
-naming the step index and the field, so nothing is ever half-run.
+naming the step index and the field, so nothing is ever half-run. Validation refuses what the platform would refuse
+(and the replay could then only crash on or silently skip): an order moved to the state it has or an earlier one
+(Meta's order states only move forward), a cancellation of an order with nothing left to cancel (COMPLETED: shipped,
+or every unit cancelled already). The order states it follows are the platform's, so a full cancellation completes
+the order as the platform does.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -59,7 +64,10 @@ class ItemLine(_Strict):
 
 class OrderSpec(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=128)]
-    state: OrderState
+    state: OrderState = Field(
+        description="a new order's state, or the state an existing order moves to: only forward "
+        "(FB_PROCESSING, CREATED, IN_PROGRESS, COMPLETED), as on the platform"
+    )
     items: list[ItemLine] | None = Field(
         default=None, description="with items: a buyer places the order; without: an existing order moves to state"
     )
@@ -98,7 +106,10 @@ class AdvanceStep(_Strict):
 
 class RunStep(_Strict):
     run: Literal["pipeline", "sweep"]
-    bucket: str | None = None
+    bucket: str | None = Field(
+        default=None,
+        description="the bucket a sweep runs: one the deployment defines or one the scenario's settings declare",
+    )
 
     @model_validator(mode="after")
     def _sweep_needs_bucket(self) -> Self:
@@ -200,21 +211,28 @@ def check_meaning(scenario: Scenario, deployment_buckets: set[str]) -> None:
     for index, sku in enumerate(scenario.skus):
         if sku.bucket is not None and buckets and sku.bucket not in buckets:
             raise ScenarioError(f"skus[{index}].bucket", f"unknown bucket {sku.bucket!r}; known: {sorted(buckets)}")
-    open_units: dict[str, dict[str, int]] = {}
+    orders: dict[str, _OrderSoFar] = {}
     for index, step in enumerate(scenario.steps):
-        _check_step(step, f"steps[{index}]", skus, buckets, open_units)
+        _check_step(step, f"steps[{index}]", skus, buckets, orders)
 
 
-def _check_step(
-    step: Step, where: str, skus: set[str], buckets: set[str], open_units: dict[str, dict[str, int]]
-) -> None:
+@dataclass
+class _OrderSoFar:
+    """An order as the platform holds it after the steps validated so far: its state and its open units per SKU."""
+
+    state: OrderState
+    open_units: dict[str, int]
+    cancelled_whole: bool = False  # COMPLETED because every unit was cancelled (said in messages)
+
+
+def _check_step(step: Step, where: str, skus: set[str], buckets: set[str], orders: dict[str, _OrderSoFar]) -> None:
     if isinstance(step, OrderStep):
-        _check_order(step.order, where, skus, open_units)
+        _check_order(step.order, where, skus, orders)
     elif isinstance(step, CancelStep):
-        _check_cancel(step.cancel, where, open_units)
+        _check_cancel(step.cancel, where, orders)
     elif isinstance(step, SyncedStep):
         for position, order_id in enumerate(step.synced):
-            if order_id not in open_units:
+            if order_id not in orders:
                 raise ScenarioError(f"{where}.synced[{position}]", f"unknown order {order_id!r}")
     elif isinstance(step, WarehouseStep | DiscontinueStep):
         names, kind = (
@@ -227,9 +245,9 @@ def _check_step(
         raise ScenarioError(f"{where}.bucket", f"unknown bucket {step.bucket!r}; known: {sorted(buckets)}")
 
 
-def _check_order(order: OrderSpec, where: str, skus: set[str], open_units: dict[str, dict[str, int]]) -> None:
+def _check_order(order: OrderSpec, where: str, skus: set[str], orders: dict[str, _OrderSoFar]) -> None:
     if order.items is not None:
-        if order.id in open_units:
+        if order.id in orders:
             raise ScenarioError(f"{where}.order.id", f"order id {order.id!r} is already used by an earlier order")
         if not order.items:
             raise ScenarioError(f"{where}.order.items", "a new order has at least one item")
@@ -238,15 +256,34 @@ def _check_order(order: OrderSpec, where: str, skus: set[str], open_units: dict[
             if item.retailer_id not in skus:
                 raise ScenarioError(f"{where}.order.items[{position}].retailer_id", f"unknown SKU {item.retailer_id!r}")
             lines[item.retailer_id] = lines.get(item.retailer_id, 0) + item.quantity
-        open_units[order.id] = lines
-    elif order.id not in open_units:
+        orders[order.id] = _OrderSoFar(order.state, lines)
+        return
+    known = orders.get(order.id)
+    if known is None:
         raise ScenarioError(f"{where}.order.id", f"unknown order {order.id!r} (a new order needs items)")
+    if order.state.rank <= known.state.rank:
+        why = " (every unit was cancelled)" if known.cancelled_whole else ""
+        raise ScenarioError(
+            f"{where}.order.state",
+            f"order {order.id} is {known.state.value}{why} by this step, and the platform moves an order's state "
+            f"only forward ({', '.join(state.value for state in OrderState)}): it refuses {order.state.value}",
+        )
+    known.state = order.state
+    if order.state is OrderState.COMPLETED:
+        known.open_units = dict.fromkeys(known.open_units, 0)  # shipped: nothing is left to cancel
 
 
-def _check_cancel(cancel: CancelSpec, where: str, open_units: dict[str, dict[str, int]]) -> None:
-    lines = open_units.get(cancel.id)
-    if lines is None:
+def _check_cancel(cancel: CancelSpec, where: str, orders: dict[str, _OrderSoFar]) -> None:
+    known = orders.get(cancel.id)
+    if known is None:
         raise ScenarioError(f"{where}.cancel.id", f"unknown order {cancel.id!r}")
+    if known.state is OrderState.COMPLETED:
+        what = "every unit was cancelled" if known.cancelled_whole else "it shipped"
+        raise ScenarioError(
+            f"{where}.cancel.id",
+            f"order {cancel.id} is COMPLETED by this step ({what}): the platform has nothing left to cancel",
+        )
+    lines = known.open_units
     for position, item in enumerate(cancel.items or []):
         remaining = lines.get(item.retailer_id)
         if remaining is None:
@@ -259,8 +296,10 @@ def _check_cancel(cancel: CancelSpec, where: str, open_units: dict[str, dict[str
                 f"cancels {item.quantity} units of {item.retailer_id}; only {remaining} remain on order {cancel.id}",
             )
         lines[item.retailer_id] = remaining - item.quantity
-    if cancel.items is None:
-        open_units[cancel.id] = dict.fromkeys(lines, 0)
+    if cancel.items is None or not any(lines.values()):
+        # The platform completes an order whose every unit is cancelled.
+        known.open_units = dict.fromkeys(lines, 0)
+        known.state, known.cancelled_whole = OrderState.COMPLETED, True
 
 
 def load_scenario(path: Path, *, deployment_buckets: set[str] | None = None) -> Scenario:
