@@ -82,6 +82,8 @@ class Catalog:
 
     def __init__(self) -> None:
         self._products: dict[str, Product] = {}
+        # Facebook product id -> retailer id, for ``GET /{product_item_id}``.
+        self._by_product_id: dict[str, str] = {}
         self._next_product_id = _FIRST_PRODUCT_ID
         # Sorted retailer ids for cursor paging, rebuilt lazily after a product is created or deleted.
         self._sorted_ids: list[str] | None = None
@@ -92,6 +94,10 @@ class Catalog:
     def get(self, retailer_id: str) -> Product | None:
         return self._products.get(retailer_id)
 
+    def by_product_id(self, product_id: str) -> Product | None:
+        retailer_id = self._by_product_id.get(product_id)
+        return None if retailer_id is None else self._products[retailer_id]
+
     def create(self, retailer_id: str, fields: Mapping[str, Any]) -> Product:
         """Create a product from already validated fields; an existing retailer_id is a ValueError."""
         if retailer_id in self._products:
@@ -101,6 +107,7 @@ class Catalog:
         )
         self._next_product_id += 1
         self._products[retailer_id] = product
+        self._by_product_id[product.product_id] = retailer_id
         self._sorted_ids = None
         self.update(retailer_id, fields)
         return product
@@ -126,7 +133,8 @@ class Catalog:
                 product.quantity = quantity
 
     def delete(self, retailer_id: str) -> None:
-        del self._products[retailer_id]
+        product = self._products.pop(retailer_id)
+        del self._by_product_id[product.product_id]
         self._sorted_ids = None
 
     def sell(self, retailer_id: str, units: int) -> None:
@@ -142,10 +150,19 @@ class Catalog:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {retailer_id: product.as_dict() for retailer_id, product in self._products.items()}
 
-    def page(self, after_retailer_id: str | None, limit: int) -> tuple[list[Product], bool]:
-        """Up to ``limit`` products in retailer_id order after the given one, and whether more follow."""
-        if self._sorted_ids is None:
-            self._sorted_ids = sorted(self._products)
-        start = 0 if after_retailer_id is None else bisect_right(self._sorted_ids, after_retailer_id)
-        ids = self._sorted_ids[start : start + limit]
-        return [self._products[retailer_id] for retailer_id in ids], start + limit < len(self._sorted_ids)
+    def page(
+        self, after_retailer_id: str | None, limit: int, retailer_ids: frozenset[str] | None = None
+    ) -> tuple[list[Product], bool]:
+        """Up to ``limit`` products in retailer_id order after the given one, and whether more follow.
+
+        ``retailer_ids`` (a filter) keeps only those products; ids not in the catalog are simply not listed.
+        """
+        if retailer_ids is None:
+            if self._sorted_ids is None:
+                self._sorted_ids = sorted(self._products)
+            candidates = self._sorted_ids
+        else:
+            candidates = sorted(retailer_id for retailer_id in retailer_ids if retailer_id in self._products)
+        start = 0 if after_retailer_id is None else bisect_right(candidates, after_retailer_id)
+        ids = candidates[start : start + limit]
+        return [self._products[retailer_id] for retailer_id in ids], start + limit < len(candidates)

@@ -1,13 +1,17 @@
-"""The catalog endpoints: items_batch uploads, their status, the products listing, the single-product update.
+"""The catalog endpoints: items_batch uploads, their status, the catalog reads, the single-product update.
 
 items_batch is the expensive one: up to 5,000 requests per call, parsed and checked outside the lock so that
-concurrent callers only queue for the moment the batch is accepted.
+concurrent callers only queue for the moment the batch is accepted. The catalog reads (the products listing, with
+its retailer-id ``filter``, and ``GET /{product_item_id}``, the node Meta's SDK reads with ``ProductItem.api_get``,
+https://developers.facebook.com/docs/marketing-api/reference/product-item) spend their own budget, not the uploads'
+(``rate_limits.py``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any
 
 from stocksync.simulator.auth import SECRET_PARAMS
@@ -25,12 +29,15 @@ from stocksync.simulator.graph_request import GraphRequest, flag, json_value, re
 from stocksync.simulator.graph_views import PRODUCT, product_json
 from stocksync.simulator.paging import decode_cursor, invalid_cursor, page_limit, paged_response
 from stocksync.simulator.platform_state import PlatformState
-from stocksync.simulator.rate_limits import minutes_to_regain, usage_headers
+from stocksync.simulator.product_filter import retailer_id_filter
+from stocksync.simulator.rate_limits import CallBudget, minutes_to_regain, usage_headers
 
 BATCH_USAGE_TYPE = "catalog_batch"
+READ_USAGE_TYPE = "catalog_management"
 # The products edge pages like the orders listing by default, but lets a client ask for bigger pages.
 MAX_PRODUCTS_PAGE = 1000
 BATCH_BUDGET_CODE = 80014
+READ_BUDGET_CODE = 80009
 
 
 class CatalogEndpoints:
@@ -55,13 +62,7 @@ class CatalogEndpoints:
         allow_upsert = flag(request.params, "allow_upsert", default=True)
         rows, rejected = split_requests(requests)
         with self._state.transaction() as now:
-            wait = self._state.batch_budget.time_to_regain(now)
-            if wait is not None:
-                headers = usage_headers(self._catalog_id, BATCH_USAGE_TYPE, 100, regain_minutes=minutes_to_regain(wait))
-                raise GraphError(
-                    BATCH_BUDGET_CODE, THROTTLE_MESSAGES[BATCH_BUDGET_CODE], is_transient=True, headers=headers
-                )
-            self._state.batch_budget.record(now)
+            self._spend(self._state.batch_budget, BATCH_USAGE_TYPE, BATCH_BUDGET_CODE, now)
             handles = [self._state.batches.accept(rows, allow_upsert, now)] if rows else []
         return {
             "handles": handles,
@@ -80,8 +81,10 @@ class CatalogEndpoints:
             return {"data": [job.status_report(now, load_ids)]}
 
     def products(self, request: GraphRequest) -> dict[str, Any]:
+        """``GET /{catalog_id}/products``: products in retailer_id order, cursor-paged, optionally filtered."""
         spec = resolve_fields(PRODUCT, request.params.get("fields"))
         limit = page_limit(request.params, self._page_size, max(self._page_size, MAX_PRODUCTS_PAGE))
+        retailer_ids = retailer_id_filter(request.params)
         after = request.params.get("after")
         after_retailer_id = None
         if after:
@@ -89,11 +92,30 @@ class CatalogEndpoints:
             if not isinstance(key[0], str):
                 raise invalid_cursor(str(after))
             after_retailer_id = key[0]
-        with self._state.transaction():
-            products, has_more = self._state.catalog.page(after_retailer_id, limit)
+        with self._state.transaction() as now:
+            self._spend(self._state.read_budget, READ_USAGE_TYPE, READ_BUDGET_CODE, now)
+            products, has_more = self._state.catalog.page(after_retailer_id, limit, retailer_ids)
             data = [product_json(product, spec) for product in products]
         keys = [(product.retailer_id,) for product in products]
         return paged_response(data, keys, has_more, request.base_url + request.path, request.query)
+
+    def product_item(self, request: GraphRequest, product_id: str) -> dict[str, Any]:
+        """``GET /{product_item_id}``: one product by its Facebook id, with the fields the products edge offers."""
+        spec = resolve_fields(PRODUCT, request.params.get("fields"))
+        with self._state.transaction() as now:
+            product = self._state.catalog.by_product_id(product_id)
+            if product is None:
+                raise unsupported_request(request.method, product_id)
+            self._spend(self._state.read_budget, READ_USAGE_TYPE, READ_BUDGET_CODE, now)
+            return product_json(product, spec)
+
+    def _spend(self, budget: CallBudget, usage_type: str, code: int, now: datetime) -> None:
+        """Count one call against ``budget``, or refuse it with ``code`` while the budget is spent."""
+        wait = budget.time_to_regain(now)
+        if wait is not None:
+            headers = usage_headers(self._catalog_id, usage_type, 100, regain_minutes=minutes_to_regain(wait))
+            raise GraphError(code, THROTTLE_MESSAGES[code], is_transient=True, headers=headers)
+        budget.record(now)
 
     def update_product(self, request: GraphRequest, node: str) -> dict[str, Any]:
         """``POST /catalog:{catalog_id}:{base64url(retailer_id)}``: the real-time update of one product."""

@@ -1,7 +1,8 @@
 """The simulator's Graph API front door: record the call, authenticate, apply armed faults, route, add usage headers.
 
-Paths are ``/{version}/{node}/{edge}`` (the version may be left out, as on Graph) plus the single-product update
-``/{version}/catalog:{catalog_id}:{base64url(retailer_id)}``. From v26.0 on, or everywhere once
+Paths are ``/{version}/{node}/{edge}`` (the version may be left out, as on Graph), the single-product update
+``/{version}/catalog:{catalog_id}:{base64url(retailer_id)}``, and ``GET /{version}/{product_item_id}`` (one product
+by its Facebook id). From v26.0 on, or everywhere once
 ``commerce_orders_removed`` is set, the commerce order endpoints answer error 12: Meta removed that API on
 2026-10-27.
 """
@@ -16,7 +17,7 @@ from urllib.parse import unquote
 
 from stocksync.simulator.auth import SECRET_PARAMS, check_credentials
 from stocksync.simulator.batches import MAX_BATCH_BODY_BYTES
-from stocksync.simulator.catalog_endpoints import BATCH_USAGE_TYPE, CatalogEndpoints
+from stocksync.simulator.catalog_endpoints import BATCH_USAGE_TYPE, READ_USAGE_TYPE, CatalogEndpoints
 from stocksync.simulator.errors import (
     GraphError,
     commerce_orders_removed,
@@ -38,7 +39,10 @@ from stocksync.simulator.rate_limits import LOW_USAGE_PERCENT, usage_headers
 REMOVED_FROM_VERSION = (26, 0)
 ORDER_EDGES = frozenset({"commerce_orders", "acknowledge_orders", "acknowledge_order", "items", "cancellations"})
 SINGLE_PRODUCT_ENDPOINT = "catalog_item"
-CATALOG_ENDPOINTS = frozenset({"items_batch", "check_batch_request_status", "products", SINGLE_PRODUCT_ENDPOINT})
+# How ``GET /{product_item_id}`` is counted and targeted by faults (the path itself is a different id each time).
+PRODUCT_ITEM_ENDPOINT = "product_item"
+CATALOG_READ_ENDPOINTS = frozenset({"products", PRODUCT_ITEM_ENDPOINT})
+CATALOG_ENDPOINTS = frozenset({"items_batch", "check_batch_request_status", SINGLE_PRODUCT_ENDPOINT})
 ORDER_USAGE_TYPE = "pages"
 
 _VERSION = re.compile(r"^v(\d+)\.(\d+)$")
@@ -97,6 +101,7 @@ class GraphApi:
             ("GET", "catalog", "products"): lambda request, _: catalog.products(request),
         }
         self._update_product = catalog.update_product
+        self._product_item = catalog.product_item
 
     def handle(
         self,
@@ -112,7 +117,7 @@ class GraphApi:
         raw_path, _, query_string = target.partition("?")
         path = unquote(raw_path)
         version, segments = split_path(path)
-        endpoint = endpoint_name(segments)
+        endpoint = self._endpoint(segments)
         business_id, usage_type = self._business_object(endpoint)
         query = parse_query(query_string)
         try:
@@ -128,7 +133,7 @@ class GraphApi:
                 fault = self._state.faults.check(endpoint, now, business_id, usage_type)
             if fault is not None:
                 raise fault
-            response = GraphResponse(200, self._route(request))
+            response = GraphResponse(200, self._route(request, endpoint))
         except GraphError as error:
             response = error_response(error)
         return self._with_usage_headers(response, business_id, usage_type)
@@ -156,10 +161,20 @@ class GraphApi:
         if error is not None:
             raise error
 
-    def _route(self, request: GraphRequest) -> dict[str, Any]:
+    def _endpoint(self, segments: tuple[str, ...]) -> str:
+        """``endpoint_name``, except that a product's Facebook id alone is the ``product_item`` endpoint."""
+        if len(segments) == 1:
+            with self._state.lock:
+                if self._state.catalog.by_product_id(segments[0]) is not None:
+                    return PRODUCT_ITEM_ENDPOINT
+        return endpoint_name(segments)
+
+    def _route(self, request: GraphRequest, endpoint: str) -> dict[str, Any]:
         segments = request.segments
-        if endpoint_name(segments) == SINGLE_PRODUCT_ENDPOINT and request.method == "POST":
+        if endpoint == SINGLE_PRODUCT_ENDPOINT and request.method == "POST":
             return self._update_product(request, segments[0])
+        if endpoint == PRODUCT_ITEM_ENDPOINT and request.method == "GET":
+            return self._product_item(request, segments[0])
         if len(segments) != 2:
             raise unknown_path(request.path)
         node, edge = segments
@@ -185,6 +200,8 @@ class GraphApi:
             return "order" if node in self._state.orders else None
 
     def _business_object(self, endpoint: str) -> tuple[str | None, str]:
+        if endpoint in CATALOG_READ_ENDPOINTS:
+            return self._catalog_id, READ_USAGE_TYPE
         if endpoint in CATALOG_ENDPOINTS:
             return self._catalog_id, BATCH_USAGE_TYPE
         if endpoint in ORDER_EDGES:
@@ -194,9 +211,10 @@ class GraphApi:
     def _with_usage_headers(self, response: GraphResponse, business_id: str | None, usage_type: str) -> GraphResponse:
         """Usage headers go on every answer; an error that brought its own (a throttle) keeps them."""
         percent = LOW_USAGE_PERCENT
-        if usage_type == BATCH_USAGE_TYPE:
+        budget = {BATCH_USAGE_TYPE: self._state.batch_budget, READ_USAGE_TYPE: self._state.read_budget}.get(usage_type)
+        if budget is not None:
             with self._state.lock:
-                percent = max(percent, self._state.batch_budget.usage_percent(self._state.clock.now()))
+                percent = max(percent, budget.usage_percent(self._state.clock.now()))
         for name, value in usage_headers(business_id, usage_type, percent).items():
             response.headers.setdefault(name, value)
         return response
