@@ -44,6 +44,7 @@ def _verifier(settings: Settings) -> Verifier:
         push_queue=QueuePublisher(sqs, settings.push_queue_url),
         verify_queue=QueuePublisher(sqs, settings.verify_queue_url),
         dead_letters=composition.dead_letters(settings),
+        recompute_queue=QueuePublisher(sqs, settings.recompute_queue_url),
     )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from stocksync.logic.ledger import CounterDelta, LedgerPart
 from stocksync.logic.order_ingest import CounterUnderflowError, PartKey, StaleLedgerError
+from stocksync.models.sku import PlatformMove
 
 
 class InMemoryLedger:
@@ -18,6 +19,7 @@ class InMemoryLedger:
             lambda: {"processing": 0, "created": 0, "acknowledged": 0}
         )
         self.platform_units: dict[str, int] = defaultdict(int)
+        self.platform_moves: dict[str, list[PlatformMove]] = defaultdict(list)
         self.sold: dict[str, int] = defaultdict(int)
         self.writes = 0
         # Runs before a write lands: lets a test slip a concurrent writer in between a read and a write.
@@ -51,5 +53,6 @@ class InMemoryLedger:
             for name in ("processing", "created", "acknowledged"):
                 self.counters[sku][name] += getattr(delta, name)
             self.platform_units[sku] += delta.platform_units
+            self.platform_moves[sku].extend(delta.moves)
             self.sold[sku] += delta.sold
         self.writes += 1

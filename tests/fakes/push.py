@@ -29,7 +29,12 @@ class MemorySkus:
         return {rid: self.states[rid] for rid in set(retailer_ids) if rid in self.states}
 
     def confirm_pushes(
-        self, entries: Sequence[BatchEntry], *, accepted_at: datetime, confirmed_at: datetime
+        self,
+        entries: Sequence[BatchEntry],
+        *,
+        accepted_at: datetime,
+        confirmed_at: datetime,
+        sent_at: datetime | None = None,
     ) -> ConfirmReceipt:
         receipt = ConfirmReceipt()
         accepted = epoch_ms(accepted_at)
@@ -43,7 +48,11 @@ class MemorySkus:
                 "confirmed_value": entry.value,
                 "confirmed_visibility": entry.visibility,
                 "confirmed_at": confirmed_at,
-                "confirmed_platform_units": state.platform_units,
+                "catalog_value": entry.value,
+                "catalog_visibility": entry.visibility,
+                "catalog_from": sent_at or accepted_at,
+                "catalog_to": confirmed_at,
+                "catalog_basis": "push",
             }
             if entry.version > state.confirmed_version and (previous is None or previous <= accepted):
                 self.states[entry.retailer_id] = state.model_copy(update={**fields, "confirmed_version": entry.version})
@@ -55,6 +64,7 @@ class MemorySkus:
                 receipt.refused.append(entry.retailer_id)
                 continue
             self.accepted_ms[entry.retailer_id] = accepted
+            receipt.states[entry.retailer_id] = self.states[entry.retailer_id]
         return receipt
 
 

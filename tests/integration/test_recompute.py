@@ -38,6 +38,10 @@ def sku_record(retailer_id: str, *, level: int | None = 10, shows: int = 10, **f
         "published_version": 1,
         "confirmed_value": shows,
         "confirmed_version": 1,
+        # The confirmed push is the catalog's anchor: sent and seen landed a day ago.
+        "catalog_value": shows,
+        "catalog_from_ms": 1_796_300_000_000,
+        "catalog_to_ms": 1_796_300_060_000,
         **fields,
     }
     if level is not None:

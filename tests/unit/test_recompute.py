@@ -14,17 +14,17 @@ from stocksync.logic.recompute import (
     BucketPage,
     CatalogValue,
     ClaimConflictError,
+    Decision,
     PushReason,
     StateReads,
     StockRecompute,
     evaluate,
-    expected_catalog,
     push_reason,
     sweep_bucket,
 )
 from stocksync.models.recompute import SweepRequest
 from stocksync.models.settings import BucketSettings, DeductionMode
-from stocksync.models.sku import PushMessage, SkuState, Visibility
+from stocksync.models.sku import PlatformMove, PushMessage, SkuState, Visibility
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TIMEOUT = timedelta(minutes=15)
@@ -40,25 +40,41 @@ def sku(retailer_id: str = "SKU-1", **fields: Any) -> SkuState:
     return SkuState(retailer_id=retailer_id, **{"bucket": "fast", "warehouse_level": 10, **fields})
 
 
+SENT = NOW - timedelta(hours=1)
+CONFIRMED_AT = SENT + timedelta(minutes=1)
+
+
 def confirmed(value: int, *, version: int = 1, units: int = 0, **fields: Any) -> dict[str, Any]:
-    """Fields of a SKU whose version ``version`` with ``value`` was pushed and confirmed at platform_units ``units``."""
+    """Fields of a SKU whose version ``version`` with ``value`` was sent an hour ago and seen landed a minute later
+    (the catalog anchor), when platform_units was ``units``."""
     return {
         "published_value": value,
         "published_visibility": PUBLISHED,
         "published_version": version,
-        "published_at": NOW - timedelta(hours=1),
+        "published_at": SENT,
         "published_platform_units": units,
         "confirmed_value": value,
         "confirmed_visibility": PUBLISHED,
         "confirmed_version": version,
-        "confirmed_platform_units": units,
+        "catalog_value": value,
+        "catalog_visibility": PUBLISHED,
+        "catalog_from": SENT,
+        "catalog_to": CONFIRMED_AT,
         "platform_units": units,
         **fields,
     }
 
 
-def reason(state: SkuState, target: CatalogValue, mode: DeductionMode = MERCHANT) -> PushReason | None:
-    return push_reason(state, target, mode=mode, now=NOW, confirmation_timeout=TIMEOUT)
+def order_at(moment: datetime, units: int = 1) -> PlatformMove:
+    """An order of ``units`` placed on Facebook/Instagram at ``moment`` (its placement time is known exactly)."""
+    return PlatformMove(units=-units, not_before=moment, not_after=moment)
+
+
+def reason(
+    state: SkuState, target: CatalogValue, mode: DeductionMode = MERCHANT, **options: Any
+) -> PushReason | Decision | None:
+    decided = push_reason(state, target, mode=mode, now=NOW, confirmation_timeout=TIMEOUT, **options)
+    return None if decided is Decision.NOTHING else decided
 
 
 # ------------------------------------------------------------------------------------------------- evaluate
@@ -88,18 +104,6 @@ def test_evaluate_in_platform_mode_subtracts_acknowledged_only() -> None:
 # ----------------------------------------------------------------------------------------------- what the catalog shows
 
 
-def test_the_catalog_follows_the_platforms_own_decrements_and_restocks() -> None:
-    # Confirmed 8 when platform_units was -2; since then 3 more units were ordered on FB/IG and 1 restocked.
-    state = sku(**confirmed(8, units=-2, platform_units=-4))
-    assert expected_catalog(state, MERCHANT) == CatalogValue(6, PUBLISHED)
-    # In the platform mode Meta keeps its deductions apart from the provided value.
-    assert expected_catalog(state, PLATFORM) == CatalogValue(8, PUBLISHED)
-
-
-def test_the_catalog_value_never_goes_below_zero() -> None:
-    assert expected_catalog(sku(**confirmed(2, platform_units=-5)), MERCHANT) == CatalogValue(0, PUBLISHED)
-
-
 @pytest.mark.parametrize(
     ("fields", "target", "expected"),
     [
@@ -107,16 +111,49 @@ def test_the_catalog_value_never_goes_below_zero() -> None:
         (confirmed(5), CatalogValue(5, PUBLISHED), None),
         (confirmed(5), CatalogValue(4, PUBLISHED), PushReason.CATALOG_DIFFERS),
         (confirmed(0), CatalogValue(0, STAGING), PushReason.CATALOG_DIFFERS),  # visibility alone differs
-        # an FB/IG order of 2 units: the platform already shows 3, as does the target
-        (confirmed(5, platform_units=-2), CatalogValue(3, PUBLISHED), None),
+        # an FB/IG order of 2 units placed after the push landed: the platform already shows 3, as does the target
+        (
+            confirmed(5, platform_moves=(order_at(CONFIRMED_AT + timedelta(seconds=1), 2),)),
+            CatalogValue(3, PUBLISHED),
+            None,
+        ),
+        # the same order placed before the push was sent: the push erased the platform's decrement, it shows 5
+        (
+            confirmed(5, platform_moves=(order_at(SENT - timedelta(seconds=1), 2),)),
+            CatalogValue(3, PUBLISHED),
+            PushReason.CATALOG_DIFFERS,
+        ),
+        # placed while the batch was processing: nobody knows whether it was erased, so the catalog is read back
+        (
+            confirmed(5, platform_moves=(order_at(SENT + timedelta(seconds=30), 2),)),
+            CatalogValue(3, PUBLISHED),
+            Decision.READ_BACK,
+        ),
         # a web-store order of 2 units: only we know it
         (confirmed(5), CatalogValue(3, PUBLISHED), PushReason.CATALOG_DIFFERS),
+        # a record from before the catalog anchor existed: confirmed, but what it shows is unknown
+        (
+            {k: v for k, v in confirmed(5).items() if not k.startswith("catalog_")},
+            CatalogValue(5, PUBLISHED),
+            PushReason.NEVER_CONFIRMED,
+        ),
     ],
 )
 def test_push_only_when_the_catalog_differs(
     fields: dict[str, Any], target: CatalogValue, expected: PushReason | None
 ) -> None:
     assert reason(sku(**fields), target) == expected
+
+
+def test_with_reads_off_an_ambiguous_sku_is_pushed_with_its_absolute_value() -> None:
+    state = sku(**confirmed(5, platform_moves=(order_at(SENT + timedelta(seconds=30), 2),)))
+    assert reason(state, CatalogValue(3, PUBLISHED), reads_enabled=False) is PushReason.AMBIGUOUS
+
+
+def test_in_the_platform_mode_the_platforms_moves_do_not_change_the_provided_value() -> None:
+    state = sku(**confirmed(8, platform_moves=(order_at(CONFIRMED_AT + timedelta(minutes=1), 3),)))
+    assert reason(state, CatalogValue(8, PUBLISHED), PLATFORM) is None
+    assert reason(state, CatalogValue(8, PUBLISHED)) is PushReason.CATALOG_DIFFERS  # merchant mode: it shows 5
 
 
 def in_flight(value: int, *, age: timedelta, units: int = 0, **fields: Any) -> SkuState:
@@ -142,6 +179,17 @@ def test_a_pending_push_of_the_same_value_is_not_repeated_within_the_timeout() -
 
 def test_a_pending_push_unconfirmed_past_the_timeout_is_pushed_again() -> None:
     assert reason(in_flight(5, age=TIMEOUT), CatalogValue(5, PUBLISHED)) is PushReason.UNCONFIRMED
+
+
+def test_a_redelivery_sends_the_pending_push_again_at_once() -> None:
+    # The first try claimed version 2 and may have died before sending it: no wait for the timeout.
+    assert reason(in_flight(5, age=timedelta(minutes=1)), CatalogValue(5, PUBLISHED), redelivered=True) is (
+        PushReason.RESEND
+    )
+    # If the target moved meanwhile, the redelivery claims the target instead.
+    assert reason(in_flight(5, age=timedelta(minutes=1)), CatalogValue(4, PUBLISHED), redelivered=True) is (
+        PushReason.PENDING_DIFFERS
+    )
 
 
 def test_a_pending_push_of_another_value_is_superseded_even_when_the_catalog_shows_the_target() -> None:

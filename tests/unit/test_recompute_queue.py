@@ -89,9 +89,11 @@ class Store:
 class Recompute:
     def __init__(self) -> None:
         self.added: list[SkuState] = []
+        self.redelivered: list[bool] = []
 
-    def add(self, state: SkuState) -> None:
+    def add(self, state: SkuState, *, redelivered: bool = False) -> None:
         self.added.append(state)
+        self.redelivered.append(redelivered)
 
 
 def run(store: Store, bodies: list[Any]) -> Recompute:
@@ -135,3 +137,18 @@ def test_an_invalid_record_is_an_input_error_and_a_missing_one_has_no_warehouse_
     assert raised.value.field == "sku"
     batch.handle(SQSRecord(event["Records"][1]))
     assert recompute.added == [SkuState(retailer_id="NEW")]
+
+
+def test_a_redelivered_message_says_so_and_the_batch_names_the_messages_of_each_sku() -> None:
+    store = Store([SkuState(retailer_id="A"), SkuState(retailer_id="B")])
+    recompute = Recompute()
+    batch = RecomputeQueueBatch(store, recompute, buckets=BUCKETS)
+    event = sqs_event([{"retailer_id": "A"}, {"retailer_id": "B"}, {"retailer_id": "A"}])
+    event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "2"
+    batch.prefetch(event["Records"])
+    for record in event["Records"]:
+        batch.handle(SQSRecord(record))
+    # The second try of B's message may follow a first try that claimed a version and died before sending it.
+    assert recompute.redelivered == [False, True]
+    # Every message that asked for A comes back if A's push could not be sent.
+    assert batch.message_ids(["A"]) == ["msg-0", "msg-2"]

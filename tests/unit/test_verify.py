@@ -12,7 +12,7 @@ from stocksync.logic.item_errors import MAX_ITEM_RETRIES
 from stocksync.logic.verification import Verifier, VerifyConfig, recheck_delay
 from stocksync.models.graph import BatchRequestStatus, BatchRowError, BatchStatus
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState, VerifyMessage
-from stocksync.models.sku import SkuState, Visibility
+from stocksync.models.sku import PlatformMove, SkuState, Visibility
 from tests.fakes.push import MemoryBatches, MemoryDeadLetters, MemoryQueue, MemorySkus, ScriptedStatus
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -40,6 +40,7 @@ class Rig:
         self.push_queue = MemoryQueue()
         self.verify_queue = MemoryQueue()
         self.dead_letters = MemoryDeadLetters()
+        self.recompute_queue = MemoryQueue()
         self.verifier = Verifier(
             VerifyConfig(catalog_id="1001", recheck_delay_seconds=60, max_checks=max_checks),
             batches=self.batches,
@@ -49,6 +50,7 @@ class Rig:
             push_queue=self.push_queue,
             verify_queue=self.verify_queue,
             dead_letters=self.dead_letters,
+            recompute_queue=self.recompute_queue,
             now=lambda: CHECKED,
         )
 
@@ -166,6 +168,39 @@ def test_an_older_batch_never_overwrites_a_newer_confirmed_version() -> None:
     outcome = rig.verifier.verify(VerifyMessage(handle="h1"))
     assert (outcome.confirmed, outcome.refused) == (0, 1)
     assert (rig.skus.states["A"].confirmed_value, rig.skus.states["A"].confirmed_version) == (3, 2)
+
+
+def test_a_confirmation_recomputes_the_skus_the_platform_moved_while_the_push_was_in_flight() -> None:
+    rig = Rig([entry("A"), entry("B"), entry("C")])
+    sent = ACCEPTED - timedelta(seconds=1)
+    rig.batches.records["h1"] = rig.batches.records["h1"].model_copy(update={"sent_at": sent})
+    moves = {
+        "A": PlatformMove(units=-1, not_before=sent + timedelta(seconds=5), not_after=sent + timedelta(seconds=5)),
+        "B": PlatformMove(units=-1, not_before=T0, not_after=T0),  # before the call: erased, nothing open
+    }
+    for sku, move in moves.items():
+        rig.skus.states[sku] = rig.skus.states[sku].model_copy(update={"platform_moves": (move,)})
+    rig.answer("finished")
+    rig.verifier.verify(VerifyMessage(handle="h1"))
+    assert [body["retailer_id"] for body in rig.recompute_queue.bodies] == ["A"]
+    anchored = rig.skus.states["A"]
+    assert (anchored.catalog_value, anchored.catalog_from, anchored.catalog_to) == (4, sent, CHECKED)
+
+
+def test_a_recompute_that_cannot_be_enqueued_keeps_the_verify_message() -> None:
+    rig = Rig([entry("A")])
+    move_at = ACCEPTED + timedelta(seconds=5)
+    rig.skus.states["A"] = rig.skus.states["A"].model_copy(
+        update={"platform_moves": (PlatformMove(units=-1, not_before=move_at, not_after=move_at),)}
+    )
+    rig.recompute_queue.fail = lambda body: True
+    rig.answer("finished")
+    with pytest.raises(RuntimeError, match="recomputes"):
+        rig.verifier.verify(VerifyMessage(handle="h1"))
+    assert rig.batches.records["h1"].state is BatchState.PENDING  # the redelivery asks again
+    rig.recompute_queue.fail = lambda body: False
+    rig.verifier.verify(VerifyMessage(handle="h1"))
+    assert [body["retailer_id"] for body in rig.recompute_queue.bodies] == ["A"]
 
 
 def test_a_redelivered_message_of_a_settled_batch_does_nothing() -> None:

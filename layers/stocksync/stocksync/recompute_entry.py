@@ -85,6 +85,12 @@ def recompute_queue_batch(event: dict[str, Any], context: Any, settings: Setting
         dead_letters=composition.dead_letters(settings),
     )
     summary = report_run(recompute.finish(), trigger="queue")
+    # A claimed push (or a read) that could not be sent: its messages come back, and the redelivery sends it.
+    failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+    for message_id in batch.message_ids(recompute.unsent):
+        if message_id not in failed:
+            failed.add(message_id)
+            response.setdefault("batchItemFailures", []).append({"itemIdentifier": message_id})
     logger.info("recompute batch finished", extra=summary)
     return response
 

@@ -93,6 +93,7 @@ class BatchesTable:
         head = {
             "handle": record.handle,
             "accepted_at_ms": _ms(record.accepted_at),
+            "sent_at_ms": _ms(record.sent_at) if record.sent_at else None,
             "entry_count": len(record.entries),
             "parts": len(blobs),
             "entries": blobs[0],
@@ -113,6 +114,7 @@ class BatchesTable:
         return BatchRecord(
             handle=handle,
             accepted_at=_from_ms(int(head["accepted_at_ms"])),
+            sent_at=_from_ms(int(head["sent_at_ms"])) if head.get("sent_at_ms") is not None else None,
             entries=entries,
             state=BatchState(head["state"]),
         )

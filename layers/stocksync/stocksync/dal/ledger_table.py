@@ -48,6 +48,7 @@ def row_to_item(row: LedgerPart, *, now: datetime) -> dict[str, Any]:
             for sku, line in row.lines.items()
         },
         "placed_at": row.placed_at.isoformat() if row.placed_at else None,
+        "seen_at": row.seen_at.isoformat() if row.seen_at else None,
         "revision": row.revision,
         "updated_at": now.isoformat(),
     }
@@ -72,6 +73,7 @@ def item_to_row(item: Mapping[str, Any]) -> LedgerPart:
             for sku, line in item.get("lines", {}).items()
         },
         placed_at=datetime.fromisoformat(item["placed_at"]) if item.get("placed_at") else None,
+        seen_at=datetime.fromisoformat(item["seen_at"]) if item.get("seen_at") else None,
         revision=int(item["revision"]),
     )
 
@@ -101,7 +103,7 @@ class DynamoLedger:
     ) -> None:
         actions = [self._ledger_put(before, after)]
         for retailer_id, delta in sorted(changes.items()):
-            if delta.changes_counters or delta.platform_units:
+            if delta.changes_counters or delta.platform_units or delta.moves:
                 actions.append(self._counter_update(retailer_id, delta))
             if delta.sold:
                 actions.append(self._sold_update(retailer_id, delta.sold, sold_at))
@@ -150,13 +152,19 @@ class DynamoLedger:
             if change < 0:
                 values[f":min_{field_name}"] = -change
                 conditions.append(f"{attribute} >= :min_{field_name}")
+        adds = "ADD pending_processing :p, pending_created :c, acknowledged_unsynced :k, platform_units :u"
+        sets = "SET counters_updated_at = :now"
+        if delta.moves:
+            # Appended in the ledger's transaction, so each move lands exactly once, like the counters.
+            adds += ", platform_moves_total :moves_count"
+            sets += ", platform_moves = list_append(if_not_exists(platform_moves, :no_moves), :moves)"
+            values.update(
+                {":moves_count": len(delta.moves), ":no_moves": [], ":moves": [move.stored() for move in delta.moves]}
+            )
         update: dict[str, Any] = {
             "TableName": self._skus,
             "Key": encode({"retailer_id": retailer_id, "record": SKU_STATE_RECORD}),
-            "UpdateExpression": (
-                "ADD pending_processing :p, pending_created :c, acknowledged_unsynced :k, platform_units :u "
-                "SET counters_updated_at = :now"
-            ),
+            "UpdateExpression": f"{adds} {sets}",
             "ExpressionAttributeValues": encode(values),
         }
         if conditions:

@@ -17,14 +17,26 @@ from stocksync.errors import describe_validation_error
 from stocksync.logic.recompute import BucketPage, StateReads
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.push import BatchEntry, ConfirmReceipt
-from stocksync.models.sku import PushMessage, SkuSettingsChange, SkuState
+from stocksync.models.sku import (
+    CatalogBasis,
+    PlatformMove,
+    PushMessage,
+    SkuSettingsChange,
+    SkuState,
+    Visibility,
+    as_ms,
+    from_ms,
+)
 
 # Confirmations are one conditional UpdateItem per SKU (no batch write takes a condition); this many run at once,
 # within botocore's default pool of 10 connections per client (more threads would only queue for a connection).
 _CONFIRM_WORKERS = 10
+# The confirmed push is also the catalog's anchor: its value was shown from some instant between sending the call
+# and seeing the batch finished (logic/catalog_model.py).
 _CONFIRMED_FIELDS = (
     "confirmed_value = :value, confirmed_visibility = :visibility, confirmed_at = :at, "
-    "confirmed_platform_units = if_not_exists(platform_units, :zero), confirmed_accepted_ms = :accepted"
+    "confirmed_accepted_ms = :accepted, catalog_value = :value, catalog_visibility = :visibility, "
+    "catalog_from_ms = :sent, catalog_to_ms = :confirmed_ms, catalog_basis = :push"
 )
 # The version is newer than the confirmed one, and the platform did not accept a row of this SKU after ours.
 _CONFIRM_CONDITION = (
@@ -36,15 +48,36 @@ _CONFIRM_CONDITION = (
 _STALE_CONDITION = "confirmed_version > :version AND confirmed_accepted_ms < :accepted"
 
 
-def _as_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+_as_ms = as_ms
+# Catalog read anchors: nothing pushed since the state was read (no claim, nothing in flight), and the read began
+# after the current anchor ended, so the value read is the newest thing known about the catalog.
+_READ_CONDITION = (
+    "attribute_exists(retailer_id) AND {published} AND {confirmed} "
+    "AND (attribute_not_exists(catalog_to_ms) OR catalog_to_ms < :read_from)"
+)
+
+
+def _optional_ms(item: dict[str, Any], name: str) -> datetime | None:
+    value = item.get(name)
+    return from_ms(int(value)) if value is not None else None
 
 
 def state_from_item(item: dict[str, Any]) -> SkuState:
-    as_of = item.get("warehouse_as_of_ms")
     return SkuState.model_validate(
-        {**item, "warehouse_as_of": datetime.fromtimestamp(as_of / 1000, UTC) if as_of is not None else None}
+        {
+            **item,
+            "warehouse_as_of": _optional_ms(item, "warehouse_as_of_ms"),
+            "catalog_from": _optional_ms(item, "catalog_from_ms"),
+            "catalog_to": _optional_ms(item, "catalog_to_ms"),
+            "platform_moves": [PlatformMove.from_stored(move) for move in item.get("platform_moves", [])],
+        }
     )
+
+
+def _version_is(name: str, version: int) -> str:
+    if version == 0:
+        return f"(attribute_not_exists({name}) OR {name} = :version)"
+    return f"{name} = :version"
 
 
 def _checked_state(raw: dict[str, Any]) -> tuple[str, SkuState | str]:
@@ -162,37 +195,43 @@ class SkuTable:
         }
 
     def confirm_pushes(
-        self, entries: Sequence[BatchEntry], *, accepted_at: datetime, confirmed_at: datetime
+        self,
+        entries: Sequence[BatchEntry],
+        *,
+        accepted_at: datetime,
+        confirmed_at: datetime,
+        sent_at: datetime | None = None,
     ) -> ConfirmReceipt:
         """Record that the platform applied these rows (accepted at ``accepted_at``): the SKU's confirmed_* fields.
 
         Never over a newer version: the condition keeps confirmed_version monotonic. One exception keeps the record
         truthful: the platform applies batches in the order it accepted them, so when a newer version was confirmed
         from a batch accepted *before* ours (two push invocations raced), the catalog shows our older value; the
-        value fields then say so (the version stays) and recompute pushes again. ``confirmed_platform_units``
-        copies ``platform_units`` in the same update, so later platform decrements are counted from here.
+        value fields then say so (the version stays) and recompute pushes again. The same update makes the row the
+        SKU's catalog anchor: shown from an instant between ``sent_at`` and ``confirmed_at``. The receipt carries
+        each landed SKU's new state, so the caller can tell which ones the platform's moves made ambiguous.
         """
         receipt = ConfirmReceipt()
-        accepted_ms = _as_ms(accepted_at)
-        at = confirmed_at.astimezone(UTC).isoformat()
+        values = {
+            ":at": confirmed_at.astimezone(UTC).isoformat(),
+            ":confirmed_ms": _as_ms(confirmed_at),
+            ":accepted": _as_ms(accepted_at),
+            ":sent": _as_ms(sent_at or accepted_at),
+            ":push": CatalogBasis.PUSH.value,
+        }
         if len(entries) <= 1:
-            outcomes = [self._confirm_one(entry, accepted_ms, at) for entry in entries]
+            outcomes = [self._confirm_one(entry, values) for entry in entries]
         else:
             with ThreadPoolExecutor(max_workers=_CONFIRM_WORKERS) as pool:
-                outcomes = list(pool.map(lambda entry: self._confirm_one(entry, accepted_ms, at), entries))
-        for entry, outcome in zip(entries, outcomes, strict=True):
+                outcomes = list(pool.map(lambda entry: self._confirm_one(entry, values), entries))
+        for entry, (outcome, state) in zip(entries, outcomes, strict=True):
             getattr(receipt, outcome).append(entry.retailer_id)
+            if state is not None:
+                receipt.states[entry.retailer_id] = state
         return receipt
 
-    def _confirm_one(self, entry: BatchEntry, accepted_ms: int, at: str) -> str:
-        values = {
-            ":value": entry.value,
-            ":visibility": entry.visibility.value,
-            ":at": at,
-            ":zero": 0,
-            ":accepted": accepted_ms,
-            ":version": entry.version,
-        }
+    def _confirm_one(self, entry: BatchEntry, shared: dict[str, Any]) -> tuple[str, SkuState | None]:
+        values = {**shared, ":value": entry.value, ":visibility": entry.visibility.value, ":version": entry.version}
         key = encode({"retailer_id": entry.retailer_id, "record": SKU_STATE_RECORD})
         attempts = (
             ("confirmed", f"SET {_CONFIRMED_FIELDS}, confirmed_version = :version", _CONFIRM_CONDITION),
@@ -201,19 +240,96 @@ class SkuTable:
         for outcome, update, condition in attempts:
             self.requests += 1
             try:
-                self._client.update_item(
+                answer = self._client.update_item(
                     TableName=self._table,
                     Key=key,
                     UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeValues=encode(values),
+                    ReturnValues="ALL_NEW",
                 )
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 continue
-            return outcome
-        return "refused"
+            _, state = _checked_state(answer["Attributes"])
+            return outcome, state if isinstance(state, SkuState) else None
+        return "refused", None
+
+    # ------------------------------------------------------------------------------------------- catalog reads
+
+    def record_catalog_read(
+        self,
+        retailer_id: str,
+        *,
+        value: int,
+        visibility: Visibility,
+        read_from: datetime,
+        read_to: datetime,
+        published_version: int,
+    ) -> bool:
+        """Make a value read from the catalog the SKU's anchor, if nothing was pushed since ``published_version``
+        was read (no claim and nothing in flight) and the read began after the current anchor ended. False when
+        either no longer holds: the read says nothing certain, and the push in flight will anchor the SKU."""
+        condition = _READ_CONDITION.format(
+            published=_version_is("published_version", published_version),
+            confirmed=_version_is("confirmed_version", published_version),
+        )
+        self.requests += 1
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression=(
+                    "SET catalog_value = :value, catalog_visibility = :visibility, catalog_from_ms = :read_from, "
+                    "catalog_to_ms = :read_to, catalog_basis = :read"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=encode(
+                    {
+                        ":value": value,
+                        ":visibility": visibility.value,
+                        ":read_from": _as_ms(read_from),
+                        ":read_to": _as_ms(read_to),
+                        ":read": CatalogBasis.READ.value,
+                        ":version": published_version,
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def prune_moves(self, state: SkuState, indexes: Sequence[int]) -> bool:
+        """Drop platform moves that are behind the catalog anchor. The condition pins the list to the one read
+        (no move appended, no other prune since), so the indexes still name the same moves."""
+        if not indexes:
+            return False
+        pruned = "attribute_not_exists(platform_moves_pruned) OR platform_moves_pruned = :pruned"
+        self.requests += 1
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": state.retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression="REMOVE "
+                + ", ".join(f"platform_moves[{index}]" for index in sorted(indexes))
+                + " ADD platform_moves_pruned :count",
+                ConditionExpression=f"platform_moves_total = :total AND ({pruned})",
+                ExpressionAttributeValues=encode(
+                    {
+                        ":total": state.platform_moves_total,
+                        ":pruned": state.platform_moves_pruned,
+                        ":count": len(indexes),
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------------------------------------- stock recompute
 

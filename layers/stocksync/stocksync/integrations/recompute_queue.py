@@ -55,7 +55,7 @@ class SettingsStore(Protocol):
 
 
 class SkuRecompute(Protocol):
-    def add(self, state: SkuState) -> Evaluation | None: ...
+    def add(self, state: SkuState, *, redelivered: bool = False) -> Evaluation | None: ...
 
 
 class RecomputeQueueBatch:
@@ -67,6 +67,7 @@ class RecomputeQueueBatch:
         self._buckets = buckets
         self._reads = StateReads()
         self._done: set[str] = set()
+        self._messages: dict[str, list[str]] = {}  # retailer id -> ids of the messages that asked for it
 
     def prefetch(self, records: Iterable[dict[str, Any]]) -> None:
         """Read every SKU the batch names in as few calls as possible (bad messages are left to ``handle``)."""
@@ -81,6 +82,7 @@ class RecomputeQueueBatch:
     def handle(self, record: SQSRecord) -> None:
         message = parse_recompute_message(record.body, self._buckets)
         retailer_id = message.retailer_id
+        self._messages.setdefault(retailer_id, []).append(record.message_id)
         state = None
         if message.settings_change is not None:
             state = self._skus.apply_settings(message.settings_change)  # None: an older change or a repeat
@@ -91,5 +93,10 @@ class RecomputeQueueBatch:
                 raise InvalidInputError("sku", f"SKU record {retailer_id}: {self._reads.invalid[retailer_id]}")
             # A SKU without a record has no warehouse level: reported as such, nothing published.
             state = self._reads.states.get(retailer_id) or SkuState(retailer_id=retailer_id)
-        self._recompute.add(state)
+        redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+        self._recompute.add(state, redelivered=redelivered)
         self._done.add(retailer_id)
+
+    def message_ids(self, retailer_ids: Iterable[str]) -> list[str]:
+        """The messages that asked for these SKUs: the ones to deliver again when their push was not sent."""
+        return [message_id for retailer_id in retailer_ids for message_id in self._messages.get(retailer_id, [])]

@@ -18,13 +18,16 @@ import math
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from stocksync.errors import InvalidInputError
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
+from stocksync.models.sku import PlatformMove
 
 MAX_LINES_PER_PART = 49
 OPEN_SHARDS = 8  # spreads the sparse open-orders index over a few partitions
+# The lower bound of a platform move whose instant nothing bounds from below (an order without a placement time).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class CounterDelta:
     acknowledged: int = 0  # K: units in acknowledged (IN_PROGRESS) orders the warehouse has not accounted for
     sold: int = 0  # units newly seen ordered (velocity)
     platform_units: int = 0  # change the platform made to its own catalog copy (-ordered on FB/IG, +restocked)
+    # The same change, move by move, with when each happened (logic/catalog_model.py decides what the catalog shows).
+    moves: tuple[PlatformMove, ...] = ()
 
     def __add__(self, other: CounterDelta) -> CounterDelta:
         return CounterDelta(
@@ -57,10 +62,18 @@ class CounterDelta:
             self.acknowledged + other.acknowledged,
             self.sold + other.sold,
             self.platform_units + other.platform_units,
+            self.moves + other.moves,
         )
 
     def __neg__(self) -> CounterDelta:
-        return CounterDelta(-self.processing, -self.created, -self.acknowledged, -self.sold, -self.platform_units)
+        return CounterDelta(
+            -self.processing,
+            -self.created,
+            -self.acknowledged,
+            -self.sold,
+            -self.platform_units,
+            tuple(move.model_copy(update={"units": -move.units}) for move in self.moves),
+        )
 
     @property
     def changes_counters(self) -> bool:
@@ -68,7 +81,7 @@ class CounterDelta:
 
     @property
     def is_zero(self) -> bool:
-        return not (self.changes_counters or self.sold or self.platform_units)
+        return not (self.changes_counters or self.sold or self.platform_units or self.moves)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,8 @@ class LedgerPart:
     sold_on_platform: bool
     lines: Mapping[str, LineRecord] = field(default_factory=dict)
     placed_at: datetime | None = None
+    # When the newest sighting that changed this row was made: a restock seen later happened after it.
+    seen_at: datetime | None = None
     revision: int = 0  # 0: not stored yet
 
     @property
@@ -148,7 +163,10 @@ def empty_part(observation: OrderObservation, part: int, parts: int) -> LedgerPa
 
 
 def merge(stored: LedgerPart, observation: OrderObservation, lines: Iterable[OrderLine]) -> LedgerPart:
-    """Join a sighting into a stored row. ``lines`` are the sighting's lines that belong to this part."""
+    """Join a sighting into a stored row. ``lines`` are the sighting's lines that belong to this part.
+
+    ``seen_at`` moves to the sighting's time only when the sighting changed something, so a repeat costs no write.
+    """
     merged_lines = dict(stored.lines)
     for line in lines:
         known = merged_lines.get(line.retailer_id)
@@ -168,7 +186,7 @@ def merge(stored: LedgerPart, observation: OrderObservation, lines: Iterable[Ord
     source = stored.source
     if source is OrderSource.WAREHOUSE and observation.source is not OrderSource.WAREHOUSE:
         source = observation.source  # a sync notice came first; the order's real source is this one
-    return replace(
+    merged = replace(
         stored,
         source=source,
         state=state,
@@ -177,6 +195,31 @@ def merge(stored: LedgerPart, observation: OrderObservation, lines: Iterable[Ord
         lines=merged_lines,
         placed_at=stored.placed_at or observation.placed_at,
     )
+    if same_content(stored, merged):
+        return stored
+    seen_at = observation.observed_at if stored.seen_at is None else max(stored.seen_at, observation.observed_at)
+    return replace(merged, seen_at=seen_at)
+
+
+def platform_moves(
+    before: LedgerPart, after: LedgerPart, newly_ordered: int, newly_restocked: int
+) -> list[PlatformMove]:
+    """The moves a merge revealed on the platform's own copy, with the instants they are known to lie between.
+
+    An order's units left the platform's copy when it was placed (the platform reports that time); a restock
+    happened after the last sighting that changed the row (which did not show it yet) and before this one.
+    """
+    seen_at = after.seen_at or after.placed_at or EARLIEST
+    moves = []
+    if newly_ordered:
+        if after.placed_at is not None:
+            moves.append(PlatformMove(units=-newly_ordered, not_before=after.placed_at, not_after=after.placed_at))
+        else:
+            moves.append(PlatformMove(units=-newly_ordered, not_before=before.seen_at or EARLIEST, not_after=seen_at))
+    if newly_restocked:
+        not_before = before.seen_at or after.placed_at or EARLIEST
+        moves.append(PlatformMove(units=newly_restocked, not_before=min(not_before, seen_at), not_after=seen_at))
+    return moves
 
 
 def deltas(before: LedgerPart, after: LedgerPart) -> dict[str, CounterDelta]:
@@ -194,15 +237,19 @@ def deltas(before: LedgerPart, after: LedgerPart) -> dict[str, CounterDelta]:
         old = before.lines.get(retailer_id)
         newly_ordered = line.ordered - (old.ordered if old else 0)
         newly_restocked = line.restocked - (old.restocked if old else 0)
-        platform = (newly_restocked - newly_ordered) if after.sold_on_platform else 0
-        if newly_ordered or platform:
-            add(retailer_id, CounterDelta(sold=newly_ordered, platform_units=platform))
+        if after.sold_on_platform:
+            moves = tuple(platform_moves(before, after, newly_ordered, newly_restocked))
+            platform = newly_restocked - newly_ordered
+        else:
+            moves, platform = (), 0
+        if newly_ordered or moves:
+            add(retailer_id, CounterDelta(sold=newly_ordered, platform_units=platform, moves=moves))
     return {retailer_id: delta for retailer_id, delta in result.items() if not delta.is_zero}
 
 
 def same_content(left: LedgerPart, right: LedgerPart) -> bool:
     """True when a merge changed nothing, so no write is needed (the common case for overlapping polls)."""
-    return replace(left, revision=0) == replace(right, revision=0)
+    return replace(left, revision=0, seen_at=None) == replace(right, revision=0, seen_at=None)
 
 
 def validate_against_known_lines(known_skus: set[str], observation: OrderObservation) -> None:

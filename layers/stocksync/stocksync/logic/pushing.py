@@ -78,7 +78,12 @@ class Rejections(Protocol):
 
 class Confirmations(Protocol):
     def confirm_pushes(
-        self, entries: Sequence[BatchEntry], *, accepted_at: datetime, confirmed_at: datetime
+        self,
+        entries: Sequence[BatchEntry],
+        *,
+        accepted_at: datetime,
+        confirmed_at: datetime,
+        sent_at: datetime | None = None,
     ) -> ConfirmReceipt: ...
 
 
@@ -173,6 +178,7 @@ class Pusher:
         if waiting:
             self._requeue(waiting, granted.retry_after_seconds, outcome)
         for index, call in enumerate(calls):
+            sent_at = self._now()
             try:
                 result = self._catalog.items_batch(
                     self._config.catalog_id,
@@ -187,9 +193,11 @@ class Pusher:
                 outcome.errors_by_code[error_code(error)] += 1
                 outcome.failed_record_ids.extend(p.record_id for p in call)
                 continue
-            self._accepted(call, result, outcome)
+            self._accepted(call, result, outcome, sent_at)
 
-    def _accepted(self, call: list[ReceivedPush], result: ItemsBatchResult, outcome: PushOutcome) -> None:
+    def _accepted(
+        self, call: list[ReceivedPush], result: ItemsBatchResult, outcome: PushOutcome, sent_at: datetime
+    ) -> None:
         refused = {status.retailer_id: status.errors[0].message for status in result.validation_status if status.errors}
         sent = []
         for push in call:
@@ -205,7 +213,10 @@ class Pusher:
             return
         handle = result.handles[0]
         record = BatchRecord(
-            handle=handle, accepted_at=self._now(), entries=[BatchEntry.from_message(p.message) for p in sent]
+            handle=handle,
+            accepted_at=self._now(),
+            sent_at=sent_at,
+            entries=[BatchEntry.from_message(p.message) for p in sent],
         )
         try:
             self._batches.record(record)
@@ -230,6 +241,7 @@ class Pusher:
 
     def _single_updates(self, rows: list[ReceivedPush], outcome: PushOutcome) -> None:
         for index, push in enumerate(rows):
+            sent_at = self._now()
             try:
                 self._catalog.update_product(self._config.catalog_id, push.retailer_id, self._fields(push))
             except GraphThrottledError as error:
@@ -245,7 +257,7 @@ class Pusher:
                 continue
             moment = self._now()
             self._confirmations.confirm_pushes(
-                [BatchEntry.from_message(push.message)], accepted_at=moment, confirmed_at=moment
+                [BatchEntry.from_message(push.message)], accepted_at=moment, confirmed_at=moment, sent_at=sent_at
             )
             outcome.single_updates += 1
 

@@ -1,18 +1,16 @@
 """Deciding what to push: the target value of each SKU, compared with what the catalog shows now.
 
-What the catalog shows is not the last value pushed. In the merchant deduction mode Meta decrements its copy on
-every Facebook/Instagram order and restores it on buyer cancellations and restocking seller cancellations; the ledger
-sums those moves per SKU in ``platform_units``, so the catalog shows::
-
-    confirmed_value + (platform_units - confirmed_platform_units)
-
-In the platform deduction mode Meta keeps its deductions apart from the value we provide, so the catalog's provided
-value is the confirmed value itself.
+What the catalog shows is not the last value pushed: the platform moves its own copy as buyers order and cancel,
+and each push overwrites those moves at an instant the product cannot see. logic/catalog_model.py works out what
+the catalog shows from the last anchor (a push seen landing, or a read) and the platform's moves with their
+instants. When a move may or may not have been erased (it fell inside the anchor's window), the SKU is ambiguous:
+it is read back from the catalog (``CatalogReads``), or, when reads are off, pushed again with its absolute value.
 
 A push is claimed by bumping ``published_version`` with a condition on the version read: of two concurrent
 recomputes only one gets a version, so one version never carries two values; the other re-reads and decides again.
 A value already pushed and not yet confirmed is not pushed again until the confirmation timeout has passed (a lost
-push message, or a verification that never ends, is then retried).
+push message, or a verification that never ends, is then retried), except on a redelivery of the message that
+claimed it: the first try may have claimed the version and died before sending it.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from stocksync.errors import InvalidInputError, StockSyncError
+from stocksync.logic.catalog_model import CatalogValue, catalog_belief, prunable_moves
 from stocksync.logic.overselling import OverSellingReport, OverSold
 from stocksync.logic.stock_formula import Allocation, PendingUnits, StockFigures, resolve_allocation, stock_figures
 from stocksync.models.recompute import SweepRequest
@@ -31,14 +30,10 @@ from stocksync.models.settings import BucketSettings, DeductionMode
 from stocksync.models.sku import PushMessage, SkuState, Visibility
 
 MAX_CLAIM_ATTEMPTS = 3
+# Moves behind the catalog anchor never matter again; they are dropped once this many piled up (one write).
+PRUNE_MOVES_AT = 8
 # How many names of SKUs without a warehouse level one report keeps for its warning (the count is always exact).
 MAX_NAMED_SKUS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogValue:
-    value: int
-    visibility: Visibility
 
 
 class PushReason(StrEnum):
@@ -46,32 +41,27 @@ class PushReason(StrEnum):
     CATALOG_DIFFERS = "catalog differs"
     PENDING_DIFFERS = "pending push differs"
     UNCONFIRMED = "unconfirmed past the timeout"
+    AMBIGUOUS = "catalog ambiguous"  # reads are off: push the absolute value instead of guessing
+    RESEND = "claimed, maybe never sent"  # a redelivery of the message whose first try claimed the version
 
 
-def _with_platform_moves(value: int, state: SkuState, since_units: int, mode: DeductionMode) -> int:
-    if mode is DeductionMode.MERCHANT:
-        value += state.platform_units - since_units
-    return max(0, value)  # the platform refuses orders at 0; its copy never goes below
+class Decision(StrEnum):
+    """What a SKU needs besides (or instead of) a push."""
 
-
-def expected_catalog(state: SkuState, mode: DeductionMode) -> CatalogValue | None:
-    """What the catalog shows now, from the last confirmed push; None when nothing was ever confirmed."""
-    if state.confirmed_value is None or state.confirmed_version == 0:
-        return None
-    return CatalogValue(
-        _with_platform_moves(state.confirmed_value, state, state.confirmed_platform_units, mode),
-        state.confirmed_visibility or Visibility.PUBLISHED,
-    )
+    NOTHING = "nothing"
+    READ_BACK = "read back"  # the catalog is ambiguous: read it before deciding
 
 
 def pending_push(state: SkuState, mode: DeductionMode) -> CatalogValue | None:
-    """What the catalog will show once the pushed-but-unconfirmed version lands; None when none is pending."""
+    """What the catalog will show once the pushed-but-unconfirmed version lands, if the platform's moves seen since
+    the claim come after it; None when none is pending. Whether they do is settled once the push is confirmed
+    (verify_batch asks for a recompute then), so this only decides whether to wait for that."""
     if state.published_value is None or state.published_version <= state.confirmed_version:
         return None
-    return CatalogValue(
-        _with_platform_moves(state.published_value, state, state.published_platform_units, mode),
-        state.published_visibility or Visibility.PUBLISHED,
-    )
+    value = state.published_value
+    if mode is DeductionMode.MERCHANT:
+        value += state.platform_units - state.published_platform_units
+    return CatalogValue(max(0, value), state.published_visibility or Visibility.PUBLISHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +94,34 @@ def evaluate(state: SkuState, bucket: str, settings: BucketSettings, mode: Deduc
 
 
 def push_reason(
-    state: SkuState, target: CatalogValue, *, mode: DeductionMode, now: datetime, confirmation_timeout: timedelta
-) -> PushReason | None:
-    """Why ``target`` must be pushed, or None when the catalog shows it (or will, once the pending push lands)."""
+    state: SkuState,
+    target: CatalogValue,
+    *,
+    mode: DeductionMode,
+    now: datetime,
+    confirmation_timeout: timedelta,
+    reads_enabled: bool = True,
+    redelivered: bool = False,
+) -> PushReason | Decision:
+    """Why ``target`` must be pushed; ``Decision.READ_BACK`` when the catalog must be read first; otherwise
+    ``Decision.NOTHING`` (the catalog shows the target, or will once the pending push lands)."""
     pending = pending_push(state, mode)
     if pending is not None:
+        if redelivered:
+            # The first try may have claimed this version and died before sending it: send it now, or the target.
+            same = (state.published_value, state.published_visibility) == (target.value, target.visibility)
+            return PushReason.RESEND if same else PushReason.PENDING_DIFFERS
         if pending != target:
             return PushReason.PENDING_DIFFERS
         if state.published_at is None or now - state.published_at >= confirmation_timeout:
             return PushReason.UNCONFIRMED
-        return None
-    shows = expected_catalog(state, mode)
-    if shows is None:
+        return Decision.NOTHING
+    belief = catalog_belief(state, mode)
+    if belief is None:
         return PushReason.NEVER_CONFIRMED
-    return None if shows == target else PushReason.CATALOG_DIFFERS
+    if belief.ambiguous:
+        return Decision.READ_BACK if reads_enabled else PushReason.AMBIGUOUS
+    return Decision.NOTHING if belief.shows == target else PushReason.CATALOG_DIFFERS
 
 
 # ------------------------------------------------------------------------------------------------- ports
@@ -138,10 +142,20 @@ class SkuStore(Protocol):
         """Record ``push`` as published if the SKU's published_version is still ``expected_version``."""
         ...
 
+    def prune_moves(self, state: SkuState, indexes: Sequence[int]) -> bool:
+        """Drop these platform moves (behind the catalog anchor) if the list is still the one in ``state``."""
+        ...
+
 
 class PushSender(Protocol):
     def send(self, pushes: Sequence[PushMessage]) -> list[tuple[PushMessage, str]]:
         """Enqueue the pushes; returns the ones that could not be sent, with why."""
+        ...
+
+
+class CatalogReads(Protocol):
+    def request(self, retailer_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Ask for these SKUs to be read back from the catalog; returns the ones that could not be asked, with why."""
         ...
 
 
@@ -165,6 +179,7 @@ class BucketTally:
     over_sold: int = 0
     units_at_risk: int = 0
     pushes_enqueued: int = 0
+    reads_requested: int = 0
     without_warehouse_level: int = 0
 
 
@@ -174,6 +189,9 @@ class RecomputeReport:
     unchanged: int = 0
     pushes_claimed: int = 0
     push_failures: list[tuple[str, str]] = field(default_factory=list)
+    read_failures: list[tuple[str, str]] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)  # pushes claimed, per PushReason
+    moves_pruned: int = 0
     conflicts: int = 0
     without_warehouse_level: list[str] = field(default_factory=list)  # the first MAX_NAMED_SKUS names
     over_selling: OverSellingReport = field(default_factory=OverSellingReport)
@@ -203,10 +221,14 @@ class StockRecompute:
         mode: DeductionMode,
         confirmation_timeout: timedelta,
         now: datetime,
+        reads: CatalogReads | None = None,
     ) -> None:
+        """``reads`` None: catalog reads are off, and an ambiguous SKU is pushed again with its absolute value."""
         self._store = store
         self._pushes = pushes
         self._over_selling = over_selling
+        self._reads = reads
+        self._to_read: list[tuple[str, str]] = []
         self._buckets = buckets
         self._default_bucket = default_bucket
         self._mode = mode
@@ -225,26 +247,59 @@ class StockRecompute:
             )
         return name, settings
 
-    def add(self, state: SkuState) -> Evaluation:
-        """Evaluate one SKU; claim a push when the catalog needs one. Raises InvalidInputError for an unknown bucket,
-        ClaimConflictError when concurrent recomputes kept taking the version."""
+    def add(self, state: SkuState, *, redelivered: bool = False) -> Evaluation:
+        """Evaluate one SKU; claim a push when the catalog needs one, or ask for a read when it is ambiguous.
+
+        ``redelivered``: the message that asked for this SKU was delivered before (a first try may have claimed a
+        version and died before sending it). Raises InvalidInputError for an unknown bucket, ClaimConflictError
+        when concurrent recomputes kept taking the version."""
         for _attempt in range(MAX_CLAIM_ATTEMPTS):
             bucket, settings = self.bucket_of(state)
             evaluation = evaluate(state, bucket, settings, self._mode)
-            if evaluation.target is None or self._claim_if_needed(state, bucket, evaluation.target):
+            if evaluation.target is None or self._claim_if_needed(state, bucket, evaluation.target, redelivered):
                 break
             self.report.conflicts += 1
             state = self._reread(state.retailer_id)
         else:
             raise ClaimConflictError(f"SKU {state.retailer_id}: {MAX_CLAIM_ATTEMPTS} concurrent version claims lost")
+        behind = prunable_moves(state)
+        if len(behind) >= PRUNE_MOVES_AT and self._store.prune_moves(state, behind):
+            self.report.moves_pruned += len(behind)
         self._tally(state, evaluation)
         return evaluation
 
-    def _claim_if_needed(self, state: SkuState, bucket: str, target: CatalogValue) -> bool:
+    def _claim_if_needed(self, state: SkuState, bucket: str, target: CatalogValue, redelivered: bool) -> bool:
         """False only when a concurrent recompute took the version first."""
-        reason = push_reason(state, target, mode=self._mode, now=self._now, confirmation_timeout=self._timeout)
-        if reason is None:
+        reason = push_reason(
+            state,
+            target,
+            mode=self._mode,
+            now=self._now,
+            confirmation_timeout=self._timeout,
+            reads_enabled=self._reads is not None,
+            redelivered=redelivered,
+        )
+        if reason is Decision.NOTHING:
             self.report.unchanged += 1
+            return True
+        if reason is Decision.READ_BACK:
+            self._to_read.append((bucket, state.retailer_id))
+            return True
+        self.report.reasons[reason.value] = self.report.reasons.get(reason.value, 0) + 1
+        if reason is PushReason.RESEND:
+            assert state.published_value is not None and state.published_at is not None
+            self._claimed.append(
+                (
+                    bucket,
+                    PushMessage(
+                        retailer_id=state.retailer_id,
+                        value=state.published_value,
+                        version=state.published_version,
+                        visibility=state.published_visibility or Visibility.PUBLISHED,
+                        computed_at=state.published_at,
+                    ),
+                )
+            )
             return True
         push = PushMessage(
             retailer_id=state.retailer_id,
@@ -287,8 +342,9 @@ class StockRecompute:
             self._over_sold.append(OverSold(state.retailer_id, evaluation.bucket, figures, pending))
 
     def flush(self) -> None:
-        """Send the pushes claimed so far. A push that cannot be sent stays claimed but unconfirmed: the next
-        recompute after the confirmation timeout sends it again."""
+        """Send the pushes claimed and the reads asked for so far. A push that cannot be sent stays claimed but
+        unconfirmed: a redelivery of its message, or the next recompute after the confirmation timeout, sends it."""
+        self._flush_reads()
         if not self._claimed:
             return
         buckets = {push.retailer_id: bucket for bucket, push in self._claimed}
@@ -299,6 +355,21 @@ class StockRecompute:
                 self.report.tally(bucket).pushes_enqueued += 1
         self.report.push_failures.extend((push.retailer_id, why) for push, why in failed)
         self._claimed.clear()
+
+    def _flush_reads(self) -> None:
+        if not self._to_read or self._reads is None:
+            return
+        failed = dict(self._reads.request([retailer_id for _, retailer_id in self._to_read]))
+        for bucket, retailer_id in self._to_read:
+            if retailer_id not in failed:
+                self.report.tally(bucket).reads_requested += 1
+        self.report.read_failures.extend(failed.items())
+        self._to_read.clear()
+
+    @property
+    def unsent(self) -> set[str]:
+        """SKUs whose push or read could not be sent in this run (their messages must be delivered again)."""
+        return {retailer_id for retailer_id, _ in self.report.push_failures + self.report.read_failures}
 
     def finish(self) -> RecomputeReport:
         """Flush the pushes, answer the over-selling found, and return the run's report."""

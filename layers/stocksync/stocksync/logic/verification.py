@@ -24,10 +24,12 @@ from typing import Any, Protocol
 from stocksync import clock
 from stocksync.errors import InvalidInputError
 from stocksync.integrations.graph_errors import GraphThrottledError, GraphValidationError
+from stocksync.logic.catalog_model import has_open_moves
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES, classify_item_error
 from stocksync.logic.pushing import Confirmations, Outbox, Rejections, SkuStates, error_code, queue_delay
 from stocksync.models.graph import BatchRequestStatus, BatchStatus
-from stocksync.models.push import BatchEntry, BatchRecord, BatchState, VerifyMessage
+from stocksync.models.push import BatchEntry, BatchRecord, BatchState, ConfirmReceipt, VerifyMessage
+from stocksync.models.recompute import RecomputeRequest
 from stocksync.observability import logger
 
 SOURCE = "verify_batch"
@@ -101,6 +103,7 @@ class Verifier:
         push_queue: Outbox,
         verify_queue: Outbox,
         dead_letters: Rejections,
+        recompute_queue: Outbox,
         now: Callable[[], datetime] = clock.now,
     ) -> None:
         self._config = config
@@ -111,6 +114,7 @@ class Verifier:
         self._push_queue = push_queue
         self._verify_queue = verify_queue
         self._dead_letters = dead_letters
+        self._recompute_queue = recompute_queue
         self._now = now
 
     def verify(self, message: VerifyMessage) -> VerifyOutcome:
@@ -171,7 +175,10 @@ class Verifier:
             )
         now = self._now()
         delivered = [entry for entry in record.entries if entry.retailer_id not in invalid]
-        receipt = self._confirmations.confirm_pushes(delivered, accepted_at=record.accepted_at, confirmed_at=now)
+        receipt = self._confirmations.confirm_pushes(
+            delivered, accepted_at=record.accepted_at, confirmed_at=now, sent_at=record.sent_at
+        )
+        self._recompute_if_unsettled(receipt)
         outcome.confirmed = len(receipt.confirmed)
         outcome.stale_corrected = len(receipt.stale_corrected)
         outcome.refused = len(receipt.refused)
@@ -191,6 +198,20 @@ class Verifier:
                 to_retry.append((entry, error.message))
         self._retry_each(to_retry, record.handle, outcome)
         self._settle(record, outcome, finished_at=now)
+
+    def _recompute_if_unsettled(self, receipt: ConfirmReceipt) -> None:
+        """Recompute the SKUs this confirmation leaves open: the platform's moves seen while the push was in flight
+        (recompute waited for this confirmation to place them against the push's window), an older value that
+        landed after a newer one, and repeats (a redelivery finds its rows confirmed already)."""
+        unsettled = {retailer_id for retailer_id, state in receipt.states.items() if has_open_moves(state)}
+        unsettled.update(receipt.stale_corrected, receipt.refused)
+        if not unsettled:
+            return
+        bodies = [RecomputeRequest(retailer_id=rid, reason="push confirmed").model_dump() for rid in sorted(unsettled)]
+        receipt_of_send = self._recompute_queue.send(bodies)
+        if not receipt_of_send.ok:
+            # Raising keeps the verify message: its redelivery finds the rows confirmed and asks again.
+            raise RuntimeError(f"could not enqueue {len(receipt_of_send.failed)} recomputes after a confirmation")
 
     def _retry(self, entries: Iterable[BatchEntry], why: str, outcome: VerifyOutcome) -> None:
         outcome.errors_by_code[f"batch_{outcome.status}"] += 1

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stocksync.models.sku import PushMessage, Visibility
+from stocksync.models.sku import PushMessage, SkuState, Visibility
 
 
 class QueuedPush(PushMessage):
@@ -86,6 +86,9 @@ class BatchRecord(BaseModel):
     accepted_at: datetime
     entries: list[BatchEntry]
     state: BatchState = BatchState.PENDING
+    # When the call was sent: the platform cannot have applied the batch before (records from before this field
+    # existed fall back to accepted_at).
+    sent_at: datetime | None = None
 
 
 class ConfirmReceipt(BaseModel):
@@ -100,3 +103,5 @@ class ConfirmReceipt(BaseModel):
     confirmed: list[str] = []
     stale_corrected: list[str] = []
     refused: list[str] = []
+    # The new state of each SKU whose row landed (confirmed or stale_corrected).
+    states: dict[str, SkuState] = {}

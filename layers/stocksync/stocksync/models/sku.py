@@ -4,7 +4,7 @@ confirmed; the SKU settings a merchant changes; and the push queue's message (th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -20,12 +20,50 @@ class Visibility(StrEnum):
     STAGING = "staging"
 
 
+class PlatformMove(BaseModel):
+    """A change the platform made to its own copy of a SKU's stock: ``units`` (negative for an order placed on
+    Facebook/Instagram, positive for a restock), at an instant the product only knows to lie in
+    [``not_before``, ``not_after``]. An order's placement time is exact (both bounds equal); a restock is known
+    only between two sightings of its order.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    units: int
+    not_before: datetime
+    not_after: datetime
+
+    @classmethod
+    def from_stored(cls, stored: list[int]) -> PlatformMove:
+        units, not_before_ms, not_after_ms = (int(value) for value in stored)
+        return cls(units=units, not_before=from_ms(not_before_ms), not_after=from_ms(not_after_ms))
+
+    def stored(self) -> list[int]:
+        return [self.units, as_ms(self.not_before), as_ms(self.not_after)]
+
+
+class CatalogBasis(StrEnum):
+    """How the product learned what the catalog showed: a push it saw land, or a read of the catalog."""
+
+    PUSH = "push"
+    READ = "read"
+
+
+def as_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
 class SkuState(BaseModel):
     """The SKU's "state" record. Counters are maintained by the ledger transaction, never set directly.
 
     ``published_*`` is the newest value recompute decided to push (``published_version`` is bumped conditionally,
     so one version never carries two values); ``confirmed_*`` is the newest version verify_batch saw land in the
-    catalog. ``*_platform_units`` snapshot ``platform_units`` so the catalog's own decrements since then are known.
+    catalog. ``published_platform_units`` snapshots ``platform_units`` at the claim, so the moves seen while a push
+    is in flight are known; ``catalog_*`` and ``platform_moves`` say what the catalog shows (logic/catalog_model.py).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -54,8 +92,18 @@ class SkuState(BaseModel):
     confirmed_visibility: Visibility | None = None
     confirmed_version: int = Field(default=0, ge=0)
     confirmed_at: datetime | None = None
-    # platform_units when the confirmed value was computed: the catalog shows confirmed + (now - this).
-    confirmed_platform_units: int = 0
+    # What the catalog is known to have shown at some instant in [catalog_from, catalog_to] (docs/catalog.md):
+    # a push's value between sending it and seeing it finished, or a value read back from the catalog.
+    catalog_value: int | None = Field(default=None, ge=0)
+    catalog_visibility: Visibility | None = None
+    catalog_from: datetime | None = None
+    catalog_to: datetime | None = None
+    catalog_basis: CatalogBasis | None = None
+    # The platform's own moves not yet known to be behind the catalog anchor (pruned once they are).
+    platform_moves: tuple[PlatformMove, ...] = ()
+    # How many moves were ever appended / pruned: together they pin the list's content for a conditional prune.
+    platform_moves_total: int = Field(default=0, ge=0)
+    platform_moves_pruned: int = Field(default=0, ge=0)
 
     @property
     def has_warehouse_level(self) -> bool:
