@@ -650,3 +650,85 @@ def test_list_products_pages(graph: ScriptedGraph, client: GraphApiClient) -> No
     assert pages[0].products[0].quantity_to_sell_on_facebook == 4
     assert pages[1].products == [] and pages[1].rejected[0].error.field == "data[0].retailer_id"
     assert graph.query(0)["fields"] == "id,retailer_id,quantity_to_sell_on_facebook,visibility"
+
+
+def test_list_products_filters_by_retailer_id_and_resumes_from_a_saved_cursor(
+    graph: ScriptedGraph, client: GraphApiClient
+) -> None:
+    graph.queue(page([{"id": "2", "retailer_id": "SKU-2"}], "c2", True), page([], None, False))
+
+    listing = client.list_products("1001", retailer_ids=["SKU-1", "SKU-2", "SKU-1"], after="c1", limit=1)
+    assert graph.sent == []  # lazy: nothing is called until the pages are read
+    pages = list(listing)
+
+    assert graph.query(0)["filter"] == '{"retailer_id":{"is_any":["SKU-1","SKU-2"]}}'
+    assert (graph.query(0)["after"], graph.query(0)["limit"]) == ("c1", "1")
+    assert (graph.query(1)["after"], graph.query(1)["filter"]) == ("c2", graph.query(0)["filter"])
+    assert [(p.after, p.has_next) for p in pages] == [("c2", True), (None, False)]
+    assert pages[0].products[0].retailer_id == "SKU-2"
+
+
+def test_list_products_without_a_filter_sends_none(graph: ScriptedGraph, client: GraphApiClient) -> None:
+    graph.queue(page([], None, False))
+    list(client.list_products("1001", "id,retailer_id"))
+    assert "filter" not in graph.query(0) and "after" not in graph.query(0)
+    assert graph.query(0)["fields"] == "id,retailer_id"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"retailer_ids": "SKU-1"}, "retailer_ids"),
+        ({"retailer_ids": []}, "retailer_ids"),
+        ({"retailer_ids": [f"SKU-{n}" for n in range(101)]}, "retailer_ids"),
+        ({"retailer_ids": ["SKU-1", "SKU\n2"]}, "retailer_ids"),
+        ({"retailer_ids": [" SKU-1"]}, "retailer_ids"),
+        ({"retailer_ids": [""]}, "retailer_ids"),
+        ({"after": ""}, "after"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+def test_list_products_refuses_bad_arguments_at_the_call(
+    graph: ScriptedGraph, client: GraphApiClient, arguments: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        client.list_products("1001", **arguments)
+    assert refused.value.field == field
+    assert graph.sent == []
+
+
+def test_a_product_record_out_of_bounds_is_rejected_alone(graph: ScriptedGraph, client: GraphApiClient) -> None:
+    good = {"id": "1", "retailer_id": "SKU-1", "quantity_to_sell_on_facebook": 10**38 - 1, "visibility": "published"}
+    graph.queue(
+        page(
+            [
+                {**good, "quantity_to_sell_on_facebook": -1},
+                {**good, "quantity_to_sell_on_facebook": 10**38},
+                {**good, "quantity_to_sell_on_facebook": "3"},
+                {**good, "retailer_id": "SKU\u00001"},
+                {**good, "retailer_id": "SKU-1 "},
+                {**good, "id": "1\r"},
+                {**good, "visibility": ""},
+                {**good, "inventory": -2},
+                good,
+                {**good, "visibility": "hidden", "inventory": 4},
+            ],
+            None,
+            False,
+        )
+    )
+
+    (only,) = list(client.list_products("1001"))
+
+    assert [product.visibility for product in only.products] == ["published", "hidden"]
+    assert only.products[0].quantity_to_sell_on_facebook == 10**38 - 1 and only.products[1].inventory == 4
+    assert [rejected.error.field for rejected in only.rejected] == [
+        "data[0].quantity_to_sell_on_facebook",
+        "data[1].quantity_to_sell_on_facebook",
+        "data[2].quantity_to_sell_on_facebook",
+        "data[3].retailer_id",
+        "data[4].retailer_id",
+        "data[5].id",
+        "data[6].visibility",
+        "data[7].inventory",
+    ]

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import requests
+from pydantic import TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 
 from stocksync.errors import InvalidInputError
@@ -52,6 +53,7 @@ from stocksync.models.graph import (
     CancelLine,
     CancelReasonCode,
     CatalogProduct,
+    CatalogRetailerId,
     CommerceOrder,
     CommerceOrderPage,
     GraphErrorBody,
@@ -75,7 +77,10 @@ DEFAULT_ORDER_FIELDS = (
 )
 DEFAULT_PRODUCT_FIELDS = "id,retailer_id,quantity_to_sell_on_facebook,visibility"
 MAX_BATCH_REQUESTS = 5000  # items_batch limit per call (graph-api.md 2.1)
+# Our bound on the retailer ids of one filtered products listing (Graph documents none; the ids go in each page's URL).
+MAX_FILTER_RETAILER_IDS = 100
 _AUTH_PARAMS = frozenset({"access_token", "appsecret_proof"})
+_FILTER_RETAILER_ID: TypeAdapter[str] = TypeAdapter(CatalogRetailerId)
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 Params = Mapping[str, Any]
@@ -118,6 +123,26 @@ def _retry_after_header(headers: Mapping[str, str]) -> float | None:
         return float(headers["Retry-After"])
     except (KeyError, ValueError):
         return None
+
+
+def _filter_retailer_ids(retailer_ids: Sequence[str]) -> list[str]:
+    """The ids of a products filter, checked like the ids read back (``CatalogRetailerId``), without repeats."""
+    if isinstance(retailer_ids, str):
+        raise InvalidInputError("retailer_ids", "pass a sequence of retailer ids, not one string")
+    unique = list(dict.fromkeys(retailer_ids))
+    if not unique:
+        raise InvalidInputError("retailer_ids", "name at least one retailer id (an empty filter matches nothing)")
+    if len(unique) > MAX_FILTER_RETAILER_IDS:
+        raise InvalidInputError(
+            "retailer_ids", f"at most {MAX_FILTER_RETAILER_IDS} per listing, not {len(unique)}; split the list"
+        )
+    for retailer_id in unique:
+        try:
+            _FILTER_RETAILER_ID.validate_python(retailer_id)
+        except ValidationError as error:
+            problem = error.errors(include_url=False)[0]["msg"]
+            raise InvalidInputError("retailer_ids", f"{retailer_id!r}: {problem}") from None
+    return unique
 
 
 def product_path(catalog_id: str, retailer_id: str) -> str:
@@ -326,13 +351,40 @@ class GraphApiClient:
         self._expect_success(product_path(catalog_id, retailer_id), dict(fields))
 
     def list_products(
-        self, catalog_id: str, fields: str = DEFAULT_PRODUCT_FIELDS, *, limit: int | None = None
+        self,
+        catalog_id: str,
+        fields: str = DEFAULT_PRODUCT_FIELDS,
+        *,
+        limit: int | None = None,
+        retailer_ids: Sequence[str] | None = None,
+        after: str | None = None,
     ) -> Iterator[ProductPage]:
-        """The catalog's products, page by page (for reconciliation); malformed records go to ``page.rejected``."""
-        path = f"{catalog_id}/products"
+        """The catalog's products, page by page in retailer_id order; lazy: no call until iterated.
+
+        ``retailer_ids`` reads back only those SKUs, through Graph's ``filter={"retailer_id":{"is_any":[...]}}``
+        (https://developers.facebook.com/docs/marketing-api/reference/product-catalog/products); an id the catalog
+        does not hold is simply absent. At most ``MAX_FILTER_RETAILER_IDS`` per listing: the filter travels in the
+        URL of every page, and Graph documents no bound for ``is_any``, so callers split longer lists.
+        ``after`` resumes a listing at a page's ``after`` cursor saved earlier (say, when throttling cut an audit
+        short); pass the same ``fields``, ``retailer_ids`` and ``limit`` as the listing it came from. Every page
+        carries its own ``after`` and ``has_next``, so a caller can save its place after applying each page. A record
+        that does not parse goes to ``page.rejected`` and never stops the rest of its page.
+        """
         params: dict[str, Any] = {"fields": fields}
         if limit is not None:
+            if limit < 1:
+                raise InvalidInputError("limit", f"ask for at least 1 product per page, not {limit}")
             params["limit"] = limit
+        if retailer_ids is not None:
+            params["filter"] = {"retailer_id": {"is_any": _filter_retailer_ids(retailer_ids)}}
+        if after is not None:
+            if not after:
+                raise InvalidInputError("after", "an empty cursor resumes nothing; pass None to start at the top")
+            params["after"] = after
+        # Arguments are checked now, at the call; the pages are fetched as the caller iterates.
+        return self._product_pages(f"{catalog_id}/products", params)
+
+    def _product_pages(self, path: str, params: Params) -> Iterator[ProductPage]:
         for page in self.paginate(path, params):
             products, rejected = parse_records(CatalogProduct, page, endpoint=f"GET {path}")
             yield ProductPage(products=products, rejected=rejected, after=page.after, has_next=page.has_next)

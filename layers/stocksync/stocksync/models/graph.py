@@ -7,6 +7,7 @@ person would look up in the response. Requests the client sends are typed too (`
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -15,9 +16,11 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeFloat,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -235,14 +238,45 @@ class BatchRequestStatus(_Wire):
     ids_of_invalid_requests: list[str] = []
 
 
-class CatalogProduct(_Wire):
-    """A catalog product as ``GET /{catalog_id}/products`` returns it with ``DEFAULT_PRODUCT_FIELDS``."""
+# The largest integer a DynamoDB number holds exactly (38 significant digits,
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
+DYNAMODB_MAX_INTEGER = 10**38 - 1
 
-    id: GraphId
-    retailer_id: RetailerId
-    # Not bounded below: integrations publish -1 for unmanaged stock (graph-api.md 3).
-    quantity_to_sell_on_facebook: Annotated[int | None, Field(strict=True)] = None
-    visibility: str | None = None
+
+def _exact_text(value: Any) -> Any:
+    """Refuse text a catalog record would be misread by: control characters, or spaces that stripping would drop
+    (an id read as ``"SKU-1"`` from ``"SKU-1 "`` names a different item than the one listed)."""
+    if isinstance(value, str):
+        if any(unicodedata.category(character) == "Cc" for character in value):
+            raise ValueError("holds a control character")
+        if value != value.strip():
+            raise ValueError("has leading or trailing whitespace")
+    return value
+
+
+# Ids and values read back from the catalog: checked before anything compares them with what the product stores.
+CatalogItemId = Annotated[GraphId, BeforeValidator(_exact_text)]
+CatalogRetailerId = Annotated[RetailerId, BeforeValidator(_exact_text)]
+# A stock count as the catalog shows it: a JSON integer, never negative, and storable in DynamoDB exactly.
+CatalogQuantity = Annotated[int, Field(strict=True, ge=0, le=DYNAMODB_MAX_INTEGER)]
+# Kept as text (bounded), not an enum: a visibility the product does not know must still be seen, and repaired.
+CatalogVisibility = Annotated[str, StringConstraints(min_length=1, max_length=32), BeforeValidator(_exact_text)]
+
+
+class CatalogProduct(_Wire):
+    """A catalog product as ``GET /{catalog_id}/products`` (or ``GET /{product_item_id}``) returns it.
+
+    Bounded, because the catalog audit compares and stores what it reads: a record with a negative or oversized
+    quantity (some integrations publish -1 for "unmanaged stock"; stocksync never does), or an id holding control
+    characters, is rejected on its own (``page.rejected``) and never stops the rest of its page. ``inventory`` is
+    the legacy name of the same count, read when a deployment writes that field.
+    """
+
+    id: CatalogItemId
+    retailer_id: CatalogRetailerId
+    quantity_to_sell_on_facebook: CatalogQuantity | None = None
+    inventory: CatalogQuantity | None = None
+    visibility: CatalogVisibility | None = None
 
 
 class ProductPage(BaseModel):
