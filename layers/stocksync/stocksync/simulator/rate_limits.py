@@ -9,10 +9,12 @@ never spends the upload budget: ``catalog_batch`` counts accepted ``items_batch`
 default, Meta's "up to 100 calls per hour",
 https://developers.facebook.com/documentation/ads-commerce/commerce-platform/catalog/best-practices; code 80014),
 and ``catalog_management`` counts catalog reads, the products listing and ``GET /{product_item_id}`` (code 80009,
-"too many calls to this Catalog account", listed for the catalog's read endpoints, e.g.
+"too many calls to this Catalog account", the code Meta's catalog references list apart from the batch one, e.g.
 https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/product-catalog/check_batch_request_status).
-The size of that budget is not published in a form we could retrieve, so the simulator's default of 20,000 reads an
-hour is ours, chosen so that only a test that means to meet it does.
+``check_batch_request_status`` itself still reports under ``catalog_batch`` and is never throttled by a budget here.
+The size of the read budget is not published in a form we could retrieve, so the simulator's default of 20,000 reads
+an hour is ours, chosen so that only a test that means to meet it does. The usage type names are the simulator's
+reading of Meta's business use cases; the rate-limiting page's catalog section could not be retrieved.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 from collections import deque
 from datetime import datetime, timedelta
 
-BATCH_BUDGET_WINDOW = timedelta(hours=1)
+BUDGET_WINDOW = timedelta(hours=1)
 # What normal answers report: the app is far from its limits unless a test says otherwise.
 LOW_USAGE_PERCENT = 1
 
@@ -41,7 +43,7 @@ class CallBudget:
         self._forget_before(now)
         if len(self._accepted_at) < self.calls_per_hour:
             return None
-        return self._accepted_at[0] + BATCH_BUDGET_WINDOW - now
+        return self._accepted_at[0] + BUDGET_WINDOW - now
 
     def record(self, now: datetime) -> None:
         self._accepted_at.append(now)
@@ -51,7 +53,7 @@ class CallBudget:
         return min(100, math.ceil(100 * len(self._accepted_at) / self.calls_per_hour))
 
     def _forget_before(self, now: datetime) -> None:
-        while self._accepted_at and self._accepted_at[0] + BATCH_BUDGET_WINDOW <= now:
+        while self._accepted_at and self._accepted_at[0] + BUDGET_WINDOW <= now:
             self._accepted_at.popleft()
 
 
