@@ -52,7 +52,8 @@ def test_levels_are_stored_newest_first_and_stale_ones_ignored(local_aws: LocalA
     assert sorted(m["body"]["retailer_id"] for m in recompute) == ["SKU-A", "SKU-B"]
     assert {m["body"]["reason"] for m in recompute} == {"warehouse_events"}
 
-    # A redelivery, an older level and a newer one, in one batch: only the newer one lands.
+    # A redelivery, an older level and a newer one, in one batch: the redelivery is written again (an equal level;
+    # its SKU is recomputed again in case the first try's enqueue was lost), the older one is stale, the newer lands.
     later = T0 + timedelta(minutes=10)
     answer = handle(
         levels(("SKU-A", 12, T0)),
@@ -63,7 +64,7 @@ def test_levels_are_stored_newest_first_and_stale_ones_ignored(local_aws: LocalA
     a, b = state(local_aws, "SKU-A"), state(local_aws, "SKU-B")
     assert (a["warehouse_level"], a["warehouse_as_of_ms"]) == (9, int(later.timestamp() * 1000))
     assert b["warehouse_level"] == 4
-    assert [m["body"]["retailer_id"] for m in drained(local_aws, "RECOMPUTE_QUEUE_URL")] == ["SKU-A"]
+    assert [m["body"]["retailer_id"] for m in drained(local_aws, "RECOMPUTE_QUEUE_URL")] == ["SKU-A", "SKU-A"]
     assert drained(local_aws, "DEAD_LETTER_QUEUE_URL") == []
 
 

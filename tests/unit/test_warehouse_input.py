@@ -29,20 +29,22 @@ T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
 class MemoryLevels:
-    """The SKU table's conditional level write: an equal or older ``as_of`` never overwrites."""
+    """The SKU table's conditional level write: a smaller (as_of, sequence) never overwrites, an equal one does."""
 
     def __init__(self, fail_on: str | None = None) -> None:
         self.levels: dict[str, tuple[int, datetime]] = {}
+        self.keys: dict[str, tuple[int, int]] = {}
         self.buckets: dict[str, str] = {}
         self.fail_on = fail_on
 
     def put_warehouse_level(self, level: WarehouseLevel, *, default_bucket: str) -> bool:
         if level.retailer_id == self.fail_on:
             raise RuntimeError("throttled")
-        stored = self.levels.get(level.retailer_id)
-        if stored is not None and stored[1] >= level.as_of:
+        stored = self.keys.get(level.retailer_id)
+        if stored is not None and stored > level.order_key:
             return False
         self.levels[level.retailer_id] = (level.level, level.as_of)
+        self.keys[level.retailer_id] = level.order_key
         self.buckets.setdefault(level.retailer_id, default_bucket)
         return True
 
@@ -103,9 +105,9 @@ def test_levels_are_stored_and_only_changed_skus_are_recomputed(
     second = warehouse.apply(
         event(LEVELS_DETAIL_TYPE, {"levels": [level("A", 4, later), level("B", 99, earlier), level("B", 98, T0)]})
     )
-    assert (second.levels.stored, second.levels.stale) == (1, 2)
-    assert store.levels == {"A": (4, later), "B": (7, T0)}  # an older or equally old level never overwrites
-    assert sinks.enqueued == [{"A", "B"}, {"A"}]
+    assert (second.levels.stored, second.levels.stale) == (2, 1)
+    assert store.levels == {"A": (4, later), "B": (98, T0)}  # an older level never overwrites; an equal one does
+    assert sinks.enqueued == [{"A", "B"}, {"A", "B"}]
     assert sinks.rejected == []
 
 
@@ -184,7 +186,7 @@ def test_a_failed_write_still_enqueues_the_skus_stored_before_it() -> None:
     levels = [WarehouseLevel(retailer_id=sku, level=1, as_of=T0) for sku in ("A", "B", "C", "D")]
     with pytest.raises(RuntimeError):
         apply_levels(levels, store, sinks, default_bucket="medium")
-    assert sinks.enqueued == [{"A", "B"}]  # the redelivered message finds A and B stale; they are not lost
+    assert sinks.enqueued == [{"A", "B"}]  # not lost; the redelivered message stores them again as repeats
 
 
 def created_order(order_id: str, sku: str, units: int) -> OrderObservation:
@@ -262,3 +264,32 @@ def test_the_sample_events_apply_cleanly(warehouse: WarehouseInput, store: Memor
         warehouse.apply(BusEvent.model_validate_json(record["body"]))
     assert store.levels["TSHIRT-RED-M"][0] == 42 and len(store.levels) == 3
     assert sinks.rejected == []
+
+
+@pytest.mark.parametrize(
+    ("sequence", "problem"),
+    [
+        (-1, "Input should be greater than or equal to 0"),
+        (2**63, "Input should be less than or equal to 9223372036854775807"),
+        ("5", "Input should be a valid integer"),
+        (1.0, "Input should be a valid integer"),
+        (True, "Input should be a valid integer"),
+    ],
+)
+def test_a_sequence_is_a_whole_number_a_dynamodb_number_holds_exactly(
+    warehouse: WarehouseInput, store: MemoryLevels, sinks: RecordingSinks, sequence: Any, problem: str
+) -> None:
+    bad = {**level("B", 3), "sequence": sequence}
+    warehouse.apply(event(LEVELS_DETAIL_TYPE, {"levels": [level("A", 5), bad]}))
+    assert store.levels == {"A": (5, T0)}
+    assert [reason for _raw, reason in sinks.rejected] == [f"levels[1].sequence: {problem}"]
+
+
+def test_levels_of_one_millisecond_follow_the_sequence_then_arrival(
+    warehouse: WarehouseInput, store: MemoryLevels, sinks: RecordingSinks
+) -> None:
+    for units, sequence in ((10, 2), (9, 1), (8, None), (7, 2), (6, 3)):
+        warehouse.apply(event(LEVELS_DETAIL_TYPE, {"levels": [{**level("A", units), "sequence": sequence}]}))
+    assert store.levels == {"A": (6, T0)}
+    assert store.keys == {"A": (int(T0.timestamp() * 1000), 3)}
+    assert sinks.enqueued == [{"A"}, set(), set(), {"A"}, {"A"}]  # 9 and the absent (0) one were below 2

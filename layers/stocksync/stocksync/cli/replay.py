@@ -248,6 +248,7 @@ class ScenarioPlayer:
         self._events = local.client("events")
         self._bus = local.outputs["EventBusName"]
         self.refused_orders: list[str] = []
+        self._warehouse_steps = 0  # the sequence of the last warehouse levels sent
 
     def publish_initial_state(self) -> None:
         """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published."""
@@ -331,8 +332,19 @@ class ScenarioPlayer:
             self.refused_orders.append(order.id)
 
     def _warehouse(self, levels: dict[str, int]) -> None:
+        """Levels stamped strictly later than the previous step's: the simulated time and a per-replay ``sequence``.
+
+        Steps happen in order, but two of them without an ``advance`` between share the simulated time, and their
+        events reach the warehouse queue together, in an order SQS does not promise. The sequence (which the SKU
+        table compares when ``as_of`` is equal) makes ``warehouse 10, then 8, then 6`` end with 6 whatever the
+        delivery order, as a warehouse that numbers its counts would.
+        """
+        self._warehouse_steps += 1
         now = self._sim.now().isoformat()
-        entries = [{"retailer_id": sku, "level": level, "as_of": now} for sku, level in levels.items()]
+        entries = [
+            {"retailer_id": sku, "level": level, "as_of": now, "sequence": self._warehouse_steps}
+            for sku, level in levels.items()
+        ]
         self._put(
             "Warehouse Stock Levels",
             [{"levels": entries[start : start + 500]} for start in range(0, len(entries), 500)],

@@ -114,28 +114,38 @@ class SkuTable:
         self.requests += 1
 
     def put_warehouse_level(self, level: WarehouseLevel, *, default_bucket: str) -> bool:
-        """Store I unless a newer (or the same) ``as_of`` is already stored. True when it changed anything.
+        """Store I unless a greater level is stored. True when ``level`` is what the table holds now: stored, or a
+        repeat of the stored level written again; False when it is stale.
 
+        The order (models/inventory.py says why): ``warehouse_as_of_ms``, then ``warehouse_sequence`` (a level without
+        one stores 0, and a record written before sequences existed has none, which counts as 0), then arrival: an
+        equal key passes the condition, so the later of two equal levels wins and a retry's repeat reports True, which
+        makes the caller enqueue the SKU for recompute again (the first try may have crashed before its enqueue).
         The SKU joins ``default_bucket`` if it has none yet, so the bucket sweeps start covering it.
         """
+        as_of_ms, sequence = level.order_key
         self.requests += 1
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=encode({"retailer_id": level.retailer_id, "record": SKU_STATE_RECORD}),
                 UpdateExpression=(
-                    "SET warehouse_level = :level, warehouse_as_of_ms = :as_of, "
+                    "SET warehouse_level = :level, warehouse_as_of_ms = :as_of, warehouse_sequence = :sequence, "
                     "#bucket = if_not_exists(#bucket, :bucket)"
                 ),
-                ConditionExpression="attribute_not_exists(warehouse_as_of_ms) OR warehouse_as_of_ms < :as_of",
+                ConditionExpression=(
+                    "attribute_not_exists(warehouse_as_of_ms) OR warehouse_as_of_ms < :as_of "
+                    "OR (warehouse_as_of_ms = :as_of "
+                    "AND (attribute_not_exists(warehouse_sequence) OR warehouse_sequence <= :sequence))"
+                ),
                 ExpressionAttributeNames={"#bucket": "bucket"},
                 ExpressionAttributeValues=encode(
-                    {":level": level.level, ":as_of": _as_ms(level.as_of), ":bucket": default_bucket}
+                    {":level": level.level, ":as_of": as_of_ms, ":sequence": sequence, ":bucket": default_bucket}
                 ),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False  # an equal or newer level is stored: this one is stale or a repeat
+                return False  # a greater level is stored: this one is stale
             raise
         return True
 

@@ -6,8 +6,12 @@ one negative level would hold back every other SKU's correct level until someone
 sends the whole event to the dead-letter queue; each entry is validated on its own, and a bad entry is dead-lettered
 alone with its index (``levels[3].level: Input should be greater than or equal to 0``) while the others apply.
 
-A level is stored only if it is newer than the stored one (the SKU table's conditional write), so repeats,
-redeliveries and late events change nothing. Only SKUs whose level actually changed are sent to be recomputed.
+A level is stored only if it is not older than the stored one (the SKU table's conditional write; the order is
+``as_of``, then the sender's optional ``sequence``, then arrival, see models/inventory.py), so late events change
+nothing. A repeat of the stored level (a redelivery, the retry of an event whose first try crashed after the write
+and before the enqueue) is written again and its SKU sent to be recomputed again: a lost enqueue would otherwise
+leave the catalog stale until the bucket's sweep, and a recompute of an unchanged SKU pushes nothing. SKUs whose
+level was stale are not recomputed.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ _Detail = TypeVar("_Detail", bound=BaseModel)
 
 class LevelStore(Protocol):
     def put_warehouse_level(self, level: WarehouseLevel, *, default_bucket: str) -> bool:
-        """Store the level unless an equal or newer ``as_of`` is stored; True when it changed anything."""
+        """Store the level unless a greater one is stored; True when the level is what is stored now (written, or
+        a repeat of the stored level), False when it is stale."""
         ...
 
 
@@ -55,9 +60,9 @@ class RejectedEntry:
 
 @dataclass
 class LevelsReceipt:
-    stored: int = 0  # levels newer than what was stored
-    stale: int = 0  # repeats and levels older than the stored one
-    changed_skus: set[str] = field(default_factory=set)
+    stored: int = 0  # levels written: newer than what was stored, or a repeat of it
+    stale: int = 0  # levels older than the stored one
+    changed_skus: set[str] = field(default_factory=set)  # the SKUs of the stored levels, to recompute
 
 
 @dataclass
@@ -111,10 +116,10 @@ def split_entries(
 def apply_levels(
     levels: Iterable[WarehouseLevel], store: LevelStore, sinks: WarehouseSinks, *, default_bucket: str
 ) -> LevelsReceipt:
-    """Store each level unless a newer one is stored; enqueue the SKUs that changed.
+    """Store each level unless a greater one is stored; enqueue the SKUs of the stored levels (repeats included).
 
-    The enqueue runs even when a write fails half-way (a throttled write is retried by redelivery, and a
-    redelivered level is stale by then), so SKUs already stored are not left to the next sweep.
+    The enqueue runs even when a write fails half-way, so SKUs already stored are not left to the next sweep; the
+    redelivery then writes them again as repeats and enqueues them once more, which is harmless.
     """
     receipt = LevelsReceipt()
     try:
