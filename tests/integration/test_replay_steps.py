@@ -143,3 +143,54 @@ def test_a_sweep_of_a_bucket_only_the_scenario_declares_runs_with_its_settings(
         0,
         0,
     )
+
+
+def with_settings(**settings: Any) -> dict[str, Any]:
+    return {"settings": settings}
+
+
+@pytest.mark.parametrize(
+    ("extra", "steps", "field"),
+    [
+        (with_settings(default_bucket="nope"), [], "settings.default_bucket"),
+        (with_settings(buckets={"vip": {"sweep_rate": "whenever"}}), [], "settings.buckets.vip.sweep_rate"),
+        (with_settings(buckets={"vip": {"min_units_per_hour": True}}), [], "settings.buckets.vip.min_units_per_hour"),
+        (
+            with_settings(buckets={"vip": {"allocation_percent": 50, "allocation_fixed": 2}}),
+            [],
+            "settings.buckets.vip",
+        ),
+        (with_settings(buckets={"Big Sellers": {}}), [], "settings.buckets.Big Sellers.[key]"),
+        ({"catalog_id": "shop-1"}, [], "catalog_id"),
+        (
+            {"skus": [{"retailer_id": "SKU-1", "warehouse": 1, "allocation_percent": 5, "allocation_fixed": 1}]},
+            [],
+            "skus[0]",
+        ),
+        ({}, [{"throttle": {"code": "80004"}}], "steps[0].throttle.code"),
+        ({}, [{"throttle": {"code": 99}}], "steps[0].throttle.code"),
+        ({}, [{"throttle": {"after_calls": 2, "regain": 5}}], "steps[0].throttle.regain"),
+    ],
+    ids=[
+        "unknown-default-bucket",
+        "malformed-sweep-rate",
+        "boolean-velocity-floor",
+        "two-bucket-allocations",
+        "bucket-name",
+        "catalog-id",
+        "two-sku-allocations",
+        "throttle-code-text",
+        "not-a-throttling-code",
+        "unknown-throttle-field",
+    ],
+)
+@pytest.mark.usefixtures("nothing_may_start")
+def test_settings_the_functions_or_the_simulator_would_refuse_exit_2_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict[str, Any], steps: list[dict[str, Any]], field: str
+) -> None:
+    """These used to pass validation and then end in a traceback (a function's settings refused at cold start, the
+    simulator refusing the throttle) or be ignored silently (an unknown throttle field, two allocations)."""
+    assert main(["replay", scenario_file(tmp_path, steps, **extra)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f": {field}: " in captured.err, captured.err

@@ -304,10 +304,7 @@ class ScenarioPlayer:
         elif isinstance(step, ThrottleStep):
             spec = step.throttle
             self._sim.throttle_after(
-                int(spec.get("after_calls", 0)),
-                code=int(spec.get("code", 4)),
-                regain_minutes=float(spec.get("regain_minutes", 1)),
-                endpoint=spec.get("endpoint"),
+                spec.after_calls, code=spec.code, regain_minutes=spec.regain_minutes, endpoint=spec.endpoint
             )
         elif isinstance(step, RunStep):
             if step.run == "pipeline":

@@ -16,25 +16,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stocksync.errors import InvalidInputError
 from stocksync.models.orders import OrderState
+from stocksync.models.settings import is_schedule_expression
+from stocksync.simulator.errors import THROTTLE_MESSAGES
 
 Quantity = Annotated[int, Field(strict=True, ge=1, description="units, a whole number above zero")]
 Sku = Annotated[str, Field(min_length=1, max_length=100)]
+# The names the functions' settings accept (models/settings.py); the replay gives them a scenario's buckets.
+BucketName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class BucketOverride(_Strict):
-    threshold: Annotated[int, Field(strict=True, ge=0)] | None = None
+class _OneAllocation(_Strict):
+    """A percentage or a fixed cap, not both: the product refuses both (the bucket settings at cold start, a SKU's
+    settings to the dead-letter queue), so a scenario with both could only crash or end with a dead letter."""
+
     allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
     allocation_fixed: Annotated[int, Field(strict=True, ge=0)] | None = None
-    sweep_rate: str | None = None
-    min_units_per_hour: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_allocation(self) -> Self:
+        if self.allocation_percent is not None and self.allocation_fixed is not None:
+            raise ValueError("set allocation_percent or allocation_fixed, not both")
+        return self
+
+
+class BucketOverride(_OneAllocation):
+    """A bucket's settings for this replay (overriding a deployment bucket, or a new one), checked as the functions
+    check their settings, so a replay never starts with a bucket they would refuse at their first cold start."""
+
+    threshold: Annotated[int, Field(strict=True, ge=0)] | None = None
+    sweep_rate: str | None = Field(default=None, description="rate(N minutes) or cron(...)")
+    min_units_per_hour: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] | None = None
+
+    @field_validator("sweep_rate")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and not is_schedule_expression(value):
+            raise ValueError(f"malformed schedule expression {value!r}; expected rate(N minutes) or cron(...)")
+        return value
 
 
 class ScenarioSettings(_Strict):
@@ -42,16 +68,14 @@ class ScenarioSettings(_Strict):
 
     deduction_mode: Literal["merchant", "platform"] | None = None
     field: Literal["quantity_to_sell_on_facebook", "inventory"] | None = None
-    buckets: dict[str, BucketOverride] | None = None
+    buckets: dict[BucketName, BucketOverride] | None = None
     default_bucket: str | None = None
 
 
-class ScenarioSku(_Strict):
+class ScenarioSku(_OneAllocation):
     retailer_id: Sku
     warehouse: Annotated[int, Field(strict=True, ge=0, description="units on hand at the start")]
     bucket: str | None = None
-    allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
-    allocation_fixed: Annotated[int, Field(strict=True, ge=0)] | None = None
     catalog: Annotated[int, Field(strict=True, ge=0)] | None = Field(
         default=None, description="the platform's value before the replay's initial publish (default: warehouse)"
     )
@@ -118,10 +142,33 @@ class RunStep(_Strict):
         return self
 
 
+class ThrottleSpec(_Strict):
+    """The simulator's throttling, typed so that a value it would refuse stops the scenario before the first step."""
+
+    after_calls: Annotated[int, Field(strict=True, ge=0, description="calls still answered before throttling")] = 0
+    code: Annotated[
+        int,
+        Field(
+            strict=True, description="a Graph throttling code", json_schema_extra={"enum": sorted(THROTTLE_MESSAGES)}
+        ),
+    ] = 4
+    regain_minutes: Annotated[
+        float, Field(strict=True, ge=0, allow_inf_nan=False, description="simulated minutes until calls pass again")
+    ] = 1
+    endpoint: (
+        Annotated[str, Field(min_length=1, description="throttle only this endpoint (last path segment)")] | None
+    ) = None
+
+    @field_validator("code")
+    @classmethod
+    def _throttling_code(cls, value: int) -> int:
+        if value not in THROTTLE_MESSAGES:
+            raise ValueError(f"not a Graph throttling code; one of {sorted(THROTTLE_MESSAGES)}")
+        return value
+
+
 class ThrottleStep(_Strict):
-    throttle: Annotated[
-        dict[str, Any], Field(description="simulator throttling: {after_calls, code, regain_minutes, endpoint}")
-    ]
+    throttle: ThrottleSpec
 
 
 Step = OrderStep | CancelStep | SyncedStep | WarehouseStep | DiscontinueStep | AdvanceStep | RunStep | ThrottleStep
@@ -138,7 +185,7 @@ _STEP_TYPES: dict[str, type[BaseModel]] = {
 
 
 class Scenario(_Strict):
-    catalog_id: Annotated[str, Field(min_length=1)] = "1001"
+    catalog_id: Annotated[str, Field(pattern=r"^[0-9]+$", description="a numeric Graph API object id")] = "1001"
     description: str | None = None
     settings: ScenarioSettings = ScenarioSettings()
     skus: Annotated[list[ScenarioSku], Field(min_length=1)]
@@ -208,6 +255,9 @@ def check_meaning(scenario: Scenario, deployment_buckets: set[str]) -> None:
     if len(skus) != len(scenario.skus):
         raise ScenarioError("skus", "a retailer_id is listed twice")
     buckets = deployment_buckets | set((scenario.settings.buckets or {}).keys())
+    default_bucket = scenario.settings.default_bucket
+    if default_bucket is not None and buckets and default_bucket not in buckets:
+        raise ScenarioError("settings.default_bucket", f"unknown bucket {default_bucket!r}; known: {sorted(buckets)}")
     for index, sku in enumerate(scenario.skus):
         if sku.bucket is not None and buckets and sku.bucket not in buckets:
             raise ScenarioError(f"skus[{index}].bucket", f"unknown bucket {sku.bucket!r}; known: {sorted(buckets)}")
@@ -313,6 +363,10 @@ def load_scenario(path: Path, *, deployment_buckets: set[str] | None = None) -> 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema shipped as events/scenarios/scenario.schema.json."""
     schema = Scenario.model_json_schema()
+    # pydantic lists the allowed bucket names as patternProperties but lets other names through; the models do not.
+    for option in schema["$defs"]["ScenarioSettings"]["properties"]["buckets"]["anyOf"]:
+        if "patternProperties" in option:
+            option["additionalProperties"] = False
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "stocksync replay scenario"
     return schema
