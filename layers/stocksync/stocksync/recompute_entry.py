@@ -23,6 +23,7 @@ from stocksync.integrations.graph_api import graph_client_from_settings
 from stocksync.integrations.messaging import QueuePublisher
 from stocksync.integrations.recompute_io import (
     BusOverSellingAlerts,
+    CatalogReadQueue,
     DeadLetterRejects,
     GraphOrderCanceller,
     PushQueueSender,
@@ -56,6 +57,9 @@ def stock_recompute(settings: Settings, skus: SkuTable, *, now: datetime) -> Sto
         mode=settings.deduction_mode,
         now=now,
     )
+    reads = None
+    if settings.catalog_reads_enabled:
+        reads = CatalogReadQueue(QueuePublisher(aws.client("sqs"), settings.catalog_read_queue_url))
     return StockRecompute(
         skus,
         PushQueueSender(QueuePublisher(aws.client("sqs"), settings.push_queue_url)),
@@ -65,6 +69,7 @@ def stock_recompute(settings: Settings, skus: SkuTable, *, now: datetime) -> Sto
         mode=settings.deduction_mode,
         confirmation_timeout=timedelta(seconds=settings.confirmation_timeout_seconds),
         now=now,
+        reads=reads,
     )
 
 

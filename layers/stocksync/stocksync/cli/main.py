@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from stocksync import __version__
-from stocksync.cli import reconcile, replay, simulate
+from stocksync.cli import audit, reconcile, replay, simulate
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"stocksync {__version__}")
     commands = root.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (replay, reconcile, simulate):
+    for module in (replay, reconcile, audit, simulate):
         module.add_parser(commands)
     return root
 

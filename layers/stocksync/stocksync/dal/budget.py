@@ -27,10 +27,14 @@ class BudgetContentionError(RuntimeError):
 class DynamoCallBudget:
     """The batch-call budget of one catalog (a ``CallBudget`` for logic/pushing.py)."""
 
-    def __init__(self, client: Any, table: str, *, catalog_id: str, calls_per_hour: int) -> None:
+    def __init__(
+        self, client: Any, table: str, *, catalog_id: str, calls_per_hour: int, kind: str = "batch-call"
+    ) -> None:
+        """``kind`` names the budget: ``batch-call`` (items_batch) or ``catalog-read`` (the products edge), each
+        its own item, so reads never spend the calls pushes need."""
         self._client = client
         self._table = table
-        self._name = f"batch-call-budget#{catalog_id}"
+        self._name = f"{kind}-budget#{catalog_id}"
         self.calls_per_hour = calls_per_hour
 
     def acquire(self, rows: int, *, preferred_size: int, now: datetime) -> CallGrant:

@@ -50,10 +50,10 @@ _STALE_CONDITION = "confirmed_version > :version AND confirmed_accepted_ms < :ac
 
 _as_ms = as_ms
 # Catalog read anchors: nothing pushed since the state was read (no claim, nothing in flight), and the read began
-# after the current anchor ended, so the value read is the newest thing known about the catalog.
+# once the current anchor had ended, so the value read is the newest thing known about the catalog.
 _READ_CONDITION = (
     "attribute_exists(retailer_id) AND {published} AND {confirmed} "
-    "AND (attribute_not_exists(catalog_to_ms) OR catalog_to_ms < :read_from)"
+    "AND (attribute_not_exists(catalog_to_ms) OR catalog_to_ms <= :read_from)"
 )
 
 

@@ -14,7 +14,7 @@ from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.messaging import BusPublisher, DeadLetters, QueuePublisher
 from stocksync.logic.recompute import RecomputeReport
 from stocksync.models.graph import CancelLine, CancelReasonCode
-from stocksync.models.recompute import SweepRequest
+from stocksync.models.recompute import CatalogReadRequest, SweepRequest
 from stocksync.models.sku import PushMessage
 from stocksync.observability import logger, metrics
 
@@ -33,6 +33,18 @@ class PushQueueSender:
         by_id = {push.retailer_id: push for push in pushes}
         receipt = self._publisher.send([push.model_dump(mode="json") for push in pushes])
         return [(by_id[body["retailer_id"]], why) for body, why in receipt.failed]
+
+
+class CatalogReadQueue:
+    """CatalogReads on the catalog read queue: one message per SKU, read back by the read_back function."""
+
+    def __init__(self, publisher: QueuePublisher) -> None:
+        self._publisher = publisher
+
+    def request(self, retailer_ids: Sequence[str]) -> list[tuple[str, str]]:
+        bodies = [CatalogReadRequest(retailer_id=rid).model_dump() for rid in sorted(set(retailer_ids))]
+        receipt = self._publisher.send(bodies)
+        return [(body["retailer_id"], why) for body, why in receipt.failed]
 
 
 class SweepHandOver:
@@ -104,6 +116,7 @@ def report_run(report: RecomputeReport, *, trigger: str) -> dict[str, Any]:
         per_bucket.add_dimension(name="bucket", value=bucket)
         per_bucket.add_dimension(name="trigger", value=trigger)
         per_bucket.add_metric(name="PushesEnqueued", unit=MetricUnit.Count, value=tally.pushes_enqueued)
+        per_bucket.add_metric(name="CatalogReadsRequested", unit=MetricUnit.Count, value=tally.reads_requested)
         per_bucket.add_metric(name="SkusAtZero", unit=MetricUnit.Count, value=tally.at_zero)
         per_bucket.add_metric(name="UnitsAtRisk", unit=MetricUnit.Count, value=tally.units_at_risk)
         per_bucket.add_metric(name="SkusOverSold", unit=MetricUnit.Count, value=tally.over_sold)
@@ -123,8 +136,14 @@ def report_run(report: RecomputeReport, *, trigger: str) -> dict[str, Any]:
     if report.push_failures:
         metrics.add_metric(name="PushEnqueueFailures", unit=MetricUnit.Count, value=len(report.push_failures))
         logger.error(
-            "pushes claimed but not enqueued; they are pushed again after the confirmation timeout",
+            "pushes claimed but not enqueued; their messages are delivered again and send them",
             extra={"failed": report.push_failures[:_NAMES_PER_WARNING]},
+        )
+    if report.read_failures:
+        metrics.add_metric(name="CatalogReadEnqueueFailures", unit=MetricUnit.Count, value=len(report.read_failures))
+        logger.error(
+            "catalog reads not enqueued; their messages are delivered again",
+            extra={"failed": report.read_failures[:_NAMES_PER_WARNING]},
         )
     over = report.over_selling
     if over.skus:
@@ -144,6 +163,8 @@ def report_run(report: RecomputeReport, *, trigger: str) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "conflicts": report.conflicts,
         "push_failures": len(report.push_failures),
+        "reads_requested": sum(tally.reads_requested for tally in report.buckets.values()),
+        "push_reasons": dict(sorted(report.reasons.items())),
         "without_warehouse_level": without_level,
         "over_sold": over.skus,
         "units_at_risk": over.units_at_risk,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from stocksync.models.orders import RetailerId
 
@@ -31,3 +31,20 @@ class SweepRequest(BaseModel):
     after: RetailerId | None = None
     started_at: AwareDatetime | None = None
     part: Annotated[int, Field(ge=0)] = 0
+
+
+class CatalogReadRequest(BaseModel):
+    """A catalog read queue message: read this SKU back from the catalog (recompute found it ambiguous)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retailer_id: RetailerId
+
+
+class AuditRequest(BaseModel):
+    """What starts a catalog audit run: the schedule's input or an operator's invoke. Other fields (the scheduler's
+    scheduled time and execution id) are only there for the log of the event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    dry_run: StrictBool = False

@@ -148,6 +148,17 @@ class Settings(BaseModel):
     # sweep function needs it and checks it at cold start).
     sweep_queue_url: Annotated[str, _env("SWEEP_QUEUE_URL")] = ""
 
+    # Reading the catalog back (docs/catalog.md): reads of the products edge per catalog per trailing hour, shared
+    # by the read-back of ambiguous SKUs and the catalog audit, apart from the items_batch budget. 0 turns reads
+    # off: an ambiguous SKU is then pushed again with its absolute value, and the audit does nothing.
+    catalog_reads_per_hour: Annotated[int, _env("STOCKSYNC_CATALOG_READS_PER_HOUR", ge=0, le=3600)] = 360
+    # Where recompute sends the SKUs to read back (template.yaml sets it).
+    catalog_read_queue_url: Annotated[str, _env("CATALOG_READ_QUEUE_URL")] = ""
+
+    @property
+    def catalog_reads_enabled(self) -> bool:
+        return self.catalog_reads_per_hour > 0 and bool(self.catalog_read_queue_url)
+
     @field_validator("buckets", mode="before")
     @classmethod
     def _parse_buckets(cls, value: Any) -> Any:

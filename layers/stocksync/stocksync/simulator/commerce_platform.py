@@ -116,6 +116,13 @@ class CommercePlatformSimulator:
         with self._state.transaction():
             self._state.add_product(retailer_id, product_fields)
 
+    def edit_product(self, retailer_id: str, **fields: Any) -> None:
+        """Change a product outside the product's pushes (an edit in Commerce Manager, another feed)."""
+        with self._state.transaction():
+            if retailer_id not in self._state.catalog:
+                raise KeyError(retailer_id)
+            self._state.catalog.update(retailer_id, fields)
+
     def catalog(self) -> dict[str, dict[str, Any]]:
         """A copy of the platform's catalog: ``{retailer_id: {"quantity_to_sell_on_facebook", "visibility", ...}}``."""
         with self._state.transaction():

@@ -1,0 +1,26 @@
+"""read_back: reads back from the catalog the SKUs recompute found ambiguous, and settles them.
+
+A SKU is ambiguous when one of the platform's own moves (an order placed on Facebook/Instagram, a restock) happened
+while a push of ours was being applied, so nobody can know whether the overwrite erased it (docs/catalog.md). The
+value read becomes the SKU's anchor and the SKU is recomputed, which pushes it if the catalog differs. Reads spend
+their own hourly budget; out of it, or throttled, the SKUs wait in the queue. Bad messages go to the reasoned DLQ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stocksync.catalog_entry import read_back_batch
+from stocksync.models.settings import get_settings
+from stocksync.observability import logger, metrics, tracer
+
+get_settings()  # validate the environment at cold start
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return read_back_batch(event, context, get_settings())

@@ -1,0 +1,233 @@
+"""Closing the loop with the catalog, through the real handlers against moto server and the simulator.
+
+The platform's overwrite erases the orders placed before a batch is applied and keeps the ones after; the product
+places each order against the push's window, reads back the SKUs it cannot place, and audits the whole catalog.
+Every test ends by reading the simulator's catalog, not the product's records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from stocksync import clock
+from stocksync.cli.pipeline import LocalPipeline
+from stocksync.dal.codec import decode, encode
+from stocksync.local.aws import LocalAws
+from stocksync.models.settings import get_settings
+from stocksync.simulator import CommercePlatformSimulator
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
+
+TOKEN, APP_SECRET = "loop-test-token", "loop-test-app-secret"
+T0 = datetime(2026, 12, 4, 9, tzinfo=UTC)
+FIELD = "quantity_to_sell_on_facebook"
+PROCESSING = 60  # seconds the simulator takes to process a batch; it is applied halfway
+
+
+@pytest.fixture
+def platform(
+    local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CommercePlatformSimulator]:
+    with CommercePlatformSimulator(
+        access_token=TOKEN,
+        app_secret=APP_SECRET,
+        start=T0,
+        batch_processing_delay=timedelta(seconds=PROCESSING),
+        batch_apply_fraction=0.5,
+    ) as sim:
+        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
+        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
+        get_settings.cache_clear()
+        clock.use(sim.now)
+        try:
+            yield sim
+        finally:
+            clock.use(None)
+
+
+@pytest.fixture
+def pipeline(local_aws: LocalAws, platform: CommercePlatformSimulator) -> LocalPipeline:
+    return LocalPipeline(local_aws, advance_clock=platform.advance)
+
+
+def env(local_aws: LocalAws, name: str) -> str:
+    return local_aws.function_environment()[name]
+
+
+def put_state(local_aws: LocalAws, retailer_id: str, **fields: Any) -> None:
+    local_aws.client("dynamodb").put_item(
+        TableName=env(local_aws, "SKU_TABLE"),
+        Item=encode({"retailer_id": retailer_id, "record": "state", "bucket": "slow", **fields}),
+    )
+
+
+def state(local_aws: LocalAws, retailer_id: str) -> dict[str, Any]:
+    answer = local_aws.client("dynamodb").get_item(
+        TableName=env(local_aws, "SKU_TABLE"), Key=encode({"retailer_id": retailer_id, "record": "state"})
+    )
+    return decode(answer.get("Item", {}))
+
+
+def recompute(local_aws: LocalAws, *retailer_ids: str) -> None:
+    sqs = local_aws.client("sqs")
+    for rid in retailer_ids:
+        sqs.send_message(QueueUrl=env(local_aws, "RECOMPUTE_QUEUE_URL"), MessageBody=f'{{"retailer_id": "{rid}"}}')
+
+
+def consume(pipeline: LocalPipeline, queue_logical_id: str) -> None:
+    """Deliver what one queue holds now to its consumer (one step of the pipeline, not the whole drain)."""
+    consumer = next(c for c in pipeline.consumers if c.queue_logical_id == queue_logical_id)
+    while pipeline._deliver(consumer):
+        pass
+
+
+def poll(pipeline: LocalPipeline) -> Any:
+    return pipeline.run_schedule("poll_orders")
+
+
+def start_with(
+    local_aws: LocalAws, pipeline: LocalPipeline, sim: CommercePlatformSimulator, *, level: int, shows: int
+) -> None:
+    """SKU-A with a warehouse level, published and confirmed at ``shows`` (the catalog agrees)."""
+    sim.add_product("SKU-A", quantity=shows)
+    put_state(local_aws, "SKU-A", warehouse_level=shows, warehouse_as_of_ms=0)
+    recompute(local_aws, "SKU-A")
+    pipeline.drain()
+    assert sim.catalog()["SKU-A"][FIELD] == shows
+    local_aws.client("dynamodb").update_item(
+        TableName=env(local_aws, "SKU_TABLE"),
+        Key=encode({"retailer_id": "SKU-A", "record": "state"}),
+        UpdateExpression="SET warehouse_level = :level",
+        ExpressionAttributeValues=encode({":level": level}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("placed_after_send", "erased"),
+    [(10, True), (45, False)],  # before / after the platform applies the batch (halfway through processing)
+)
+def test_an_order_placed_while_a_batch_is_processing_is_read_back_and_the_catalog_ends_at_a(
+    local_aws: LocalAws,
+    pipeline: LocalPipeline,
+    platform: CommercePlatformSimulator,
+    placed_after_send: int,
+    erased: bool,
+) -> None:
+    start_with(local_aws, pipeline, platform, level=12, shows=10)
+    poll(pipeline)  # the poller's watermark starts here
+    recompute(local_aws, "SKU-A")
+    consume(pipeline, "RecomputeQueue")
+    consume(pipeline, "PushQueue")  # items_batch with 12 is accepted now and applied 30 s later
+    platform.advance(placed_after_send)
+    platform.place_order("o-1", [("SKU-A", 2)])
+    # The catalog: the order took 2 from 10 (before the batch) or from 12 (after it).
+    pipeline.drain()  # verify confirms 12; nothing is known of the order yet
+    poll(pipeline)  # sees o-1, placed inside the push's window: ambiguous
+    pipeline.drain()  # read back, then recompute; a push only if the catalog differs
+
+    assert platform.catalog()["SKU-A"][FIELD] == 10  # A = 12 - 2 either way
+    stored = state(local_aws, "SKU-A")
+    assert stored["catalog_basis"] == ("push" if erased else "read")
+    assert pipeline.invocations.get("read_back") == 1
+    # Only the erased order needed a second push.
+    assert platform.calls[("POST", "items_batch")] == (3 if erased else 2)
+
+
+def test_an_order_placed_before_the_push_was_sent_is_known_erased_without_a_read(
+    local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator
+) -> None:
+    start_with(local_aws, pipeline, platform, level=12, shows=10)
+    poll(pipeline)
+    platform.advance(5)
+    platform.place_order("o-1", [("SKU-A", 2)])  # the catalog shows 8
+    platform.advance(5)
+    recompute(local_aws, "SKU-A")  # the warehouse level changed; the order is not polled yet
+    pipeline.drain()  # pushes 12, which overwrites the platform's decrement
+    assert platform.catalog()["SKU-A"][FIELD] == 12
+    poll(pipeline)
+    pipeline.drain()
+    assert platform.catalog()["SKU-A"][FIELD] == 10
+    assert "read_back" not in pipeline.invocations  # the order was before the call: certain, no read needed
+
+
+def test_with_reads_off_an_ambiguous_sku_is_pushed_again(
+    local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKSYNC_CATALOG_READS_PER_HOUR", "0")
+    get_settings.cache_clear()
+    start_with(local_aws, pipeline, platform, level=12, shows=10)
+    poll(pipeline)
+    recompute(local_aws, "SKU-A")
+    consume(pipeline, "RecomputeQueue")
+    consume(pipeline, "PushQueue")
+    platform.advance(45)  # after the application: the catalog already shows 10
+    platform.place_order("o-1", [("SKU-A", 2)])
+    pipeline.drain()
+    poll(pipeline)
+    pipeline.drain()
+    assert platform.catalog()["SKU-A"][FIELD] == 10
+    assert "read_back" not in pipeline.invocations
+    assert platform.calls[("POST", "items_batch")] == 3  # the absolute value again, never a guess
+
+
+# ------------------------------------------------------------------------------------------------- the audit
+
+
+def audit(dry_run: bool = False) -> dict[str, Any]:
+    return load_handler("audit_catalog").lambda_handler({"dry_run": dry_run}, FakeLambdaContext())
+
+
+def test_the_audit_repairs_drift_reports_unknown_items_and_skips_unreadable_values(
+    local_aws: LocalAws,
+    pipeline: LocalPipeline,
+    platform: CommercePlatformSimulator,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    start_with(local_aws, pipeline, platform, level=10, shows=10)
+    platform.add_product("NOT-OURS", quantity=4)
+    platform.edit_product("SKU-A", **{FIELD: 7})  # an edit in Commerce Manager
+    capsys.readouterr()
+
+    report = audit(dry_run=True)
+    assert (report["drifted"], report["unknown"], report["recomputed"]) == (1, 1, 1)
+    assert report["differences"][0] == {
+        "retailer_id": "SKU-A",
+        "bucket": "slow",
+        "expected": 10,
+        "catalog": 7,
+        "catalog_visibility": "published",
+        "ambiguous": False,
+    }
+    assert platform.catalog()["SKU-A"][FIELD] == 7  # a dry run changes nothing
+    assert drain_queue(local_aws.client("sqs"), env(local_aws, "RECOMPUTE_QUEUE_URL")) == []
+
+    report = audit()
+    captured = capsys.readouterr()
+    assert emitted_metrics(captured.out)["StockSync/CatalogDrift bucket=slow trigger=audit service=stocksync"] == [1.0]
+    drift = [r for r in caplog.records if r.getMessage() == "the catalog differs from what the product expects"]
+    logged = [(r.retailer_id, r.expected["value"], r.catalog["value"]) for r in drift]  # type: ignore[attr-defined]
+    assert logged == [("SKU-A", 10, 7), ("SKU-A", 10, 7)]  # the dry run and the real run: both values each time
+    pipeline.drain()
+    assert platform.catalog()["SKU-A"][FIELD] == 10
+    assert state(local_aws, "NOT-OURS") == {}  # reported, never created
+    assert audit()["drifted"] == 0
+
+
+def test_an_audit_cut_short_by_throttling_resumes_where_it_stopped(
+    local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator
+) -> None:
+    skus = [f"SKU-{i:04d}" for i in range(1200)]
+    for rid in skus:
+        platform.add_product(rid, quantity=1)
+        put_state(local_aws, rid, warehouse_level=1, catalog_value=2, catalog_from_ms=0, catalog_to_ms=1)
+    platform.throttle_after(1, code=80009, regain_minutes=5, endpoint="products")
+    first = audit()
+    assert (first["finished"], first["stopped_by"], first["read"]) == (False, "throttled", 500)
+    platform.advance(6 * 60)
+    second = audit()
+    assert (second["finished"], second["read"]) == (True, 700)  # the rest, not the whole catalog again
+    assert first["drifted"] + second["drifted"] == 1200
