@@ -250,7 +250,9 @@ def parse_scenario(raw: Any, *, deployment_buckets: set[str] | None = None) -> S
 
 
 def check_meaning(scenario: Scenario, deployment_buckets: set[str]) -> None:
-    """What a schema cannot say: SKUs and orders must exist, ids are not reused, cancels fit what was ordered."""
+    """What a schema cannot say: SKUs, buckets and orders must exist, ids are not reused, cancels fit what is still
+    open, and an order's state only moves forward. Each is something the replay would otherwise crash on or the
+    platform refuse half-way through, so it is refused here, before the first step."""
     skus = {sku.retailer_id for sku in scenario.skus}
     if len(skus) != len(scenario.skus):
         raise ScenarioError("skus", "a retailer_id is listed twice")
