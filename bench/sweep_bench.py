@@ -113,7 +113,7 @@ def run_baseline(env: dict[str, str]) -> dict[str, Any]:
 
 
 def sku_records(count: int, changed_every: int) -> list[dict[str, Any]]:
-    """SKUs whose confirmed catalog value is their published number, except every ``changed_every``-th one."""
+    """SKUs whose catalog shows their published number, except every ``changed_every``-th one (its level moved)."""
     records = []
     for index in range(count):
         level = 40 + index % 50
@@ -132,7 +132,12 @@ def sku_records(count: int, changed_every: int) -> list[dict[str, Any]]:
                 "published_version": 3,
                 "confirmed_value": level - pending,
                 "confirmed_version": 3,
-                "confirmed_platform_units": -pending,
+                # The confirmed push is the catalog's anchor; the FB/IG orders came before it (erased, then
+                # counted in P): the catalog shows the published value.
+                "catalog_value": level - pending,
+                "catalog_from_ms": 1_763_900_060_000,
+                "catalog_to_ms": 1_763_900_120_000,
+                "catalog_basis": "push",
             }
         )
     return records
