@@ -153,6 +153,25 @@ def test_an_order_placed_before_the_push_was_sent_is_known_erased_without_a_read
     assert "read_back" not in pipeline.invocations  # the order was before the call: certain, no read needed
 
 
+def test_an_order_polled_while_the_push_that_erased_it_is_in_flight_is_pushed_after_the_confirmation(
+    local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator
+) -> None:
+    """While a push is in flight, recompute assumes an order it sees comes after the overwrite and waits; when the
+    push is confirmed, the order turns out to precede it (erased): verify_batch must ask for the recompute."""
+    start_with(local_aws, pipeline, platform, level=12, shows=10)
+    poll(pipeline)
+    platform.advance(5)
+    platform.place_order("o-1", [("SKU-A", 2)])  # before the push is sent: the overwrite will erase it
+    platform.advance(5)
+    recompute(local_aws, "SKU-A")
+    consume(pipeline, "RecomputeQueue")
+    consume(pipeline, "PushQueue")  # 12 is sent
+    poll(pipeline)  # sees o-1 while 12 is in flight
+    consume(pipeline, "RecomputeQueue")  # 12 - 2 expected once 12 lands: nothing to push yet
+    pipeline.drain()  # verify confirms 12 and asks for the recompute
+    assert platform.catalog()["SKU-A"][FIELD] == 10
+
+
 def test_with_reads_off_an_ambiguous_sku_is_pushed_again(
     local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

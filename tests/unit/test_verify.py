@@ -252,3 +252,20 @@ def test_a_retry_that_sqs_refuses_keeps_the_batch_pending_for_the_redelivery() -
     with pytest.raises(RuntimeError, match="could not re-enqueue 1 rows"):
         rig.verifier.verify(VerifyMessage(handle="h1"))
     assert rig.batches.records["h1"].state is BatchState.PENDING
+
+
+def test_a_confirmation_recomputes_a_sku_whose_orders_were_seen_while_its_push_was_in_flight() -> None:
+    # The order was placed before the call (the overwrite erased it) but polled only after the claim: recompute
+    # then assumed it came after the overwrite and waited for this confirmation to know.
+    rig = Rig([entry("A")])
+    before = ACCEPTED - timedelta(seconds=30)
+    rig.skus.states["A"] = rig.skus.states["A"].model_copy(
+        update={
+            "platform_units": -2,
+            "published_platform_units": 0,
+            "platform_moves": (PlatformMove(units=-2, not_before=before, not_after=before),),
+        }
+    )
+    rig.answer("finished")
+    rig.verifier.verify(VerifyMessage(handle="h1"))
+    assert [body["retailer_id"] for body in rig.recompute_queue.bodies] == ["A"]

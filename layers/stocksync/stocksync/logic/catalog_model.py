@@ -117,3 +117,10 @@ def has_open_moves(state: SkuState) -> bool:
     """Some move is not behind the anchor: it shows on top of it, or it makes the SKU ambiguous."""
     anchor = anchor_of(state)
     return anchor is not None and any(not is_behind(move, anchor.shown_from) for move in state.platform_moves)
+
+
+def unsettled_after_confirm(state: SkuState) -> bool:
+    """A confirmed push leaves this SKU to decide again: the platform moved it while the push was in flight (recompute
+    then assumed those moves came after the overwrite, and waited for the push's window to place them), or a move
+    is not behind the new anchor."""
+    return state.platform_units != state.published_platform_units or has_open_moves(state)
