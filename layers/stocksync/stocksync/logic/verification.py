@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from stocksync import clock
 from stocksync.errors import InvalidInputError
 from stocksync.integrations.graph_errors import GraphThrottledError, GraphValidationError
-from stocksync.logic.catalog_model import has_open_moves
+from stocksync.logic.catalog_model import unsettled_after_confirm
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES, classify_item_error
 from stocksync.logic.pushing import Confirmations, Outbox, Rejections, SkuStates, error_code, queue_delay
 from stocksync.models.graph import BatchRequestStatus, BatchStatus
@@ -203,7 +203,7 @@ class Verifier:
         """Recompute the SKUs this confirmation leaves open: the platform's moves seen while the push was in flight
         (recompute waited for this confirmation to place them against the push's window), an older value that
         landed after a newer one, and repeats (a redelivery finds its rows confirmed already)."""
-        unsettled = {retailer_id for retailer_id, state in receipt.states.items() if has_open_moves(state)}
+        unsettled = {rid for rid, state in receipt.states.items() if unsettled_after_confirm(state)}
         unsettled.update(receipt.stale_corrected, receipt.refused)
         if not unsettled:
             return
