@@ -15,6 +15,7 @@ from stocksync.cli import discontinue
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
 from stocksync.integrations import graph_api
+from stocksync.integrations.recompute_io import PushQueueSender
 from stocksync.local.aws import LocalAws
 from stocksync.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
@@ -160,6 +161,58 @@ def test_a_redelivered_batch_pushes_nothing_new(local_aws: LocalAws, aws_env: An
     assert recompute(*bodies) == {"batchItemFailures": []}
     assert pushes(local_aws) == {}  # both pushes are pending, within the confirmation timeout
     assert state(local_aws, "A")["published_version"] == 2 and state(local_aws, "F")["published_version"] == 2
+
+
+def test_a_redelivered_message_sends_the_push_its_first_try_claimed_at_once(local_aws: LocalAws, aws_env: Any) -> None:
+    seed(local_aws, [sku_record("A", pending_created=3)])
+    # The first try claimed version 2 and died before sending it: the SKU holds the claim, the push queue nothing.
+    assert recompute({"retailer_id": "A"}) == {"batchItemFailures": []}
+    assert pushes(local_aws) == {"A": (7, "published", 2)}
+    event = sqs_event([{"retailer_id": "A"}])
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+    assert load_handler("recompute_stock").lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert pushes(local_aws) == {"A": (7, "published", 2)}  # the same version again, not after 15 minutes
+    assert state(local_aws, "A")["published_version"] == 2
+
+
+def test_a_push_that_cannot_be_enqueued_fails_its_message_so_the_redelivery_sends_it(
+    local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(local_aws, [sku_record("A", pending_created=3), sku_record("B", pending_created=1)])
+    original = PushQueueSender.send
+    monkeypatch.setattr(
+        PushQueueSender,
+        "send",
+        lambda self, pushes: (
+            [(p, "InternalError") for p in pushes if p.retailer_id == "A"]
+            + original(self, [p for p in pushes if p.retailer_id != "A"])
+        ),
+    )
+    answer = recompute({"retailer_id": "A"}, {"retailer_id": "B"})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}  # A's message comes back
+    assert pushes(local_aws) == {"B": (9, "published", 2)}
+
+
+def test_moves_behind_the_catalog_anchor_are_pruned_and_the_others_kept(local_aws: LocalAws, aws_env: Any) -> None:
+    anchor_from = 1_796_300_000_000
+    behind = [[-1, anchor_from - 1000 * k, anchor_from - 1000 * k] for k in range(1, 9)]
+    after = [-2, anchor_from + 120_000, anchor_from + 120_000]
+    seed(
+        local_aws,
+        [
+            sku_record(
+                "A",
+                pending_processing=2,
+                platform_units=-10,
+                platform_moves=[*behind[:4], after, *behind[4:]],
+                platform_moves_total=9,
+            )
+        ],
+    )
+    assert recompute({"retailer_id": "A"}) == {"batchItemFailures": []}
+    stored = state(local_aws, "A")
+    assert stored["platform_moves"] == [after] and stored["platform_moves_pruned"] == 8
+    assert pushes(local_aws) == {}  # 10 - 2 = 8, and the catalog shows 10 - 2 (the order came after the push)
 
 
 def test_an_older_settings_change_is_ignored_and_null_clears_a_setting(local_aws: LocalAws, aws_env: Any) -> None:
