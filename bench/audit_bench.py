@@ -25,26 +25,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import count_requests, finish, in_child, peak_memory_mb  # noqa: E402
+from bench.harness import (  # noqa: E402
+    CountdownContext,
+    count_requests,
+    finish,
+    in_child,
+    peak_memory_mb,
+    seed_table,
+)
 
 TIMEOUT_SECONDS = 900  # AuditCatalogFunction's Timeout in template.yaml
 TOKEN, APP_SECRET = "bench-token", "bench-app-secret"
 ANCHORED_MS = 1_796_000_000_000  # every SKU's push was seen landing well before the audit
-
-
-class CountdownContext:
-    """A Lambda context whose remaining time runs down from the function's timeout, as in Lambda."""
-
-    function_name = "stocksync-bench-audit"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stocksync-bench-audit"
-    aws_request_id = "bench"
-
-    def __init__(self, timeout_seconds: float) -> None:
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def run_audit_handler(env: dict[str, str]) -> dict[str, Any]:
@@ -64,7 +56,7 @@ def run_audit_handler(env: dict[str, str]) -> dict[str, Any]:
     runs, read, drifted, pages = 0, 0, 0, 0
     while True:
         runs += 1
-        answer = handler.lambda_handler({"dry_run": False}, CountdownContext(TIMEOUT_SECONDS))
+        answer = handler.lambda_handler({"dry_run": False}, CountdownContext(TIMEOUT_SECONDS, "audit"))
         read, drifted, pages = read + answer["read"], drifted + answer["drifted"], pages + answer["pages"]
         if answer["finished"] or runs > 50:
             break
@@ -137,16 +129,6 @@ def sku_records(count: int, drift_every: int) -> tuple[list[dict[str, Any]], dic
     return records, catalog
 
 
-def seed(local: Any, table: str, records: list[dict[str, Any]]) -> None:
-    from stocksync.dal.codec import encode
-
-    client = local.client("dynamodb")
-    for start in range(0, len(records), 25):
-        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": encode(r)}} for r in records[start : start + 25]]}
-        while pending:
-            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skus", type=int, default=100_000)
@@ -186,7 +168,7 @@ def main() -> int:
             }
         )
         seeding = time.perf_counter()
-        seed(local, env["SKU_TABLE"], records)
+        seed_table(local, env["SKU_TABLE"], records)
         for rid, quantity in catalog.items():
             sim.add_product(rid, quantity=quantity)
         seeding = time.perf_counter() - seeding

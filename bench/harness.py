@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import resource
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -50,3 +51,29 @@ def finish(result: dict[str, Any], problems: list[str], *, as_json: bool) -> int
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0
+
+
+class CountdownContext:
+    """A Lambda context whose remaining time runs down from the function's timeout, as in Lambda."""
+
+    memory_limit_in_mb = 256
+    aws_request_id = "bench"
+
+    def __init__(self, timeout_seconds: float, function: str = "bench") -> None:
+        self._deadline = time.monotonic() + timeout_seconds
+        self.function_name = f"stocksync-bench-{function}"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def seed_table(local: Any, table: str, records: list[dict[str, Any]]) -> None:
+    """BatchWriteItem, 25 records a call (the API's limit), asking again for what DynamoDB left unprocessed."""
+    from stocksync.dal.codec import encode
+
+    client = local.client("dynamodb")
+    for start in range(0, len(records), 25):
+        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": encode(r)}} for r in records[start : start + 25]]}
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}

@@ -25,26 +25,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import count_requests, finish, in_child, peak_memory_mb  # noqa: E402
+from bench.harness import (  # noqa: E402
+    CountdownContext,
+    count_requests,
+    finish,
+    in_child,
+    peak_memory_mb,
+    seed_table,
+)
 
 BUCKET = "fast"
 PAGE_SIZE = 1000  # what the sweep reads per page (stocksync.recompute_entry.SWEEP_PAGE_SIZE)
 TIMEOUT_SECONDS = 300  # SweepStockFunction's Timeout in template.yaml
-
-
-class CountdownContext:
-    """A Lambda context whose remaining time runs down from the function's timeout, as in Lambda."""
-
-    function_name = "stocksync-bench-sweep"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stocksync-bench-sweep"
-    aws_request_id = "bench"
-
-    def __init__(self, timeout_seconds: float) -> None:
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def run_sweep_handler(env: dict[str, str]) -> dict[str, Any]:
@@ -60,14 +52,14 @@ def run_sweep_handler(env: dict[str, str]) -> dict[str, Any]:
     count_requests(sqs, sqs_calls)
     handler = load_handler("sweep_stock")
     started = time.perf_counter()
-    first = handler.lambda_handler({"bucket": BUCKET}, CountdownContext(TIMEOUT_SECONDS))
+    first = handler.lambda_handler({"bucket": BUCKET}, CountdownContext(TIMEOUT_SECONDS, "sweep"))
     invocations = 1
     while not first["finished"]:
         waiting = sqs.receive_message(QueueUrl=env["SWEEP_QUEUE_URL"], MaxNumberOfMessages=1).get("Messages", [])
         if not waiting:
             break
         # What the queue's event source mapping does: deliver the hand-over, delete it once handled.
-        answer = handler.lambda_handler(sqs_event([waiting[0]["Body"]]), CountdownContext(TIMEOUT_SECONDS))
+        answer = handler.lambda_handler(sqs_event([waiting[0]["Body"]]), CountdownContext(TIMEOUT_SECONDS, "sweep"))
         assert answer == {"batchItemFailures": []}, answer
         sqs.delete_message(QueueUrl=env["SWEEP_QUEUE_URL"], ReceiptHandle=waiting[0]["ReceiptHandle"])
         invocations += 1
@@ -143,16 +135,6 @@ def sku_records(count: int, changed_every: int) -> list[dict[str, Any]]:
     return records
 
 
-def seed(local: Any, table: str, records: list[dict[str, Any]]) -> None:
-    from stocksync.dal.codec import encode
-
-    client = local.client("dynamodb")
-    for start in range(0, len(records), 25):
-        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": encode(r)}} for r in records[start : start + 25]]}
-        while pending:
-            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skus", type=int, default=100_000)
@@ -176,7 +158,7 @@ def main() -> int:
         for key in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_LOG_LEVEL"):
             env[key] = os.environ[key]
         seeding = time.perf_counter()
-        seed(local, env["SKU_TABLE"], records)
+        seed_table(local, env["SKU_TABLE"], records)
         seeding = time.perf_counter() - seeding
         baseline = in_child(run_baseline, env)
         sweep = in_child(run_sweep_handler, env)
