@@ -24,6 +24,9 @@ class InMemoryLedger:
         self.writes = 0
         # Runs before a write lands: lets a test slip a concurrent writer in between a read and a write.
         self.before_write: Callable[[], None] | None = None
+        # Runs before every write with the row about to be written, and stays: a test raises from it to crash the
+        # writer at a chosen transaction (between two parts of a split order, say), as a Lambda dies mid-way.
+        self.write_hook: Callable[[LedgerPart], None] | None = None
 
     def read_parts(self, keys: Sequence[PartKey]) -> dict[PartKey, LedgerPart]:
         return {key: self.rows[key] for key in keys if key in self.rows}
@@ -31,6 +34,8 @@ class InMemoryLedger:
     def write_part(
         self, before: LedgerPart, after: LedgerPart, changes: Mapping[str, CounterDelta], sold_at: datetime
     ) -> None:
+        if self.write_hook is not None:
+            self.write_hook(after)
         hook, self.before_write = self.before_write, None
         if hook is not None:
             hook()

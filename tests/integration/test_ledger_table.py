@@ -21,9 +21,16 @@ from stocksync.dal.codec import decode
 from stocksync.dal.keys import SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
 from stocksync.dal.ledger_table import DynamoLedger, item_to_row
 from stocksync.local.aws import LocalAws
-from stocksync.logic.ledger import CounterDelta, LedgerPart, empty_part, merge
-from stocksync.logic.order_ingest import CounterUnderflowError, OrderIngest, PartKey, StaleLedgerError
+from stocksync.logic.ledger import CounterDelta, LedgerPart, LineItemsChangedError, contributions, empty_part, merge
+from stocksync.logic.order_ingest import (
+    MAX_CONFLICT_RETRIES,
+    CounterUnderflowError,
+    OrderIngest,
+    PartKey,
+    StaleLedgerError,
+)
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
+from stocksync.models.sku import as_ms
 from tests.unit import test_ledger_properties as properties
 
 NOW = properties.NOW
@@ -31,7 +38,8 @@ NOW = properties.NOW
 
 class TableLedger:
     """``DynamoLedger`` on the deployed tables, with the fake's read-back surface (rows, counters, platform units,
-    units sold) read from DynamoDB, and its hook for slipping a concurrent writer in before a write."""
+    units sold) read from DynamoDB, and its hooks for slipping a concurrent writer in before a write and for crashing
+    before chosen writes."""
 
     def __init__(self, local_aws: LocalAws) -> None:
         env = local_aws.function_environment()
@@ -39,6 +47,7 @@ class TableLedger:
         self._orders, self._skus = env["ORDERS_TABLE"], env["SKU_TABLE"]
         self.table = DynamoLedger(self._client, orders_table=self._orders, sku_table=self._skus, now=NOW)
         self.before_write: Callable[[], None] | None = None
+        self.write_hook: Callable[[LedgerPart], None] | None = None  # before every write, with the row; stays
 
     def read_parts(self, keys: Sequence[PartKey]) -> dict[PartKey, LedgerPart]:
         return self.table.read_parts(keys)
@@ -46,6 +55,8 @@ class TableLedger:
     def write_part(
         self, before: LedgerPart, after: LedgerPart, changes: Mapping[str, CounterDelta], sold_at: datetime
     ) -> None:
+        if self.write_hook is not None:
+            self.write_hook(after)
         hook, self.before_write = self.before_write, None
         if hook is not None:
             hook()
@@ -184,3 +195,114 @@ def test_a_poller_that_read_an_older_revision_of_a_known_order_re_reads_and_coun
     assert ledger.counters == {"SKU-A": {"processing": 0, "created": 0, "acknowledged": 2}}
     row = ledger.rows[("o-1", 0)]
     assert (row.state, row.revision) == (OrderState.IN_PROGRESS, 3)
+
+
+# --- split orders: a failure between the part transactions, then a retry ----------------------------------------------
+
+BIG = [f"BULK-{index:03d}" for index in range(120)]  # three parts of 49, 49 and 22 SKUs, three transactions
+
+
+class Crash(Exception):
+    """The Lambda dying between two transactions."""
+
+
+def big_order(skus: list[str] = BIG) -> OrderObservation:
+    return OrderObservation(
+        order_id="big-1",
+        source=OrderSource.META_COMMERCE,
+        state=OrderState.FB_PROCESSING,
+        lines=tuple(OrderLine(retailer_id=sku, quantity=1 + index % 3) for index, sku in enumerate(skus)),
+        sold_on_platform=True,
+        placed_at=NOW,
+        observed_at=NOW,
+    )
+
+
+def platform_moves(ledger: TableLedger) -> dict[str, list[list[int]]]:
+    return {
+        item["retailer_id"]: [[int(value) for value in move] for move in item.get("platform_moves", [])]
+        for item in ledger._scan(ledger._skus)
+        if item["record"] == SKU_STATE_RECORD
+    }
+
+
+def assert_big_order_counted_exactly_once(ledger: TableLedger) -> None:
+    """Counters, velocity and the platform's moves equal the order once, and equal what the ledger rows imply."""
+    rows = ledger.rows
+    assert sorted(rows) == [("big-1", part) for part in range(3)]
+    assert all(row.revision == 1 for row in rows.values())  # one transaction per part
+    assert len({row.lines_digest for row in rows.values()}) == 1 and rows[("big-1", 0)].lines_digest
+    implied: dict[str, int] = defaultdict(int)
+    for row in rows.values():
+        for sku, delta in contributions(row).items():
+            implied[sku] += delta.processing
+    ordered = {line.retailer_id: line.quantity for line in big_order().lines}
+    assert ledger.counters == {
+        sku: {"processing": units, "created": 0, "acknowledged": 0} for sku, units in ordered.items()
+    }
+    assert implied == ordered and ledger.sold == ordered
+    assert ledger.platform_units == {sku: -units for sku, units in ordered.items()}
+    at = as_ms(NOW)
+    assert platform_moves(ledger) == {sku: [[-units, at, at]] for sku, units in ordered.items()}
+
+
+@pytest.mark.parametrize("crashed_before", [1, 2])
+def test_a_crash_between_part_transactions_then_a_retry_counts_every_sku_exactly_once(
+    ledger: TableLedger, crashed_before: int
+) -> None:
+    def crash(row: LedgerPart) -> None:
+        if row.part == crashed_before:
+            raise Crash(f"died before part {crashed_before}")
+
+    ledger.write_hook = crash
+    with pytest.raises(Crash):
+        OrderIngest(ledger, now=NOW).apply([big_order()])
+    ledger.write_hook = None
+    assert sorted(ledger.rows) == [("big-1", part) for part in range(crashed_before)]
+
+    receipt = OrderIngest(ledger, now=NOW).apply([big_order()])
+
+    assert not receipt.rejected and receipt.applied == 1
+    assert_big_order_counted_exactly_once(ledger)
+    refused = OrderIngest(ledger, now=NOW).apply([big_order([*BIG, "BULK-120"])]).rejected  # really adds a SKU
+    assert [type(error) for _, error in refused] == [LineItemsChangedError]
+
+
+def test_conflicts_beyond_the_retries_on_a_middle_part_then_a_retry_counts_every_sku_exactly_once(
+    ledger: TableLedger,
+) -> None:
+    """Each conflict is what DynamoLedger raises for a TransactionConflict cancellation."""
+    conflicts = []
+
+    def conflict_on_part_1(row: LedgerPart) -> None:
+        if row.part == 1:
+            conflicts.append(row.part)
+            raise StaleLedgerError("big-1 part 1: transaction conflict")
+
+    ledger.write_hook = conflict_on_part_1
+    with pytest.raises(StaleLedgerError, match="still contended"):
+        OrderIngest(ledger, now=NOW).apply([big_order()])
+    ledger.write_hook = None
+    assert len(conflicts) == MAX_CONFLICT_RETRIES and sorted(ledger.rows) == [("big-1", 0)]
+
+    assert not OrderIngest(ledger, now=NOW).apply([big_order()]).rejected
+    assert_big_order_counted_exactly_once(ledger)
+
+
+def test_a_poller_racing_the_retry_of_a_split_order_counts_it_once(ledger: TableLedger) -> None:
+    """The retry and a second poller finish the same half-written order at once: each part is written once."""
+
+    def crash(row: LedgerPart) -> None:
+        if row.part == 1:
+            raise Crash("died before part 1")
+
+    ledger.write_hook = crash
+    with pytest.raises(Crash):
+        OrderIngest(ledger, now=NOW).apply([big_order()])
+    ledger.write_hook = None
+    race_before_the_next_write(ledger, [big_order()])
+
+    receipt = OrderIngest(ledger, now=NOW).apply([big_order()])
+
+    assert not receipt.rejected
+    assert_big_order_counted_exactly_once(ledger)

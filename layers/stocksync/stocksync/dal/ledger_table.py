@@ -50,8 +50,11 @@ def row_to_item(row: LedgerPart, *, now: datetime) -> dict[str, Any]:
         "placed_at": row.placed_at.isoformat() if row.placed_at else None,
         "seen_at": row.seen_at.isoformat() if row.seen_at else None,
         "revision": row.revision,
-        "updated_at": now.isoformat(),
+        # The writer's clock (the ingest stamps the row with it): a retry compares it with when its try stopped.
+        "updated_at": (row.updated_at or now).isoformat(),
     }
+    if row.lines_digest is not None:
+        item["lines_digest"] = row.lines_digest  # split orders only: every part knows the whole order
     if row.is_open:
         item["open_shard"] = row.open_shard
     else:
@@ -75,6 +78,8 @@ def item_to_row(item: Mapping[str, Any]) -> LedgerPart:
         placed_at=datetime.fromisoformat(item["placed_at"]) if item.get("placed_at") else None,
         seen_at=datetime.fromisoformat(item["seen_at"]) if item.get("seen_at") else None,
         revision=int(item["revision"]),
+        lines_digest=item.get("lines_digest"),
+        updated_at=datetime.fromisoformat(item["updated_at"]) if item.get("updated_at") else None,
     )
 
 

@@ -10,13 +10,21 @@ An order with more SKUs than one DynamoDB transaction can hold is split into par
 SKUs (sorted retailer ids, chunked; line items never change after an order is placed, so the split is stable). Each
 part is its own ledger row with its own revision and transaction: 1 ledger put + up to 49 counter updates + up to 49
 velocity updates = 99 of the 100 actions a transaction allows.
+
+Because the parts are separate transactions, a failure between two of them (a crash, throttling, conflicts) leaves
+some parts stored and others not, and the retry must be able to finish the order. So a sighting of a split order is
+checked against the whole order as first seen (every part carries the number of parts and a digest of all the
+order's line items), never against whichever parts happen to be stored: a retry completes the missing parts, while
+a sighting that really changes the line items is still refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -100,6 +108,12 @@ class LedgerPart:
     # When the newest sighting that changed this row was made: a restock seen later happened after it.
     seen_at: datetime | None = None
     revision: int = 0  # 0: not stored yet
+    # Split orders only: the digest of the whole order's line items (``lines_digest``), on every part, so a retry
+    # after a failure between parts can tell "the same order, parts missing" from "line items changed".
+    lines_digest: str | None = None
+    # When the row was last written, by the writer's clock (the ``now`` of the invocation that wrote it). A caller
+    # that knows when its previous try stopped compares this to decide whether that try's enqueue may be missing.
+    updated_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -150,7 +164,17 @@ def split_lines(lines: Iterable[OrderLine]) -> list[list[OrderLine]]:
     return [ordered[index * MAX_LINES_PER_PART : (index + 1) * MAX_LINES_PER_PART] for index in range(count)]
 
 
-def empty_part(observation: OrderObservation, part: int, parts: int) -> LedgerPart:
+def lines_digest(lines: Iterable[OrderLine]) -> str:
+    """A short, stable digest of an order's line items (SKUs and units ordered), independent of their order.
+
+    Stored on every part of a split order so that any one stored part knows the whole order: a sighting whose
+    extra or changed line would land in a part not stored yet is still recognised as a change.
+    """
+    canonical = json.dumps(sorted((line.retailer_id, line.quantity) for line in lines), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def empty_part(observation: OrderObservation, part: int, parts: int, digest: str | None = None) -> LedgerPart:
     return LedgerPart(
         order_id=observation.order_id,
         part=part,
@@ -159,6 +183,7 @@ def empty_part(observation: OrderObservation, part: int, parts: int) -> LedgerPa
         state=None,
         synced=False,
         sold_on_platform=observation.sold_on_platform,
+        lines_digest=digest,
     )
 
 
@@ -249,7 +274,9 @@ def deltas(before: LedgerPart, after: LedgerPart) -> dict[str, CounterDelta]:
 
 def same_content(left: LedgerPart, right: LedgerPart) -> bool:
     """True when a merge changed nothing, so no write is needed (the common case for overlapping polls)."""
-    return replace(left, revision=0, seen_at=None) == replace(right, revision=0, seen_at=None)
+    return replace(left, revision=0, seen_at=None, updated_at=None) == replace(
+        right, revision=0, seen_at=None, updated_at=None
+    )
 
 
 def validate_against_known_lines(known_skus: set[str], observation: OrderObservation) -> None:
@@ -260,4 +287,49 @@ def validate_against_known_lines(known_skus: set[str], observation: OrderObserva
     if new:
         raise LineItemsChangedError(
             "lines", f"order {observation.order_id} was first seen without SKU(s) {sorted(new)}"
+        )
+
+
+def validate_against_known_parts(known: Sequence[LedgerPart], observation: OrderObservation) -> None:
+    """Refuse a sighting whose line items differ from the order first seen; ``known`` are its stored parts with lines.
+
+    A single-part order keeps the rule it always had (no SKU may be added; a sighting may list fewer lines). A split
+    order is checked against its whole first sighting, whichever of its parts are stored: the same number of parts,
+    each stored part exactly the SKUs the sighting's split puts there, and the same digest of all line items. That
+    is what lets a retry after a failure between parts write the missing parts instead of being refused for SKUs
+    "not seen before" (they were, in the parts the failure kept from being written).
+    """
+    if not known or not observation.lines:
+        return
+    parts = part_count(len(observation.lines))
+    if any(row.parts != parts for row in known):
+        raise LineItemsChangedError(
+            "lines", f"order {observation.order_id} was first seen with a different number of SKUs"
+        )
+    if parts == 1:
+        validate_against_known_lines({sku for row in known for sku in row.lines}, observation)
+        return
+    groups = split_lines(observation.lines)
+    for row in known:
+        skus = {line.retailer_id for line in groups[row.part]}
+        if skus != row.lines.keys():
+            new, missing = sorted(skus - row.lines.keys()), sorted(row.lines.keys() - skus)
+            raise LineItemsChangedError(
+                "lines",
+                f"order {observation.order_id} part {row.part} was first seen without SKU(s) {new} and with "
+                f"SKU(s) {missing} (a sighting of a split order lists all its lines, unchanged)",
+            )
+        for line in groups[row.part]:
+            if row.lines[line.retailer_id].ordered != line.quantity:
+                raise LineItemsChangedError(
+                    f"lines[{line.retailer_id}].quantity",
+                    f"order {observation.order_id} was first seen with {row.lines[line.retailer_id].ordered} "
+                    f"units, now {line.quantity}",
+                )
+    digests = {row.lines_digest for row in known if row.lines_digest is not None}
+    if digests and digests != {lines_digest(observation.lines)}:
+        raise LineItemsChangedError(
+            "lines",
+            f"order {observation.order_id} was first seen with other line items (SKUs or units of a part not "
+            "stored yet)",
         )

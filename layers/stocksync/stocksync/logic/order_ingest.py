@@ -4,11 +4,16 @@ The service reads the ledger rows a batch of sightings touches (batched reads), 
 each changed row to the ledger port, which writes it together with its counter deltas in one conditional
 transaction. A concurrent writer makes the condition fail; the row is then re-read and the sighting merged again,
 so concurrent pollers and redeliveries never double-count.
+
+A retry must also finish what the failed try did not: the parts of a split order it did not write (the check
+against the whole order, logic/ledger.py), and the recompute enqueue of rows it did write. A retry finds those rows
+unchanged, so only the caller can tell that their enqueue may be missing (an SQS redelivery, a poll re-reading a
+page after a crash): it passes ``unfinished``, and the receipt lists those rows' SKUs to enqueue again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -17,18 +22,21 @@ from stocksync.errors import InvalidInputError, StockSyncError
 from stocksync.logic.ledger import (
     CounterDelta,
     LedgerPart,
-    LineItemsChangedError,
     deltas,
     empty_part,
+    lines_digest,
     merge,
     part_count,
     same_content,
     split_lines,
-    validate_against_known_lines,
+    validate_against_known_parts,
 )
 from stocksync.models.orders import OrderLine, OrderObservation
 
 PartKey = tuple[str, int]
+# Says of a stored row a sighting left unchanged whether the change last written to it may still lack its recompute
+# enqueue (the caller knows when its previous try stopped; the row knows when it was written, ``updated_at``).
+Unfinished = Callable[[LedgerPart], bool]
 
 # Closed ledger rows expire after this long; a brand-new sighting of an order placed before it is ignored,
 # because its row may have expired and counting it again would double-count its sale.
@@ -74,6 +82,13 @@ class IngestReceipt:
     changed_skus: set[str] = field(default_factory=set)
     counter_changes: dict[str, CounterDelta] = field(default_factory=dict)
     rejected: list[tuple[OrderObservation, StockSyncError]] = field(default_factory=list)
+    # SKUs of rows left unchanged whose last change may not have been enqueued (``unfinished``): enqueue them again.
+    reenqueue_skus: set[str] = field(default_factory=set)
+
+    @property
+    def skus_to_recompute(self) -> set[str]:
+        """Every SKU to enqueue: changed now, or changed by a try that may have stopped before its enqueue."""
+        return self.changed_skus | self.reenqueue_skus
 
     def add_changes(self, changes: Mapping[str, CounterDelta]) -> None:
         for retailer_id, delta in changes.items():
@@ -88,13 +103,19 @@ class OrderIngest:
         self._ledger = ledger
         self._now = now
 
-    def apply(self, observations: Iterable[OrderObservation]) -> IngestReceipt:
+    def apply(self, observations: Iterable[OrderObservation], *, unfinished: Unfinished | None = None) -> IngestReceipt:
+        """Merge every sighting. ``unfinished`` (a retry's caller) picks the unchanged rows to enqueue again.
+
+        Changes are added to the receipt part by part, so a sighting refused after some parts were written (a
+        counter underflow) still reports the SKUs those parts changed. Anything else raised (conflicts beyond the
+        retries, throttling) ends the batch: the caller's retry finishes it.
+        """
         receipt = IngestReceipt()
         sightings = list(observations)
         stored = self._prefetch(sightings)
         for observation in sightings:
             try:
-                changed = self._apply_one(observation, stored)
+                changed = self._apply_one(observation, stored, receipt, unfinished)
             except (InvalidInputError, CounterUnderflowError) as error:
                 receipt.rejected.append((observation, error))
                 continue
@@ -102,7 +123,6 @@ class OrderIngest:
                 receipt.ignored += 1
             elif changed:
                 receipt.applied += 1
-                receipt.add_changes(changed)
             else:
                 receipt.unchanged += 1
         return receipt
@@ -122,7 +142,14 @@ class OrderIngest:
             stored.update(self._ledger.read_parts(sorted(more)))
         return stored
 
-    def _apply_one(self, observation: OrderObservation, stored: dict[PartKey, LedgerPart]) -> dict | None:
+    def _apply_one(
+        self,
+        observation: OrderObservation,
+        stored: dict[PartKey, LedgerPart],
+        receipt: IngestReceipt,
+        unfinished: Unfinished | None,
+    ) -> bool | None:
+        """True when a part's counters changed, False when nothing did, None when the sighting is too old."""
         rows = self._rows_for(observation, stored)
         if all(row.revision == 0 for row in rows) and self._too_old(observation):
             return None
@@ -130,32 +157,38 @@ class OrderIngest:
         if synced != observation.synced:
             observation = observation.model_copy(update={"synced": synced})
         groups = split_lines(observation.lines) if observation.lines else [[] for _ in rows]
-        changes: dict[str, CounterDelta] = {}
+        changed = False
         for row, lines in zip(rows, groups, strict=True):
-            for retailer_id, delta in self._apply_part(row, observation, lines, stored).items():
-                changes[retailer_id] = changes.get(retailer_id, CounterDelta()) + delta
-        return changes
+            changes, unchanged = self._apply_part(row, observation, lines, stored)
+            if changes:
+                changed = True
+                receipt.add_changes(changes)
+            elif unchanged is not None and unchanged.revision and unfinished is not None and unfinished(unchanged):
+                receipt.reenqueue_skus.update(unchanged.lines)
+        return changed
 
     def _rows_for(self, observation: OrderObservation, stored: dict[PartKey, LedgerPart]) -> list[LedgerPart]:
-        first = stored.get((observation.order_id, 0))
-        known_parts = first.parts if first is not None and first.lines else None
+        """The order's rows for this sighting, stored or new, after checking it against the order first seen."""
+        order_id = observation.order_id
+        first = stored.get((order_id, 0))
+        span = max(part_count(len(observation.lines)), first.parts if first is not None else 1)
+        known = [row for part in range(span) if (row := stored.get((order_id, part))) is not None and row.lines]
+        digest = None
         if observation.lines:
+            validate_against_known_parts(known, observation)
             parts = part_count(len(observation.lines))
-            if known_parts is not None and known_parts != parts:
-                raise LineItemsChangedError(
-                    "lines", f"order {observation.order_id} was first seen with a different number of SKUs"
-                )
-            known_skus = {sku for key, row in stored.items() if key[0] == observation.order_id for sku in row.lines}
-            validate_against_known_lines(known_skus, observation)
+            digest = lines_digest(observation.lines) if parts > 1 else None
         else:
-            parts = first.parts if first is not None else 1
+            parts = known[0].parts if known else (first.parts if first is not None else 1)
         rows = []
         for part in range(parts):
-            row = stored.get((observation.order_id, part))
+            row = stored.get((order_id, part))
             if row is None:
-                row = empty_part(observation, part, parts)
-            elif not row.lines and row.parts != parts:
-                row = replace(row, parts=parts)  # a stub (sync notice first) learns the order's real size
+                row = empty_part(observation, part, parts, digest)
+            elif not row.lines:
+                # A stub (a sync notice came first, or a failure kept this part from being written) learns the
+                # order's size, and from a sighting with lines the digest of its line items.
+                row = replace(row, parts=parts, lines_digest=digest if observation.lines else row.lines_digest)
             rows.append(row)
         return rows
 
@@ -165,12 +198,14 @@ class OrderIngest:
         observation: OrderObservation,
         lines: Sequence[OrderLine],
         stored: dict[PartKey, LedgerPart],
-    ) -> dict[str, CounterDelta]:
+    ) -> tuple[dict[str, CounterDelta], LedgerPart | None]:
+        """The counter changes written with the row, and the row as stored when the sighting left it unchanged."""
         key = (row.order_id, row.part)
         for _attempt in range(MAX_CONFLICT_RETRIES):
             after = merge(row, observation, lines)
             if same_content(row, after):
-                return {}
+                return {}, row
+            after = replace(after, updated_at=self._now)
             changes = deltas(row, after)
             try:
                 self._ledger.write_part(row, after, changes, observation.reference_time)
@@ -178,17 +213,22 @@ class OrderIngest:
                 row = self._reread(row, observation)
                 continue
             stored[key] = replace(after, revision=row.revision + 1)
-            return changes
+            return changes, None
         raise StaleLedgerError(f"order {row.order_id} part {row.part}: still contended after retries")
 
     def _reread(self, row: LedgerPart, observation: OrderObservation) -> LedgerPart:
-        """The row as stored now. A stub a sync notice wrote meanwhile does not know the order's size: keep ours."""
+        """The row as stored now. A stub a sync notice wrote meanwhile does not know the order's size: keep ours.
+
+        A concurrent writer may have written this part's lines meanwhile: they are checked like the ones read first.
+        """
         key = (row.order_id, row.part)
         fresh = self._ledger.read_parts([key]).get(key)
         if fresh is None:
-            return empty_part(observation, row.part, row.parts)
-        if not fresh.lines and fresh.parts != row.parts:
-            return replace(fresh, parts=row.parts)
+            return empty_part(observation, row.part, row.parts, row.lines_digest)
+        if fresh.lines:
+            validate_against_known_parts([fresh], observation)
+        elif (fresh.parts, fresh.lines_digest) != (row.parts, row.lines_digest):
+            return replace(fresh, parts=row.parts, lines_digest=row.lines_digest)
         return fresh
 
     def _too_old(self, observation: OrderObservation) -> bool:
