@@ -1,6 +1,11 @@
 """order_events: order events from the merchant's own systems (the ``events`` order source) into the ledger.
 
 The bus routes "Order Changed" events to this function's queue; each SQS record carries one EventBridge event.
+
+A redelivered record (``ApproximateReceiveCount`` > 1) follows a try that failed somewhere, possibly after its
+ledger transaction and before its recompute enqueue: the retry finds the order unchanged, so it enqueues the SKUs
+of the order's rows again instead of nothing (a repeat recompute is harmless; SQS already told us, so it costs no
+request). A first delivery enqueues only what it changed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from stocksync import clock, composition
 from stocksync.errors import InvalidInputError
 from stocksync.integrations.order_sources import merchant_order_event
 from stocksync.integrations.sqs_batch import handle_sqs_batch
+from stocksync.logic.ledger import LedgerPart
 from stocksync.models.bus import BusEvent
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
@@ -28,11 +34,19 @@ def _handle(record: SQSRecord) -> None:
     if event.detail_type != DETAIL_TYPE:
         raise InvalidInputError("detail-type", f"expected {DETAIL_TYPE!r}, got {event.detail_type!r}")
     now = clock.now()
-    receipt = composition.order_ingest(settings, now=now).apply([merchant_order_event(event.detail, observed_at=now)])
+    redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+    receipt = composition.order_ingest(settings, now=now).apply(
+        [merchant_order_event(event.detail, observed_at=now)], unfinished=_every_row if redelivered else None
+    )
     for _observation, error in receipt.rejected:
         raise error  # a bad order (e.g. its line items changed) goes to the DLQ with the reason
-    composition.RecomputeQueue(settings).enqueue(receipt.changed_skus, reason="order event")
+    composition.RecomputeQueue(settings).enqueue(receipt.skus_to_recompute, reason="order event")
     metrics.add_metric(name="OrderEventsApplied", unit="Count", value=receipt.applied)
+
+
+def _every_row(_row: LedgerPart) -> bool:
+    """On a redelivery, any unchanged row may be one the failed try wrote without enqueueing: enqueue it again."""
+    return True
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -71,6 +71,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "poll throttled; the next poll resumes from the saved cursor",
             extra={"retry_after_seconds": report.throttled_for},
         )
+    if report.reenqueued_skus:
+        logger.info(
+            "re-enqueued SKUs a previous poll changed but may have died before enqueueing",
+            extra={"skus": len(report.reenqueued_skus)},
+        )
     if report.restarted_listing:
         metrics.add_metric(name="PollListingRestarted", unit="Count", value=1)
         logger.warning(

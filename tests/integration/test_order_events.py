@@ -6,6 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler
@@ -28,6 +32,11 @@ def publish(local_aws: LocalAws, *details: dict[str, Any], detail_type: str = "O
 
 def deliver(local_aws: LocalAws) -> dict[str, Any]:
     """What Lambda's event source mapping would do: hand the queue's messages to the function as one batch."""
+    return load_handler("order_events").lambda_handler(receive(local_aws), FakeLambdaContext())
+
+
+def receive(local_aws: LocalAws) -> dict[str, Any]:
+    """The queue's messages as the batch Lambda's event source mapping hands over (a first delivery)."""
     sqs = local_aws.client("sqs")
     url = local_aws.outputs["OrderEventsQueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -47,7 +56,7 @@ def deliver(local_aws: LocalAws) -> dict[str, Any]:
         ]
     }
     assert event["Records"], "the bus rule delivered nothing"
-    return load_handler("order_events").lambda_handler(event, FakeLambdaContext())
+    return event
 
 
 def sku_state(local_aws: LocalAws, sku: str) -> dict[str, Any]:
@@ -117,3 +126,51 @@ def test_the_shipped_sample_batch_applies_one_order_and_dead_letters_the_other(
     assert sku_state(local_aws, "MUG-RED")["pending_created"] == 2
     letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
     assert [letter["attributes"]["reason"].split(":")[0] for letter in letters] == ["items.0.quantity"]
+
+
+def with_receive_count(event: dict[str, Any], count: int) -> dict[str, Any]:
+    """The same batch as SQS hands it over again: the records' ApproximateReceiveCount is ``count``."""
+    return {
+        "Records": [
+            {**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": str(count)}}
+            for record in event["Records"]
+        ]
+    }
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the dead try emits none
+def test_a_redelivery_after_a_crash_between_the_ledger_write_and_the_enqueue_enqueues_the_skus(
+    local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first try writes the ledger and dies before the recompute enqueue; SQS delivers the record again
+    (ApproximateReceiveCount 2), the order is unchanged, and its SKUs are enqueued all the same. A duplicate that is
+    a first delivery (another event with the same content) enqueues nothing: it changed nothing."""
+    sqs, recompute_url = local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"]
+    publish(
+        local_aws,
+        order(
+            "web-8", "placed", items=[{"retailer_id": "SKU-1", "quantity": 2}, {"retailer_id": "SKU-2", "quantity": 1}]
+        ),
+    )
+    event = receive(local_aws)
+    enqueue = composition.RecomputeQueue.enqueue
+
+    def die(self: composition.RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
+        raise RuntimeError("the Lambda died before the enqueue")
+
+    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", die)
+    with pytest.raises(BatchProcessingError):  # every record failed: Lambda fails the batch, SQS delivers it again
+        load_handler("order_events").lambda_handler(event, FakeLambdaContext())
+    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", enqueue)
+    assert sku_state(local_aws, "SKU-1")["pending_created"] == 2 and drain_queue(sqs, recompute_url) == []
+
+    redelivered = load_handler("order_events").lambda_handler(with_receive_count(event, 2), FakeLambdaContext())
+
+    assert redelivered == {"batchItemFailures": []}
+    assert sorted(message["body"]["retailer_id"] for message in drain_queue(sqs, recompute_url)) == ["SKU-1", "SKU-2"]
+    assert sku_state(local_aws, "SKU-1")["pending_created"] == 2  # enqueued again, counted once
+
+    assert load_handler("order_events").lambda_handler(with_receive_count(event, 1), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert drain_queue(sqs, recompute_url) == []

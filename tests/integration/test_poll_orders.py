@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stocksync import clock as stocksync_clock
+from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations import graph_api
 from stocksync.local.aws import LocalAws
@@ -79,10 +80,11 @@ def test_a_poll_follows_every_page_and_counts_each_order_once(
     recompute = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"])
     assert sorted(message["body"]["retailer_id"] for message in recompute) == SKUS
 
-    # A second poll re-reads the overlap window and changes nothing.
+    # A second poll re-reads the overlap window and changes nothing, so it enqueues nothing either.
     again = poll()
-    assert again["applied"] == 0 and again["unchanged"] == again["sightings"] > 0
+    assert again["applied"] == 0 and again["unchanged"] == again["sightings"] > 0 and not again["reenqueued_skus"]
     assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+    assert drain_queue(local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"]) == []
 
 
 def test_state_moves_and_cancellations_move_units_between_counters(
@@ -213,3 +215,62 @@ def test_a_malformed_order_is_dead_lettered_with_its_field_and_the_rest_of_the_p
     assert len(letters) == 1
     assert "data[1].items.data[0].quantity" in letters[0]["attributes"]["reason"]
     assert json.dumps(letters[0]["body"]["body"]).count("o-001") >= 1
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the dead try emits none
+def test_a_poll_that_died_before_its_enqueue_is_followed_by_one_that_enqueues_what_it_changed(
+    local_aws: LocalAws, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first poll applies every page and dies at its enqueue (the pages behind its last saved cursor carry
+    their SKUs in that save; the last page is re-read). The next poll finds every order unchanged and still
+    enqueues every SKU; the poll after it enqueues nothing."""
+    sqs, recompute_url = local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"]
+    ordered = place_orders(platform, 23)
+    enqueue = composition.RecomputeQueue.enqueue
+
+    def die(self: composition.RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
+        raise RuntimeError("the Lambda died before the enqueue")
+
+    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", die)
+    with pytest.raises(RuntimeError):
+        poll()
+    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", enqueue)
+    assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+    assert drain_queue(sqs, recompute_url) == []
+
+    platform.advance(60)
+    retry = poll()
+    assert retry["completed"] and retry["applied"] == 0 and sorted(retry["reenqueued_skus"]) == SKUS
+    assert sorted(message["body"]["retailer_id"] for message in drain_queue(sqs, recompute_url)) == SKUS
+    assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
+
+    platform.advance(60)
+    assert not poll()["reenqueued_skus"] and drain_queue(sqs, recompute_url) == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the dead try emits none
+def test_a_poll_that_died_before_its_enqueue_after_a_complete_one_re_enqueues_only_the_orders_it_wrote(
+    local_aws: LocalAws, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decided from the ledger rows' updated_at against the last save: the orders of the earlier, complete poll
+    are re-read (the overlap) but were enqueued; the ones the dead poll wrote are enqueued again."""
+    sqs, recompute_url = local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"]
+    platform.place_order("o-early", [("SKU-A", 1)], state="FB_PROCESSING")
+    poll()
+    drain_queue(sqs, recompute_url)
+    platform.advance(60)
+    platform.place_order("o-late", [("SKU-B", 2), ("SKU-C", 1)], state="FB_PROCESSING")
+    enqueue = composition.RecomputeQueue.enqueue
+
+    def die(self: composition.RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
+        raise RuntimeError("the Lambda died before the enqueue")
+
+    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", die)
+    with pytest.raises(RuntimeError):
+        poll()
+    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", enqueue)
+
+    platform.advance(60)
+    retry = poll()
+    assert retry["unchanged"] == 2 and sorted(retry["reenqueued_skus"]) == ["SKU-B", "SKU-C"]
+    assert sorted(message["body"]["retailer_id"] for message in drain_queue(sqs, recompute_url)) == ["SKU-B", "SKU-C"]

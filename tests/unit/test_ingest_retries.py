@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -183,7 +184,9 @@ CHANGED_LINE_ITEMS = [added_last, added_first, more_units_in_part_2, a_line_left
 
 @pytest.mark.parametrize("changed", CHANGED_LINE_ITEMS, ids=lambda make: make.__name__)
 @pytest.mark.parametrize("stored_parts", [1, 3])
-def test_a_sighting_that_changes_a_split_orders_line_items_is_still_refused(changed, stored_parts: int) -> None:
+def test_a_sighting_that_changes_a_split_orders_line_items_is_still_refused(
+    changed: Callable[[], OrderObservation], stored_parts: int
+) -> None:
     """Whether the first try stored one part or all three, and wherever the change falls (in a stored part or in
     one no try has written yet), the sighting is refused and nothing moves."""
     ledger = InMemoryLedger()

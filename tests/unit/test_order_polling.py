@@ -126,7 +126,9 @@ def test_a_complete_listing_applies_every_page_and_moves_the_watermark_to_the_ne
     report = run(source, ledger, cursors, sinks)
     assert report.completed and report.pages == 3 and report.applied == 3
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
-    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3), completed_at=T0)
+    assert cursors.load("meta_commerce") == PollCursor(
+        watermark=T0 + timedelta(minutes=3), completed_at=T0, saved_at=T0
+    )
     assert report.seconds_since_complete_listing == 0
     assert sinks.enqueued == ["A", "B"]  # once per poll, not once per page
     # The first poll had no watermark; the next one re-reads an overlap before it.
@@ -171,7 +173,9 @@ def test_a_saved_cursor_the_source_no_longer_accepts_restarts_the_listing_withou
     assert resumed.completed and resumed.pages == 3 and resumed.applied == 1 and resumed.unchanged == 2
     assert source.listings == [(None, None), (None, "c2"), (None, None)]
     assert ledger.counters["A"]["processing"] == 6 and ledger.counters["B"]["processing"] == 1
-    assert cursors.load("meta_commerce") == PollCursor(watermark=T0 + timedelta(minutes=3), completed_at=LATER)
+    assert cursors.load("meta_commerce") == PollCursor(
+        watermark=T0 + timedelta(minutes=3), completed_at=LATER, saved_at=LATER
+    )
 
 
 def test_a_restarted_listing_keeps_the_newest_change_of_the_pages_read_before_the_cut() -> None:
