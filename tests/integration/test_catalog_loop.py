@@ -7,6 +7,7 @@ Every test ends by reading the simulator's catalog, not the product's records.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from stocksync import clock
+from stocksync.cli.main import main
 from stocksync.cli.pipeline import LocalPipeline
 from stocksync.dal.codec import decode, encode
 from stocksync.local.aws import LocalAws
@@ -250,3 +252,22 @@ def test_an_audit_cut_short_by_throttling_resumes_where_it_stopped(
     second = audit()
     assert (second["finished"], second["read"]) == (True, 700)  # the rest, not the whole catalog again
     assert first["drifted"] + second["drifted"] == 1200
+
+
+def test_stocksync_audit_from_a_shell_reports_then_repairs(
+    local_aws: LocalAws,
+    pipeline: LocalPipeline,
+    platform: CommercePlatformSimulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    start_with(local_aws, pipeline, platform, level=10, shows=10)
+    platform.edit_product("SKU-A", visibility="staging")  # hidden by someone in Commerce Manager
+    capsys.readouterr()
+    assert main(["audit", "--dry-run"]) == 1  # a dry run that finds a difference
+    printed = capsys.readouterr().out
+    assert "SKU-A [slow]: catalog 10 staging, expected 10" in printed and "would repair 1" in printed
+    assert main(["audit", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["drifted"] == 1
+    pipeline.drain()
+    assert platform.catalog()["SKU-A"]["visibility"] == "published"
+    assert main(["audit", "--dry-run"]) == 0

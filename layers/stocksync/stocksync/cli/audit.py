@@ -14,6 +14,7 @@ Exit status: 0 when the run finished (in a dry run: and found no difference), 1 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -50,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     previous = logger.registered_handler.setStream(sys.stderr)  # each difference's log line on stderr
     try:
-        summary = run_audit(settings, time_left=lambda: _NO_DEADLINE_SECONDS, dry_run=args.dry_run)
+        # The run's metrics (CloudWatch EMF lines) go to stderr too: stdout holds the report alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = run_audit(settings, time_left=lambda: _NO_DEADLINE_SECONDS, dry_run=args.dry_run)
     finally:
         logger.registered_handler.setStream(previous)
     print(json.dumps(summary, indent=2) if args.json else describe(summary))
