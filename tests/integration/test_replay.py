@@ -34,6 +34,8 @@ def test_a_shipped_scenario_ends_with_its_expected_catalog_and_the_catalog_equal
         assert report["catalog"][retailer_id]["units"] == sku["A"], retailer_id
         assert sku["confirmed"], retailer_id
     assert report["dead_letters"] == []
+    # After every run: pipeline the catalog showed A, or the report says why it could not (an edit outside stocksync).
+    assert [difference for difference in report["catalog_differs_from_a"] if not difference["why"]] == []
     assert set(report["graph_calls"]) >= {"commerce_orders", "items_batch", "check_batch_request_status"}
     latency = report["change_to_confirm_seconds"]
     assert latency["count"] >= len(report["skus"]) and 0 < latency["p50"] <= latency["p95"] <= latency["p99"]

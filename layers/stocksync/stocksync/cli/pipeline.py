@@ -7,16 +7,21 @@ which input), so the replay exercises exactly what ``sam deploy`` would create. 
 Time: SQS delays and visibility timeouts are real seconds in moto. When the only messages left are delayed or
 in flight, the pipeline moves time forward instead of sleeping: the simulator's clock (which the product's
 ``stocksync.clock`` follows during a replay) and every message's delay and visibility by the same amount.
+
+Schedules: each schedule's expression is read too (``interval_seconds``), so a replay can fire a function on the
+cadence a deployment would (the poll every PollRate) between deliveries instead of once before or after them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,11 +51,46 @@ class Consumer:
 
 @dataclass(frozen=True)
 class ScheduledInvocation:
-    """A function's schedule event, with the input its target passes (e.g. a bucket sweep's bucket)."""
+    """A function's schedule event, with the input its target passes (e.g. a bucket sweep's bucket) and its
+    schedule expression as deployed (``rate(5 minutes)``, ``cron(...)``; None when the template gives none)."""
 
     function: str
     event_name: str
     payload: dict[str, Any]
+    expression: str | None = None
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+# cron(M H ...) whose only constraint is a step in the minutes: cron(0/5 * * * ? *), cron(*/10 * * * ? *).
+_CRON_MINUTE_STEP = re.compile(r"^cron\((?:\*|0)/(\d+) \* \* \* [*?] \*\)$")
+
+
+def interval_seconds(expression: str) -> float:
+    """How often a schedule fires: ``rate(N unit)``, or a cron whose only constraint is a step in the minutes.
+
+    Anything else (a cron firing at given hours or days) has no single interval, and a replay that runs it on a
+    cadence refuses it by name rather than guessing one (ValueError).
+    """
+    rate = _RATE.match(expression.strip())
+    if rate:
+        return int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
+    cron = _CRON_MINUTE_STEP.match(expression.strip())
+    if cron and 0 < int(cron.group(1)) < 60:
+        return int(cron.group(1)) * 60
+    raise ValueError(f"{expression!r} has no single interval; the replay runs rate(N unit) or cron(0/N * * * ? *)")
+
+
+def scheduler_input(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The input as EventBridge Scheduler delivers it: its context attributes (``<aws.scheduler.scheduled-time>``,
+    ``<aws.scheduler.execution-id>``...) replaced by the values of this invocation."""
+    values = {
+        "<aws.scheduler.scheduled-time>": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+        "<aws.scheduler.schedule-arn>": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/stocksync-replay",
+    }
+    return {name: values.get(value, value) if isinstance(value, str) else value for name, value in payload.items()}
 
 
 class HandlerContext:
@@ -125,17 +165,30 @@ def discover(
             elif kind in ("Schedule", "ScheduleV2"):
                 raw = _resolve(spec.get("Input"), parameters)
                 payload = json.loads(raw) if isinstance(raw, str) else {}
-                schedules.append(ScheduledInvocation(function, event_name, payload))
+                expression = _resolve(spec.get("Schedule" if kind == "Schedule" else "ScheduleExpression"), parameters)
+                schedules.append(
+                    ScheduledInvocation(
+                        function, event_name, payload, expression if isinstance(expression, str) else None
+                    )
+                )
     return consumers, schedules
 
 
 class LocalPipeline:
     """Drives the handlers of a LocalAws stack until every consumed queue is empty."""
 
-    def __init__(self, local: LocalAws, *, advance_clock: Callable[[float], None]) -> None:
+    def __init__(
+        self, local: LocalAws, *, advance_clock: Callable[[float], None], invocation_seconds: float = 0.0
+    ) -> None:
+        """``invocation_seconds``: simulated time each invocation takes (the clock moves by it afterwards). 0 keeps
+        the clock still, as step-by-step tests want; a replay gives invocations a duration, because on a clock that
+        never moves a poll, the recompute it causes and the read that follows all happen at one instant, which no
+        deployment sees (a read that began at the very instant a poll saw a restock cannot tell which came first,
+        and would be asked for again and again)."""
         self._local = local
         self._sqs = local.client("sqs")
         self._advance_clock = advance_clock
+        self._invocation_seconds = invocation_seconds
         template = load_template(local.template_path)
         parameters = parameter_values(template, local.parameter_overrides)
         self.consumers, self.schedules = discover(template, local.resources, parameters)
@@ -149,11 +202,29 @@ class LocalPipeline:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         self.invocations[function] = self.invocations.get(function, 0) + 1
-        return self.handler(function).lambda_handler(event, HandlerContext(function))
+        try:
+            return self.handler(function).lambda_handler(event, HandlerContext(function))
+        finally:
+            if self._invocation_seconds:
+                self.fast_forward(self._invocation_seconds)
 
     def run_schedule(self, function: str, payload: dict[str, Any] | None = None) -> Any:
         event = payload if payload else {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
         return self.invoke(function, event)
+
+    def schedule_of(self, function: str) -> ScheduledInvocation:
+        """The function's one schedule in the template (KeyError when it has none, or several)."""
+        found = [schedule for schedule in self.schedules if schedule.function == function]
+        if len(found) != 1:
+            raise KeyError(f"template.yaml gives {function} {len(found)} schedules, not one")
+        return found[0]
+
+    def interval_of(self, function: str) -> float:
+        """Seconds between two runs of the function's schedule, as deployed (e.g. PollRate for poll_orders)."""
+        expression = self.schedule_of(function).expression
+        if expression is None:
+            raise KeyError(f"template.yaml gives {function}'s schedule no expression")
+        return interval_seconds(expression)
 
     def sweep(self, bucket: str) -> Any:
         """One bucket's scheduled sweep: the template's schedule whose input names ``bucket``.
@@ -175,13 +246,18 @@ class LocalPipeline:
     def drain(self) -> None:
         """Deliver messages until every consumed queue is empty, moving time over delays instead of sleeping."""
         for _ in range(MAX_ROUNDS):
-            if any(self._deliver(consumer) for consumer in self.consumers):
+            if self.deliver_next():
                 continue
-            wait = self._next_wait()
+            wait = self.next_wait()
             if wait is None:
                 return
             self.fast_forward(wait)
         raise PipelineStuckError(f"queues did not drain in {MAX_ROUNDS} rounds")
+
+    def deliver_next(self) -> bool:
+        """One batch to one function: the first consumer (in template order) whose queue has a deliverable message.
+        False when none has; a caller that interleaves other work (a schedule) between deliveries uses this."""
+        return any(self._deliver(consumer) for consumer in self.consumers)
 
     def _deliver(self, consumer: Consumer) -> bool:
         messages: list[dict[str, Any]] = []
@@ -214,7 +290,7 @@ class LocalPipeline:
     def _account(self) -> str:
         return str(self._local.client("sts").get_caller_identity()["Account"])
 
-    def _next_wait(self) -> float | None:
+    def next_wait(self) -> float | None:
         """Seconds until the next consumed message becomes deliverable, or None when there is none."""
         names = {consumer.queue_url.rsplit("/", 1)[-1] for consumer in self.consumers}
         now_ms = _now_ms()

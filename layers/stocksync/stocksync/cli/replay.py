@@ -9,7 +9,14 @@ simulator, and stops them when done. ``--endpoint-url`` (and ``--profile``) poin
 instead, and ``--graph-base-url`` at a real Graph API; the same handlers run either way. A scenario needs the
 simulator (it places buyer orders on the platform), so scenarios always run against it.
 
-Exit status: 0 success, 1 when a dead letter remains, 2 when the scenario is invalid (nothing has run then).
+In a scenario, the pipeline runs as a deployment runs it: every message is delivered to its function as it becomes
+due, and poll_orders fires on its schedule (PollRate in template.yaml) at a fixed phase of the simulated clock,
+between deliveries; a ``run: pipeline`` ends when every queue is empty and a poll that read the whole listing began
+after the scenario's last change on the platform. Then the catalog must show every SKU's A: a replay checks it
+after every ``run: pipeline`` (and ``while_pushing``), and reports each SKU where it does not.
+
+Exit status: 0 success; 1 when a dead letter remains, or when after a ``run: pipeline`` the catalog did not show A
+for a SKU nobody edited outside stocksync since the last audit; 2 when the scenario is invalid (nothing has run).
 """
 
 from __future__ import annotations
@@ -21,25 +28,42 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout, suppress
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from stocksync import clock
-from stocksync.cli.pipeline import HandlerContext, LocalPipeline, load_function
-from stocksync.cli.replay_report import build_report, render_report
+from stocksync.cli.pipeline import (
+    MAX_ROUNDS,
+    HandlerContext,
+    LocalPipeline,
+    PipelineStuckError,
+    load_function,
+    scheduler_input,
+)
+from stocksync.cli.replay_report import (
+    build_report,
+    differences_from_a,
+    failed_checks,
+    loop_figures,
+    render_report,
+)
 from stocksync.cli.scenario import (
     AdvanceStep,
     CancelStep,
+    CatalogEditStep,
     DiscontinueStep,
     OrderStep,
+    PushMoment,
     RunStep,
     Scenario,
     ScenarioError,
     SyncedStep,
     ThrottleStep,
     WarehouseStep,
+    WhilePushingStep,
     load_scenario,
 )
 from stocksync.dal import aws
@@ -50,6 +74,15 @@ from stocksync.models.settings import get_settings
 from stocksync.observability import logger
 from stocksync.simulator import CommercePlatformSimulator, OrderRefused
 
+POLL_FUNCTION = "poll_orders"
+AUDIT_FUNCTION = "audit_catalog"
+QUANTITY_FIELD = "quantity_to_sell_on_facebook"  # the simulator sets its one stock number through either name
+# Polls one run may wait for before giving up on one that reads the whole listing (a day at rate(5 minutes)): a
+# source that throttles for longer, or that the platform removed, would otherwise keep a replay polling forever.
+MAX_POLLS_PER_RUN = 288
+# Simulated time one invocation takes (a short Lambda run and its delivery): a deployment's clock never stands still
+# between a poll, the recompute it causes and a read of the catalog (LocalPipeline says why that matters).
+INVOCATION_SECONDS = 0.1
 COMMAND = "replay"
 HELP = "run a scenario file, or one sample event through one handler, locally and end to end"
 TOKEN, APP_SECRET = "replay-token", "replay-app-secret"
@@ -125,7 +158,15 @@ def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
         )
         return 2, None
     report = replay_scenario(scenario)
-    return (1 if report["dead_letters"] else 0), (
+    broken = failed_checks(report)
+    for difference in broken:
+        print(
+            f"{difference['step']}: after the run the catalog shows {difference['retailer_id']} at "
+            f"{difference['catalog']} ({difference['catalog_visibility']}), A is {difference['A']} "
+            f"({difference['A_visibility']})",
+            file=sys.stderr,
+        )
+    return (1 if report["dead_letters"] or broken else 0), (
         json.dumps(report, sort_keys=True) if args.json else render_report(report)
     )
 
@@ -183,7 +224,7 @@ def local_stack(
         _reset_process_caches()
         clock.use(sim.now)
         try:
-            yield local, sim, LocalPipeline(local, advance_clock=sim.advance)
+            yield local, sim, LocalPipeline(local, advance_clock=sim.advance, invocation_seconds=INVOCATION_SECONDS)
         finally:
             clock.use(None)
             os.environ.clear()
@@ -206,6 +247,8 @@ def _parameters(scenario: Scenario) -> dict[str, str]:
         parameters["DeductionMode"] = scenario.settings.deduction_mode
     if scenario.settings.field:
         parameters["CatalogField"] = scenario.settings.field
+    if scenario.settings.catalog_reads_per_hour is not None:
+        parameters["CatalogReadsPerHour"] = str(scenario.settings.catalog_reads_per_hour)
     return parameters
 
 
@@ -222,21 +265,41 @@ def _buckets(scenario: Scenario, defaults: str) -> str:
 
 
 def replay_scenario(scenario: Scenario) -> dict[str, Any]:
-    with local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id) as (local, sim, pipeline):
+    with (
+        local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id) as (local, sim, pipeline),
+        loop_figures() as figures,
+    ):
         if scenario.settings.buckets or scenario.settings.default_bucket:
             os.environ["STOCKSYNC_BUCKETS"] = _buckets(scenario, os.environ["STOCKSYNC_BUCKETS"])
             if scenario.settings.default_bucket:
                 os.environ["STOCKSYNC_DEFAULT_BUCKET"] = scenario.settings.default_bucket
             _reset_process_caches()
+        sim.batch_processing_delay = timedelta(seconds=scenario.platform.batch_processing_seconds)
+        sim.batch_apply_fraction = scenario.platform.batch_apply_fraction
         player = ScenarioPlayer(local, sim, pipeline, scenario)
         player.publish_initial_state()
-        for step in scenario.steps:
-            player.play(step)
-        return build_report(local, sim, player.refused_orders, _dead_letters(local))
+        figures.start(sim)
+        for index, step in enumerate(scenario.steps):
+            player.play(step, f"steps[{index}]")
+        return build_report(
+            local,
+            sim,
+            player.refused_orders,
+            _dead_letters(local),
+            loop=figures.as_dict(sim),
+            catalog_differs_from_a=player.catalog_differs_from_a,
+            races=player.races,
+        )
 
 
 class ScenarioPlayer:
-    """Plays steps: buyers act on the platform (simulator), the merchant's systems on the bus, time on the clock."""
+    """Plays steps: buyers act on the platform (simulator), the merchant's systems on the bus, time on the clock.
+
+    The pipeline runs as deployed: messages are delivered as they become due, and poll_orders fires every
+    PollRate (template.yaml) at the phase of the first poll, between deliveries. Steps between two runs stand for
+    time in which the deployment is not watched: ``advance`` moves the clock and nothing runs, so the polls that
+    would have fired meanwhile are skipped, and a run starts with the deliveries, not with a catch-up poll.
+    """
 
     def __init__(
         self, local: LocalAws, sim: CommercePlatformSimulator, pipeline: LocalPipeline, scenario: Scenario
@@ -249,9 +312,20 @@ class ScenarioPlayer:
         self._bus = local.outputs["EventBusName"]
         self.refused_orders: list[str] = []
         self._warehouse_steps = 0  # the sequence of the last warehouse levels sent
+        self._poll_every = timedelta(seconds=pipeline.interval_of(POLL_FUNCTION))
+        self._first_poll_at: datetime | None = None  # the schedule's phase
+        self._next_poll_at: datetime | None = None
+        self._platform_changes = 0  # orders placed, moved or cancelled on the platform by steps so far
+        self._changes_seen = 0  # of those, the ones a poll that read the whole listing began after
+        self._polls_this_run = 0
+        self._source_disabled = False
+        self.edited_since_audit: set[str] = set()  # SKUs edited outside stocksync that no finished audit has read
+        self.catalog_differs_from_a: list[dict[str, Any]] = []
+        self.races: list[dict[str, Any]] = []
 
     def publish_initial_state(self) -> None:
-        """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published."""
+        """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published.
+        The first poll (the poller's watermark, and the phase of its schedule) comes after the first drain."""
         for sku in self._scenario.skus:
             self._sim.add_product(
                 sku.retailer_id,
@@ -277,28 +351,18 @@ class ScenarioPlayer:
         ]
         self._put("SKU Settings Changed", [entry for entry in settings if len(entry) > 2])
         self._warehouse({sku.retailer_id: sku.warehouse for sku in self._scenario.skus})
-        self._pipeline.drain()
-        self._pipeline.run_schedule("poll_orders")
-        self._pipeline.drain()
+        self._operate()
+        self._poll()
+        self._operate()
 
-    def play(self, step: Any) -> None:
-        if isinstance(step, OrderStep):
-            self._order(step)
-        elif isinstance(step, CancelStep):
-            cancel = step.cancel
-            items = [(item.retailer_id, item.quantity) for item in cancel.items] if cancel.items is not None else None
-            with suppress(ValueError, LookupError):  # an order the platform refused has nothing to cancel
-                self._sim.cancel_order(cancel.id, items, by=cancel.by, restock_items=cancel.restock_items)
-        elif isinstance(step, SyncedStep):
-            self._put("Warehouse Orders Synced", [{"order_ids": step.synced, "as_of": self._sim.now().isoformat()}])
-        elif isinstance(step, WarehouseStep):
-            self._warehouse(step.warehouse)
-        elif isinstance(step, DiscontinueStep):
-            now = self._sim.now().isoformat()
-            self._put(
-                "SKU Settings Changed",
-                [{"retailer_id": sku, "as_of": now, "discontinued": True} for sku in step.discontinue],
-            )
+    def play(self, step: Any, where: str = "step") -> None:
+        """One step; ``where`` (``steps[3]``) names it in the checks and races the report lists."""
+        if isinstance(step, OrderStep | CancelStep | CatalogEditStep):
+            self._on_platform(step)
+        elif isinstance(step, SyncedStep | WarehouseStep | DiscontinueStep):
+            self._on_bus(step)
+        elif isinstance(step, RunStep | WhilePushingStep):
+            self._run(step, where)
         elif isinstance(step, AdvanceStep):
             self._pipeline.fast_forward(step.advance)
         elif isinstance(step, ThrottleStep):
@@ -306,20 +370,193 @@ class ScenarioPlayer:
             self._sim.throttle_after(
                 spec.after_calls, code=spec.code, regain_minutes=spec.regain_minutes, endpoint=spec.endpoint
             )
-        elif isinstance(step, RunStep):
-            if step.run == "pipeline":
-                self._pipeline.drain()
-                self._pipeline.run_schedule("poll_orders")
-            else:
-                assert step.bucket is not None
-                self._pipeline.sweep(step.bucket)
-            self._pipeline.drain()
+
+    def _on_platform(self, step: OrderStep | CancelStep | CatalogEditStep) -> None:
+        """Buyers, the platform and people in Commerce Manager act on the simulator."""
+        if isinstance(step, OrderStep):
+            self._order(step)
+        elif isinstance(step, CancelStep):
+            cancel = step.cancel
+            items = [(item.retailer_id, item.quantity) for item in cancel.items] if cancel.items is not None else None
+            with suppress(ValueError, LookupError):  # an order the platform refused has nothing to cancel
+                self._sim.cancel_order(cancel.id, items, by=cancel.by, restock_items=cancel.restock_items)
+                self._platform_changes += 1
+        else:
+            for retailer_id, edit in step.catalog_edit.items():
+                fields: dict[str, Any] = {} if edit.units is None else {QUANTITY_FIELD: edit.units}
+                if edit.visibility is not None:
+                    fields["visibility"] = edit.visibility
+                self._sim.edit_product(retailer_id, **fields)
+                self.edited_since_audit.add(retailer_id)
+
+    def _on_bus(self, step: SyncedStep | WarehouseStep | DiscontinueStep) -> None:
+        """The merchant's systems put events on the bus."""
+        now = self._sim.now().isoformat()
+        if isinstance(step, SyncedStep):
+            self._put("Warehouse Orders Synced", [{"order_ids": step.synced, "as_of": now}])
+        elif isinstance(step, WarehouseStep):
+            self._warehouse(step.warehouse)
+        else:
+            self._put(
+                "SKU Settings Changed",
+                [{"retailer_id": sku, "as_of": now, "discontinued": True} for sku in step.discontinue],
+            )
+
+    def _run(self, step: RunStep | WhilePushingStep, where: str) -> None:
+        if isinstance(step, WhilePushingStep):
+            self._while_pushing(step, where)
+            self._check_catalog(where)
+        elif step.run == "pipeline":
+            self._run_pipeline()
+            self._check_catalog(where)
+        elif step.run == "audit":
+            self._audit()
+            self._operate()
+        else:
+            assert step.bucket is not None
+            self._pipeline.sweep(step.bucket)
+            self._operate()
+
+    # -- the deployment, running ----------------------------------------------------------------------------
+
+    def _run_pipeline(self, stop: Callable[[], bool] | None = None) -> bool:
+        """Until every queue is empty and a poll that read the whole listing began after the last platform change
+        (waiting for the poll's next tick when the queues are empty first); or until ``stop`` holds."""
+        self._polls_this_run = 0
+        return self._operate(settle=True, stop=stop)
+
+    def _operate(
+        self, *, settle: bool = False, stop: Callable[[], bool] | None = None, until: datetime | None = None
+    ) -> bool:
+        """Deliver what is due, fire the poll on its ticks, and move the clock over the waits.
+
+        Ends when ``stop`` holds after an invocation (True), at ``until``, or when nothing is left to deliver and,
+        with ``settle`` or ``stop``, no platform change waits for a poll (False). Without ``settle`` it is a
+        plain drain during which polls still fire on their ticks, as they would in a deployment.
+        """
+        self._align_polls()
+        for _ in range(MAX_ROUNDS):
+            if stop is not None and stop():
+                return True
+            now = self._sim.now()
+            if until is not None and now >= until:
+                return False
+            if self._next_poll_at is not None and now >= self._next_poll_at:
+                self._poll()
+                continue
+            if self._pipeline.deliver_next():
+                continue
+            wait = self._pipeline.next_wait()
+            for_poll = (settle or stop is not None) and self._changes_unseen()
+            if wait is None and until is None and not for_poll:
+                return False
+            moments = [moment for moment in (until, self._next_poll_at) if moment is not None]
+            if wait is not None:
+                moments.append(now + timedelta(seconds=wait))
+            if not moments:
+                return False  # a change waits for a poll, but no poll has run yet to set the schedule's phase
+            self._pipeline.fast_forward(max(0.0, (min(moments) - now).total_seconds()))
+        raise PipelineStuckError(f"the pipeline did not settle in {MAX_ROUNDS} rounds")
+
+    def _changes_unseen(self) -> bool:
+        """A platform change no complete listing has covered yet, and a poll may still cover it."""
+        return (
+            self._changes_seen < self._platform_changes
+            and not self._source_disabled
+            and self._polls_this_run < MAX_POLLS_PER_RUN
+        )
+
+    def _align_polls(self) -> None:
+        """The next tick at or after now: the ticks that fell inside ``advance`` steps are skipped (nothing runs
+        in them), as a run starts where the scenario's clock is."""
+        if self._first_poll_at is None or self._next_poll_at is None:
+            return
+        now = self._sim.now()
+        if self._next_poll_at < now:
+            ticks = -((self._first_poll_at - now) // self._poll_every)  # ceil((now - first) / every)
+            self._next_poll_at = self._first_poll_at + ticks * self._poll_every
+
+    def _poll(self) -> None:
+        """poll_orders as its schedule fires it; the next tick is the first one after this one (or after the poll's
+        end, should a poll outlast PollRate)."""
+        changes = self._platform_changes
+        started = self._sim.now()
+        result = self._pipeline.run_schedule(POLL_FUNCTION) or {}
+        if self._first_poll_at is None:
+            self._first_poll_at = started
+        ticks = (max(started, self._sim.now()) - self._first_poll_at) // self._poll_every + 1
+        self._next_poll_at = self._first_poll_at + ticks * self._poll_every
+        self._polls_this_run += 1
+        if result.get("completed"):
+            self._changes_seen = changes
+        if result.get("disabled"):
+            self._source_disabled = True
+
+    def _audit(self) -> None:
+        """audit_catalog with the input its schedule passes (the scheduler's context attributes filled in)."""
+        schedule = self._pipeline.schedule_of(AUDIT_FUNCTION)
+        result = self._pipeline.invoke(schedule.function, scheduler_input(schedule.payload, self._sim.now()))
+        if isinstance(result, dict) and result.get("finished"):
+            self.edited_since_audit.clear()
+
+    def _while_pushing(self, step: WhilePushingStep, where: str) -> None:
+        """Run the pipeline until the simulator accepts an items_batch call; then each moment's steps at its point
+        of that batch's processing (the clock and the pipeline move to it, delivering what falls due before it);
+        then the pipeline runs on as ``run: pipeline`` does."""
+        known = len(self._sim.batches())
+        pushed = self._run_pipeline(stop=lambda: len(self._sim.batches()) > known)
+        race: dict[str, Any] = {"step": where, "batch": None, "moments": []}
+        timeline: dict[str, Any] | None = None
+        if pushed:
+            handle = list(self._sim.batches())[known]
+            timeline = self._sim.batches()[handle]
+            race["batch"] = handle
+        else:
+            print(
+                f"{where}: the pipeline settled without an items_batch call; the while_pushing steps ran after it",
+                file=sys.stderr,
+            )
+        ran_at: list[datetime] = []
+        for moment in step.while_pushing:
+            if timeline is not None:
+                self._operate(until=_point(moment, timeline))
+            ran_at.append(self._sim.now())
+            for nested in moment.steps:
+                self.play(nested, where)
+        self._run_pipeline()
+        if timeline is not None:
+            final = self._sim.batches()[race["batch"]]
+            sent, applied = final["accepted_at"], final["applied_at"]
+            race["applied_seconds_after_call"] = (applied - sent).total_seconds()
+            race["finished_seconds_after_call"] = (final["ready_at"] - sent).total_seconds()
+            race["moments"] = [
+                {
+                    "at": moment.at,
+                    "seconds_after_call": (moment_at - sent).total_seconds(),
+                    "relative": "before the batch was applied" if moment_at < applied else "after it was applied",
+                }
+                for moment, moment_at in zip(step.while_pushing, ran_at, strict=True)
+            ]
+        self.races.append(race)
+
+    def _check_catalog(self, where: str) -> None:
+        """After a run: every SKU's catalog shows its A, unless someone edited it outside stocksync since the last
+        audit, or the run's polls never read every order (a source throttled past MAX_POLLS_PER_RUN, removed)."""
+        unread = self._changes_seen < self._platform_changes
+        for difference in differences_from_a(self._local, self._sim):
+            why = None
+            if difference["retailer_id"] in self.edited_since_audit:
+                why = "edited outside stocksync since the last audit"
+            elif unread:
+                why = "the last poll did not read every order"
+            self.catalog_differs_from_a.append({"step": where, **difference, "why": why})
 
     def _order(self, step: OrderStep) -> None:
         order = step.order
         if order.items is None:
             if order.id not in self.refused_orders:
                 self._sim.move_order(order.id, order.state.value)
+                self._platform_changes += 1
             return
         try:
             self._sim.place_order(
@@ -327,6 +564,8 @@ class ScenarioPlayer:
             )
         except OrderRefused:
             self.refused_orders.append(order.id)
+        else:
+            self._platform_changes += 1
 
     def _warehouse(self, levels: dict[str, int]) -> None:
         """Levels stamped strictly later than the previous step's: the simulated time and a per-replay ``sequence``.
@@ -362,6 +601,17 @@ class ScenarioPlayer:
             )
             if answer.get("FailedEntryCount"):
                 raise RuntimeError(f"the bus refused {detail_type} events: {answer['Entries']}")
+
+
+def _point(moment: PushMoment, timeline: dict[str, Any]) -> datetime:
+    """Where a moment falls in a batch's processing, from the batch's own instants (scenario.point_seconds says
+    the same from the settings): halfway to the application, halfway from it to the end, or seconds after the call."""
+    sent, applied, ready = timeline["accepted_at"], timeline["apply_at"], timeline["ready_at"]
+    if moment.at == "before_apply":
+        return sent + (applied - sent) / 2
+    if moment.at == "after_apply":
+        return applied + (ready - applied) / 2
+    return sent + timedelta(seconds=float(moment.at))
 
 
 def _dead_letters(local: LocalAws) -> list[dict[str, Any]]:
