@@ -194,3 +194,18 @@ def test_settings_the_functions_or_the_simulator_would_refuse_exit_2_before_anyt
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f": {field}: " in captured.err, captured.err
+
+
+def test_in_the_platform_deduction_mode_the_simulator_deducts_as_the_platform_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = [
+        PLACE,  # unconfirmed: the platform holds its 2 units itself, the value provided stays 10
+        {"run": "pipeline"},
+        {"order": {"id": "o-2", "state": "FB_PROCESSING", "items": [{"retailer_id": "SKU-1", "quantity": 9}]}},
+    ]
+    code, report = replay_json(capsys, scenario_file(tmp_path, steps, settings={"deduction_mode": "platform"}))
+    assert code == 0, report["dead_letters"]
+    assert (report["skus"]["SKU-1"]["A"], report["catalog"]["SKU-1"]["units"]) == (10, 10)
+    # 10 provided - 2 held by o-1 = 8 available: an order of 9 is refused, as the platform would.
+    assert report["refused_orders"] == ["o-2"]

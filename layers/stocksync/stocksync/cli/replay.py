@@ -274,6 +274,9 @@ def replay_scenario(scenario: Scenario) -> dict[str, Any]:
             if scenario.settings.default_bucket:
                 os.environ["STOCKSYNC_DEFAULT_BUCKET"] = scenario.settings.default_bucket
             _reset_process_caches()
+        if scenario.settings.deduction_mode:
+            # The platform deducts as the deployment assumes it does: the two modes are two platforms.
+            sim.deduction_mode = scenario.settings.deduction_mode
         sim.batch_processing_delay = timedelta(seconds=scenario.platform.batch_processing_seconds)
         sim.batch_apply_fraction = scenario.platform.batch_apply_fraction
         player = ScenarioPlayer(local, sim, pipeline, scenario)
