@@ -247,7 +247,7 @@ def test_short_throttle_is_waited_out_inline_until_access_is_regained(
     sim: CommercePlatformSimulator, make_client: Callable[..., GraphApiClient], sleeps: list[float]
 ) -> None:
     client = make_client(max_inline_wait=90)
-    sim.throttle_after(1, code=4, regain_minutes=1)
+    sim.throttle_after(1, code=80009, regain_minutes=1)  # the products listing's own limit, catalog management
     client.get("1001/products")
     assert client.get("1001/products") == {"data": []}
     assert sleeps == [60.0]  # one minute announced in X-Business-Use-Case-Usage

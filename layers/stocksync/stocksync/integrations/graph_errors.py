@@ -21,11 +21,14 @@ TOKEN_INVALID_CODE = 190
 DEPRECATED_CODE = 12
 INVALID_PARAMETER_CODE = 100
 UNKNOWN_PATH_CODE = 2500
+MISSING_OBJECT_SUBCODE = 33  # "Unsupported get request. Object with ID ... does not exist, ..., or does not support"
 HTTP_TOO_MANY_REQUESTS = 429
 
 _SECRET_PARAM = re.compile(r"(?i)\b(access_token|appsecret_proof)=[^&\s'\"]*")
 _BEARER = re.compile(r"(?i)\b(bearer|oauth)\s+[A-Za-z0-9._\-|]+")
-_REMOVED_MARKERS = ("nonexisting field", "unknown path components")
+_NONEXISTING_FIELD = re.compile(r"nonexisting field \(([^)]*)\)", re.IGNORECASE)
+_UNKNOWN_PATH = "unknown path components"
+_UNSUPPORTED_REQUEST = re.compile(r"^unsupported (get|post|delete) request", re.IGNORECASE)
 REDACTED = "REDACTED"
 
 
@@ -113,6 +116,15 @@ class GraphEndpointRemovedError(GraphApiError):
     """The endpoint no longer exists in this API version (code 12, or an unknown edge): stop calling it."""
 
 
+def says_object_unreachable(error: GraphApiError) -> bool:
+    """Code 100 "Unsupported get request" (subcode 33): the addressed object does not exist, the token cannot see
+    it, or it does not support the call. For an id the caller made up this is a bad id; for a configured node whose
+    edge Meta removed it is the removal (``order_sources`` decides, knowing which node it addressed)."""
+    if error.code != INVALID_PARAMETER_CODE:
+        return False
+    return error.subcode == MISSING_OBJECT_SUBCODE or bool(_UNSUPPORTED_REQUEST.match(error.message))
+
+
 class GraphResponseError(GraphApiError, InvalidInputError):
     """A response (or one record of it) that is not what the API promises; ``field`` is its path in the JSON.
 
@@ -135,15 +147,25 @@ class GraphResponseError(GraphApiError, InvalidInputError):
 
 
 def _is_removed_endpoint(error: GraphErrorBody, edge: str) -> bool:
+    """Our reading of Graph's answers for a removed or unknown edge (none is documented for a removal):
+
+    - code 12 ("... is deprecated for versions ..."), whatever the message;
+    - code 2500 or 100 "Unknown path components: /X" naming the requested edge (2500 is also "An active access
+      token must be used ...", and an unknown path elsewhere is not this endpoint's removal);
+    - code 100 or 2500 "Tried accessing nonexisting field (X)" where X is the requested edge: the same message
+      naming a field of ``fields=`` is a bad parameter, not a removal.
+    Code 100 otherwise is a bad parameter. "Unsupported get request" (subcode 33) is left to the caller
+    (``says_object_unreachable``): only it knows whether the object it addressed must exist.
+    """
     if error.code == DEPRECATED_CODE:
         return True
+    if error.code not in {INVALID_PARAMETER_CODE, UNKNOWN_PATH_CODE} or not edge:
+        return False
     message = error.message.lower()
-    return (
-        error.code in {INVALID_PARAMETER_CODE, UNKNOWN_PATH_CODE}
-        and bool(edge)
-        and edge.lower() in message
-        and any(marker in message for marker in _REMOVED_MARKERS)
-    )
+    named = _NONEXISTING_FIELD.search(message)
+    if named is not None:
+        return named.group(1).strip() == edge.lower()
+    return _UNKNOWN_PATH in message and edge.lower() in message
 
 
 def _error_class(error: GraphErrorBody, http_status: int, edge: str) -> type[GraphApiError]:

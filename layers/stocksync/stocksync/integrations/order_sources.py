@@ -28,6 +28,7 @@ from stocksync.integrations.graph_errors import (
     GraphThrottledError,
     GraphTransientError,
     GraphValidationError,
+    says_object_unreachable,
 )
 from stocksync.models.graph import CommerceOrder
 from stocksync.models.orders import OrderId, OrderLine, OrderObservation, OrderSource, OrderState, RetailerId
@@ -126,6 +127,11 @@ class MetaCommerceOrders:
             except StopIteration:
                 return
             except GraphValidationError as error:
+                # "Unsupported get request" (code 100, subcode 33) for the configured commerce account: the account
+                # is not a parameter, so the edge is what is gone (or the cms_id/permission is wrong: the same
+                # alarm). Checked before the cursor, since a resumed listing can meet the removal too.
+                if says_object_unreachable(error):
+                    raise SourceRemovedError(f"meta_commerce: {error}") from None
                 # Code 100 (invalid parameter) on the first page of a resumed listing: the cursor is the only
                 # parameter a resumed listing sends differently. Any other refusal is not blamed on it.
                 if first and after is not None and error.code == 100:

@@ -75,6 +75,8 @@ class CatalogEndpoints:
         handle = required_text(request.params, "handle")
         load_ids = flag(request.params, "load_ids_of_invalid_requests", default=False)
         with self._state.transaction() as now:
+            # Status polls count against catalog management (80009), as Meta's reference lists for this edge.
+            self._spend(self._state.read_budget, READ_USAGE_TYPE, READ_BUDGET_CODE, now)
             job = self._state.batches.get(handle)
             if job is None:
                 raise invalid_parameter(f"Invalid handle {handle!r}: no batch request with this handle")

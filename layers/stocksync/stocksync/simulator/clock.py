@@ -26,6 +26,12 @@ class SimulatedClock:
         self._now += timedelta(seconds=seconds)
         return self._now
 
+    def set(self, moment: datetime) -> datetime:
+        """Jump forward to ``moment`` (timezone-aware); an earlier moment is a ValueError, as in ``advance``."""
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("the simulated clock needs a timezone-aware time")
+        return self.advance((moment.astimezone(UTC) - self._now).total_seconds())
+
 
 def graph_timestamp(moment: datetime) -> str:
     """Format a time the way Graph does in commerce order JSON: ``2026-11-01T10:00:00+0000``."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -25,6 +25,7 @@ from stocksync.simulator.clock import whole_seconds
 from stocksync.simulator.graph_api import GraphApi
 from stocksync.simulator.http_server import SimulatorHttpServer
 from stocksync.simulator.inventory import DeductionMode
+from stocksync.simulator.order_endpoints import check_removal_shape
 from stocksync.simulator.orders import CancelledBy, OrderState
 from stocksync.simulator.platform_state import PlatformState
 
@@ -47,6 +48,7 @@ class CommercePlatformSimulator:
         deduction_mode: str = DeductionMode.MERCHANT,
         start: datetime | None = None,
         log_requests: bool = False,
+        order_api_removed_on: date | None = None,
     ) -> None:
         """The knobs after ``batch_calls_per_hour`` are described on the properties of the same names."""
         if page_size <= 0:
@@ -62,6 +64,7 @@ class CommercePlatformSimulator:
         self.batch_apply_fraction = batch_apply_fraction
         self.batch_apply_seed = batch_apply_seed
         self.deduction_mode = deduction_mode
+        self.order_api_removed_on = order_api_removed_on
         self._graph_api = GraphApi(
             self._state,
             catalog_id=catalog_id,
@@ -196,6 +199,11 @@ class CommercePlatformSimulator:
         with self._state.lock:
             return self._state.clock.advance(seconds)
 
+    def set_clock(self, moment: datetime) -> datetime:
+        """Jump the simulated clock forward to ``moment`` (never back: a ValueError)."""
+        with self._state.lock:
+            return self._state.clock.set(moment)
+
     # -- knobs and observation -------------------------------------------------------------------------------
 
     @property
@@ -260,6 +268,44 @@ class CommercePlatformSimulator:
     @commerce_orders_removed.setter
     def commerce_orders_removed(self, removed: bool) -> None:
         self._graph_api.commerce_orders_removed = removed
+
+    @property
+    def order_api_removed_on(self) -> date | None:
+        """The simulated day from which every version and unversioned path answers the order endpoints as removed
+        (Meta's is 2026-10-27); None (the default) keeps them served on versions below v26.0."""
+        with self._state.lock:
+            return self._state.order_api.removed_on
+
+    @order_api_removed_on.setter
+    def order_api_removed_on(self, day: date | None) -> None:
+        with self._state.lock:
+            self._state.order_api.removed_on = day
+
+    @property
+    def order_api_blocked_from_v26_on(self) -> date | None:
+        """The simulated day from which v26.0 and later answer the order endpoints as removed (2026-07-29 by
+        default, as Meta's; None serves them there too)."""
+        with self._state.lock:
+            return self._state.order_api.blocked_from_v26_on
+
+    @order_api_blocked_from_v26_on.setter
+    def order_api_blocked_from_v26_on(self, day: date | None) -> None:
+        with self._state.lock:
+            self._state.order_api.blocked_from_v26_on = day
+
+    @property
+    def order_api_removal_shape(self) -> str:
+        """How a removed order endpoint answers: ``deprecated`` (code 12, the default), ``nonexisting_field``
+        (code 100), ``unsupported_request`` (code 100, subcode 33) or ``unknown_path`` (code 2500). Which one Meta
+        sends is not documented."""
+        with self._state.lock:
+            return self._state.order_api.shape
+
+    @order_api_removal_shape.setter
+    def order_api_removal_shape(self, shape: str) -> None:
+        checked = check_removal_shape(shape)
+        with self._state.lock:
+            self._state.order_api.shape = checked
 
     def throttle_after(
         self, n_calls: int, code: int = 4, regain_minutes: float = 1, endpoint: str | None = None

@@ -2,7 +2,9 @@
 
 Both can be limited to one endpoint (the last path segment, e.g. ``items_batch``; the single-product update is
 ``catalog_item``). A throttle lasts until the simulated clock reaches its regain time, counted from the first
-throttled call, and then clears itself.
+throttled call, and then clears itself. A throttled answer carries the usage header of the code's own limit
+(``rate_limits.throttle_headers``): an 80014 reports ``catalog_batch``, an 80009 ``catalog_management``, an 80001
+``pages``, whichever endpoint the switch targets; a code 4 fills ``X-App-Usage`` and announces no wait.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from stocksync.simulator.errors import THROTTLE_MESSAGES, GraphError, throttled, transient_failure
-from stocksync.simulator.rate_limits import minutes_to_regain, usage_headers
+from stocksync.simulator.rate_limits import minutes_to_regain, throttle_headers
 
 
 @dataclass
@@ -55,7 +57,9 @@ class FaultKnobs:
         self._failure = None
 
     def check(self, endpoint: str, now: datetime, business_id: str | None, usage_type: str) -> GraphError | None:
-        """The fault this call meets, if any; counts the call against the armed plans."""
+        """The fault this call meets, if any; counts the call against the armed plans.
+
+        ``usage_type`` is the endpoint's own use case; a throttle reports the use case of its code instead."""
         return self._check_throttle(endpoint, now, business_id, usage_type) or self._check_failure(endpoint)
 
     def _check_throttle(
@@ -72,10 +76,7 @@ class FaultKnobs:
         if now >= plan.regain_at:
             self._throttle = None
             return None
-        headers = usage_headers(
-            business_id, usage_type, 100, regain_minutes=minutes_to_regain(plan.regain_at - now), app_percent=100
-        )
-        return throttled(plan.code, headers)
+        return throttled(plan.code, throttle_headers(plan.code, business_id, minutes_to_regain(plan.regain_at - now)))
 
     def _check_failure(self, endpoint: str) -> GraphError | None:
         plan = self._failure

@@ -2,9 +2,9 @@
 
 Paths are ``/{version}/{node}/{edge}`` (the version may be left out, as on Graph), the single-product update
 ``/{version}/catalog:{catalog_id}:{base64url(retailer_id)}``, and ``GET /{version}/{product_item_id}`` (one product
-by its Facebook id). From v26.0 on, or everywhere once
-``commerce_orders_removed`` is set, the commerce order endpoints answer error 12: Meta removed that API on
-2026-10-27.
+by its Facebook id). The commerce order endpoints answer as removed when the platform's ``order_api`` says so for
+the call's version and the simulated date (``order_endpoints.OrderApiRemoval``), or everywhere once
+``commerce_orders_removed`` is set.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from stocksync.simulator.batches import MAX_BATCH_BODY_BYTES
 from stocksync.simulator.catalog_endpoints import BATCH_USAGE_TYPE, READ_USAGE_TYPE, CatalogEndpoints
 from stocksync.simulator.errors import (
     GraphError,
-    commerce_orders_removed,
     too_much_data,
     unknown_path,
     unsupported_request,
@@ -36,7 +35,6 @@ from stocksync.simulator.order_endpoints import OrderEndpoints
 from stocksync.simulator.platform_state import PlatformState
 from stocksync.simulator.rate_limits import LOW_USAGE_PERCENT, usage_headers
 
-REMOVED_FROM_VERSION = (26, 0)
 ORDER_EDGES = frozenset({"commerce_orders", "acknowledge_orders", "acknowledge_order", "items", "cancellations"})
 SINGLE_PRODUCT_ENDPOINT = "catalog_item"
 # How ``GET /{product_item_id}`` is counted and targeted by faults (the path itself is a different id each time).
@@ -178,8 +176,8 @@ class GraphApi:
         if len(segments) != 2:
             raise unknown_path(request.path)
         node, edge = segments
-        if edge in ORDER_EDGES and self._orders_removed(request.version):
-            raise commerce_orders_removed()
+        if edge in ORDER_EDGES and not self._orders_served(request.version):
+            raise self._state.order_api.refusal(request.method, node, self._node_kind(node), edge)
         kind = self._node_kind(node)
         if kind is None:
             raise unsupported_request(request.method, node)
@@ -188,8 +186,10 @@ class GraphApi:
             raise unknown_path(f"/{edge}")
         return handler(request, node)
 
-    def _orders_removed(self, version: tuple[int, int] | None) -> bool:
-        return self.commerce_orders_removed or (version is not None and version >= REMOVED_FROM_VERSION)
+    def _orders_served(self, version: tuple[int, int] | None) -> bool:
+        with self._state.lock:
+            now = self._state.clock.now()
+            return not self.commerce_orders_removed and self._state.order_api.is_served(version, now)
 
     def _node_kind(self, node: str) -> str | None:
         if node == self._cms_id:

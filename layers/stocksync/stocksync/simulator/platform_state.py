@@ -17,6 +17,7 @@ from stocksync.simulator.clock import SimulatedClock, whole_seconds
 from stocksync.simulator.errors import OrderRefused
 from stocksync.simulator.faults import FaultKnobs
 from stocksync.simulator.inventory import DeductionMode, held_units
+from stocksync.simulator.order_endpoints import OrderApiRemoval
 from stocksync.simulator.orders import (
     Cancellation,
     CancelledBy,
@@ -40,6 +41,7 @@ class PlatformState:
         self.read_budget = CallBudget(catalog_reads_per_hour, "catalog_reads_per_hour")
         self.faults = FaultKnobs()
         self.deduction_mode = DeductionMode.MERCHANT
+        self.order_api = OrderApiRemoval()  # when the order endpoints stop answering (the v26.0 changelog's dates)
 
     @contextmanager
     def transaction(self) -> Iterator[datetime]:
