@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from stocksync.simulator.errors import GraphError, invalid_appsecret_proof, invalid_token
+from stocksync.simulator.errors import GraphError, invalid_appsecret_proof, invalid_token, missing_appsecret_proof
 
 SECRET_PARAMS = frozenset({"access_token", "appsecret_proof"})
 
@@ -45,6 +45,8 @@ def check_credentials(
         return invalid_token()
     if require_appsecret_proof:
         proof = params.get("appsecret_proof")
+        if proof is None or proof == "":
+            return missing_appsecret_proof()
         expected = appsecret_proof(access_token, app_secret)
         if not isinstance(proof, str) or not hmac.compare_digest(proof.encode(), expected.encode()):
             return invalid_appsecret_proof()

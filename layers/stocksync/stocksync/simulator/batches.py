@@ -10,6 +10,13 @@ An accepted batch has three instants, all on the simulated clock:
   says ``dispatched``.
 - ``ready_at`` (end of the delay): the batch reports ``finished``, and never before.
 
+Before ``dispatched`` a batch may report ``scheduled`` for the first ``scheduled_fraction`` of its delay (0 by
+default: no source says how long Meta keeps a batch scheduled). ``BatchQueue.cancel`` and ``BatchQueue.fail`` are
+test switches: a batch not yet applied never lands and reports ``canceled`` or ``error`` from then on (the status
+values are those of Meta's Catalog Batch API status; when and why Meta cancels or fails a whole batch is not
+documented, so these only ever happen when a test asks). ``ids_of_invalid_requests`` lists one retailer id per
+row error, repeats included, as in Meta's sample answer of ``check_batch_request_status``.
+
 A client polling the status therefore cannot tell when inside ``started`` its rows landed, as with the real
 platform. The uploaded quantity overwrites the platform's cached value at ``apply_at``: orders and restocks placed
 before it are erased, those after it are kept, because the value provided by an upload "is considered the source of
@@ -42,9 +49,12 @@ DEFAULT_APPLY_FRACTION = 0.5
 
 
 class BatchStatus(StrEnum):
+    SCHEDULED = "scheduled"
     DISPATCHED = "dispatched"
     STARTED = "started"
     FINISHED = "finished"
+    CANCELED = "canceled"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,11 @@ class BatchJob:
     # Set when the rows were applied (to ``apply_at``: processing is lazy, but happens at that simulated instant).
     applied_at: datetime | None = None
     finished: bool = False
+    # Until when it reports ``scheduled`` (``accepted_at``: never).
+    scheduled_until: datetime | None = None
+    # Set by the test switches: the final status (canceled or error) and, for error, the message reported.
+    outcome: BatchStatus | None = None
+    outcome_message: str | None = None
 
     @property
     def started_at(self) -> datetime:
@@ -138,21 +153,29 @@ class BatchJob:
         return min(self.accepted_at + (self.ready_at - self.accepted_at) / 2, self.apply_at)
 
     def status(self, now: datetime) -> BatchStatus:
-        """Dispatched until processing starts, started until the end of the delay, then finished."""
+        """Scheduled, then dispatched until processing starts, started until the end of the delay, then finished;
+        canceled or error from the moment a test switch ended it."""
+        if self.outcome is not None:
+            return self.outcome
         if self.finished:
             return BatchStatus.FINISHED
+        if self.scheduled_until is not None and now < min(self.scheduled_until, self.started_at):
+            return BatchStatus.SCHEDULED
         return BatchStatus.DISPATCHED if now < self.started_at else BatchStatus.STARTED
 
     def status_report(self, now: datetime, load_ids_of_invalid_requests: bool) -> dict[str, Any]:
-        invalid_ids = list(dict.fromkeys(error.retailer_id for error in self.errors))
+        invalid_ids = [error.retailer_id for error in self.errors]
+        errors: list[dict[str, Any]] = [
+            {"line": error.line, "id": error.retailer_id, "message": error.message}
+            for error in self.errors[:ERRORS_SAMPLE_SIZE]
+        ]
+        if self.outcome_message is not None:
+            errors.insert(0, {"message": self.outcome_message})
         return {
             "handle": self.handle,
             "status": self.status(now).value,
-            "errors": [
-                {"line": error.line, "id": error.retailer_id, "message": error.message}
-                for error in self.errors[:ERRORS_SAMPLE_SIZE]
-            ],
-            "errors_total_count": len(self.errors),
+            "errors": errors[:ERRORS_SAMPLE_SIZE],
+            "errors_total_count": len(self.errors) + (self.outcome_message is not None),
             "warnings": [],
             "warnings_total_count": 0,
             "ids_of_invalid_requests": invalid_ids if load_ids_of_invalid_requests else [],
@@ -186,6 +209,8 @@ class BatchQueue:
     def __init__(self, seed: int = 0) -> None:
         self.processing_delay = timedelta(0)
         self.apply_fraction: float | None = DEFAULT_APPLY_FRACTION
+        # The share of the delay, from acceptance, during which a batch reports ``scheduled``.
+        self.scheduled_fraction = 0.0
         self.seed = seed
         self._random = random.Random(seed)
         self._jobs: dict[str, BatchJob] = {}
@@ -214,6 +239,7 @@ class BatchQueue:
             ready_at=ready_at,
             allow_upsert=allow_upsert,
             rows=rows,
+            scheduled_until=now + self.processing_delay * self.scheduled_fraction,
         )
         self._jobs[handle] = job
         self._to_apply.append(job)
@@ -222,6 +248,29 @@ class BatchQueue:
 
     def get(self, handle: str) -> BatchJob | None:
         return self._jobs.get(handle)
+
+    def cancel(self, handle: str, now: datetime) -> None:
+        """Test switch: the batch reports ``canceled`` from now on; rows not applied yet never will be."""
+        self._end(handle, BatchStatus.CANCELED, None, now)
+
+    def fail(self, handle: str, now: datetime, message: str = "An unexpected error occurred") -> None:
+        """Test switch: the batch reports ``error`` (with ``message`` first in its errors) from now on; rows not
+        applied yet never will be."""
+        self._end(handle, BatchStatus.ERROR, message, now)
+
+    def _end(self, handle: str, outcome: BatchStatus, message: str | None, now: datetime) -> None:
+        job = self._jobs.get(handle)
+        if job is None:
+            raise KeyError(f"no batch with handle {handle!r}")
+        if job.finished or job.outcome is not None:
+            raise ValueError(f"batch {handle} already ended ({job.status(now).value})")
+        job.outcome, job.outcome_message = outcome, message
+        job.rows = []
+        job.finished = True
+        if job in self._to_apply:
+            self._to_apply.remove(job)
+        if job in self._to_finish:
+            self._to_finish.remove(job)
 
     def timelines(self) -> dict[str, dict[str, Any]]:
         return {handle: job.timeline() for handle, job in self._jobs.items()}

@@ -22,6 +22,7 @@ from typing import Any, Self
 
 from stocksync.simulator.batches import DEFAULT_APPLY_FRACTION, check_apply_fraction
 from stocksync.simulator.clock import whole_seconds
+from stocksync.simulator.control import ControlledGraphApi, SimulatorControl
 from stocksync.simulator.graph_api import GraphApi
 from stocksync.simulator.http_server import SimulatorHttpServer
 from stocksync.simulator.inventory import DeductionMode
@@ -49,6 +50,7 @@ class CommercePlatformSimulator:
         start: datetime | None = None,
         log_requests: bool = False,
         order_api_removed_on: date | None = None,
+        control_surface: bool = False,
     ) -> None:
         """The knobs after ``batch_calls_per_hour`` are described on the properties of the same names."""
         if page_size <= 0:
@@ -74,7 +76,9 @@ class CommercePlatformSimulator:
             require_appsecret_proof=require_appsecret_proof,
             page_size=page_size,
         )
-        self._server = SimulatorHttpServer(self._graph_api, log_requests)
+        # ``control_surface`` serves /__simulator/... (control.py) beside Graph: for the standalone simulator only.
+        front = ControlledGraphApi(self._graph_api, SimulatorControl(self)) if control_surface else self._graph_api
+        self._server = SimulatorHttpServer(front, log_requests)
 
     # -- the HTTP server -------------------------------------------------------------------------------------
 
@@ -188,6 +192,17 @@ class CommercePlatformSimulator:
         with self._state.transaction():
             return self._state.batches.timelines()
 
+    def cancel_batch(self, handle: str) -> None:
+        """Test switch: the batch answers ``canceled`` from now on and its rows not applied yet never land."""
+        with self._state.transaction() as now:
+            self._state.batches.cancel(handle, now)
+
+    def fail_batch(self, handle: str, message: str = "An unexpected error occurred") -> None:
+        """Test switch: the batch answers ``error`` (``message`` first in its errors) from now on and its rows not
+        applied yet never land."""
+        with self._state.transaction() as now:
+            self._state.batches.fail(handle, now, message)
+
     # -- simulated time --------------------------------------------------------------------------------------
 
     def now(self) -> datetime:
@@ -231,6 +246,21 @@ class CommercePlatformSimulator:
         checked = check_apply_fraction(fraction)
         with self._state.lock:
             self._state.batches.apply_fraction = checked
+
+    @property
+    def batch_scheduled_fraction(self) -> float:
+        """The share of its delay, from upload, during which a batch accepted from now on answers ``scheduled``
+        (0 by default: no source says how long Meta keeps a batch scheduled)."""
+        with self._state.lock:
+            return self._state.batches.scheduled_fraction
+
+    @batch_scheduled_fraction.setter
+    def batch_scheduled_fraction(self, fraction: float) -> None:
+        checked = check_apply_fraction(fraction)
+        if checked is None:
+            raise ValueError("batch_scheduled_fraction must be between 0 and 1, not None")
+        with self._state.lock:
+            self._state.batches.scheduled_fraction = checked
 
     @property
     def batch_apply_seed(self) -> int:

@@ -92,6 +92,15 @@ def invalid_appsecret_proof() -> GraphError:
     return GraphError(100, "Invalid appsecret_proof provided in the API argument", error_type=GRAPH_METHOD_EXCEPTION)
 
 
+def missing_appsecret_proof() -> GraphError:
+    """No proof at all while the app requires one: Graph's own wording, code 100, GraphMethodException, as quoted
+    from real answers in https://github.com/facebookarchive/offline-conversion-file-uploader/issues/7 and
+    https://github.com/sromku/android-simple-facebook/issues/160 (the reference pages do not list it)."""
+    return GraphError(
+        100, "API calls from the server require an appsecret_proof argument", error_type=GRAPH_METHOD_EXCEPTION
+    )
+
+
 def invalid_parameter(message: str) -> GraphError:
     """Code 100: the catch-all for a bad or missing parameter, and for actions the object's state forbids."""
     return GraphError(100, f"(#100) {message}")
@@ -99,6 +108,15 @@ def invalid_parameter(message: str) -> GraphError:
 
 def missing_parameter(name: str) -> GraphError:
     return invalid_parameter(f"The parameter {name} is required")
+
+
+def unknown_parameter(name: str, endpoint: str) -> GraphError:
+    """A parameter the endpoint does not take (or one Meta declares that the simulator does not model).
+
+    Code 100 naming the parameter, as Graph refuses a bad parameter; the exact wording Graph uses for an unexpected
+    parameter is not documented in the reference pages, so this message is the simulator's own.
+    """
+    return invalid_parameter(f"Param {name} is not a valid parameter of {endpoint} on this simulator")
 
 
 def unsupported_request(method: str, object_id: str) -> GraphError:

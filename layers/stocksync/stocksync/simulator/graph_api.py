@@ -2,13 +2,18 @@
 
 Paths are ``/{version}/{node}/{edge}`` (the version may be left out, as on Graph), the single-product update
 ``/{version}/catalog:{catalog_id}:{base64url(retailer_id)}``, and ``GET /{version}/{product_item_id}`` (one product
-by its Facebook id). The commerce order endpoints answer as removed when the platform's ``order_api`` says so for
+by its Facebook id; ``POST`` updates it), ``GET /{version}/{catalog_id}`` and ``GET /{version}/{order_id}``.
+Every route takes a declared set of parameters (``ROUTE_PARAMS``, ``NODE_PARAMS``: what the endpoint's reference
+page and Meta's SDK, facebook-business 26.0.3, declare and the simulator models, plus Graph's paging ``limit`` and
+``after`` on listings); any other parameter is refused with code 100 naming it, so a typo or an unmodelled option
+never passes silently. The commerce order endpoints answer as removed when the platform's ``order_api`` says so for
 the call's version and the simulated date (``order_endpoints.OrderApiRemoval``), or everywhere once
 ``commerce_orders_removed`` is set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -20,17 +25,22 @@ from stocksync.simulator.batches import MAX_BATCH_BODY_BYTES
 from stocksync.simulator.catalog_endpoints import BATCH_USAGE_TYPE, READ_USAGE_TYPE, CatalogEndpoints
 from stocksync.simulator.errors import (
     GraphError,
+    invalid_parameter,
     too_much_data,
     unknown_path,
     unsupported_request,
 )
+from stocksync.simulator.graph_fields import resolve_fields
 from stocksync.simulator.graph_request import (
     GraphRequest,
     GraphResponse,
+    check_params,
     error_response,
+    json_value,
     parse_body,
     parse_query,
 )
+from stocksync.simulator.graph_views import ORDER, order_json
 from stocksync.simulator.order_endpoints import OrderEndpoints
 from stocksync.simulator.platform_state import PlatformState
 from stocksync.simulator.rate_limits import LOW_USAGE_PERCENT, usage_headers
@@ -39,9 +49,38 @@ ORDER_EDGES = frozenset({"commerce_orders", "acknowledge_orders", "acknowledge_o
 SINGLE_PRODUCT_ENDPOINT = "catalog_item"
 # How ``GET /{product_item_id}`` is counted and targeted by faults (the path itself is a different id each time).
 PRODUCT_ITEM_ENDPOINT = "product_item"
-CATALOG_READ_ENDPOINTS = frozenset({"products", PRODUCT_ITEM_ENDPOINT})
+# ``GET /{catalog_id}`` and ``GET /{order_id}``, counted and targeted under these names.
+CATALOG_NODE_ENDPOINT = "product_catalog"
+ORDER_NODE_ENDPOINT = "commerce_order"
+CATALOG_READ_ENDPOINTS = frozenset({"products", PRODUCT_ITEM_ENDPOINT, CATALOG_NODE_ENDPOINT})
 CATALOG_ENDPOINTS = frozenset({"items_batch", "check_batch_request_status", SINGLE_PRODUCT_ENDPOINT})
 ORDER_USAGE_TYPE = "pages"
+
+# Every listing takes Graph's paging ``limit``/``after``, ``fields`` and ``summary``: Meta's SDK sends
+# ``summary=true`` with every edge read (its Cursor). Graph adds a ``summary`` block only on edges that define one;
+# none of the reference pages of these edges documents one, so the simulator takes the parameter and adds nothing.
+_LISTING = frozenset({"fields", "limit", "after", "summary"})
+# The parameters each edge takes. Sources: the reference pages of commerce_orders, acknowledge_order(s),
+# cancellations, items_batch, check_batch_request_status and products, and the params Meta's SDK declares for the
+# same calls (``CommerceMerchantSettings.get_commerce_orders``: filters, state, updated_after, updated_before;
+# ``ProductCatalog.get_products``: filter; ``create_items_batch``: allow_upsert, item_type, requests;
+# ``get_check_batch_request_status``: handle, load_ids_of_invalid_requests). SDK-declared params the simulator does
+# not model (error_priority, bulk_pagination, return_only_approved_products, item_sub_type, version, ...) are
+# refused rather than ignored. ``before`` is refused: the simulator only pages forward.
+ROUTE_PARAMS: dict[tuple[str, str, str], frozenset[str]] = {
+    ("GET", "cms", "commerce_orders"): _LISTING | {"state", "filters", "updated_after", "updated_before"},
+    ("POST", "cms", "acknowledge_orders"): frozenset({"orders", "idempotency_key"}),
+    ("GET", "order", "items"): _LISTING,
+    ("GET", "order", "cancellations"): _LISTING,
+    ("POST", "order", "cancellations"): frozenset({"cancel_reason", "restock_items", "items", "idempotency_key"}),
+    ("POST", "order", "acknowledge_order"): frozenset({"merchant_order_reference", "idempotency_key"}),
+    ("POST", "catalog", "items_batch"): frozenset({"item_type", "requests", "allow_upsert"}),
+    ("GET", "catalog", "check_batch_request_status"): _LISTING | {"handle", "load_ids_of_invalid_requests"},
+    ("GET", "catalog", "products"): _LISTING | {"filter"},
+}
+# Single-object reads take only ``fields`` (the SDK's optional ProductItem.api_get params such as image_width and
+# ProductCatalog.api_get's segment_use_cases are not modelled); updates take the product's fields.
+NODE_PARAMS = frozenset({"fields"})
 
 _VERSION = re.compile(r"^v(\d+)\.(\d+)$")
 
@@ -92,7 +131,9 @@ class GraphApi:
             ("POST", "cms", "acknowledge_orders"): orders.acknowledge_orders,
             ("GET", "order", "items"): orders.order_items,
             ("GET", "order", "cancellations"): orders.order_cancellations,
-            ("POST", "order", "cancellations"): orders.cancel_order,
+            ("POST", "order", "cancellations"): lambda request, node: orders.cancel_order(
+                self._with_item_ids_resolved(request, node), node
+            ),
             ("POST", "order", "acknowledge_order"): orders.acknowledge_order,
             ("POST", "catalog", "items_batch"): lambda request, _: catalog.items_batch(request),
             ("GET", "catalog", "check_batch_request_status"): lambda request, _: catalog.batch_status(request),
@@ -100,6 +141,8 @@ class GraphApi:
         }
         self._update_product = catalog.update_product
         self._product_item = catalog.product_item
+        self._update_product_item = catalog.update_product_item
+        self._catalog_node = catalog.catalog_node
 
     def handle(
         self,
@@ -160,19 +203,26 @@ class GraphApi:
             raise error
 
     def _endpoint(self, segments: tuple[str, ...]) -> str:
-        """``endpoint_name``, except that a product's Facebook id alone is the ``product_item`` endpoint."""
+        """``endpoint_name``, except that a product's Facebook id, the catalog's id and an order's id alone are the
+        ``product_item``, ``product_catalog`` and ``commerce_order`` endpoints."""
         if len(segments) == 1:
+            if segments[0] == self._catalog_id:
+                return CATALOG_NODE_ENDPOINT
             with self._state.lock:
                 if self._state.catalog.by_product_id(segments[0]) is not None:
                     return PRODUCT_ITEM_ENDPOINT
+                if segments[0] in self._state.orders:
+                    return ORDER_NODE_ENDPOINT
         return endpoint_name(segments)
 
     def _route(self, request: GraphRequest, endpoint: str) -> dict[str, Any]:
         segments = request.segments
         if endpoint == SINGLE_PRODUCT_ENDPOINT and request.method == "POST":
             return self._update_product(request, segments[0])
-        if endpoint == PRODUCT_ITEM_ENDPOINT and request.method == "GET":
-            return self._product_item(request, segments[0])
+        if endpoint == PRODUCT_ITEM_ENDPOINT and request.method == "POST":
+            return self._update_product_item(request, segments[0])
+        if len(segments) == 1 and request.method == "GET":
+            return self._node(request, endpoint, segments[0])
         if len(segments) != 2:
             raise unknown_path(request.path)
         node, edge = segments
@@ -184,7 +234,57 @@ class GraphApi:
         handler = self._routes.get((request.method, kind, edge))
         if handler is None:
             raise unknown_path(f"/{edge}")
+        check_params(request.params, ROUTE_PARAMS[(request.method, kind, edge)], edge)
         return handler(request, node)
+
+    def _node(self, request: GraphRequest, endpoint: str, node: str) -> dict[str, Any]:
+        """``GET`` of a single object: a product (ProductItem.api_get), the catalog (ProductCatalog.api_get,
+        https://developers.facebook.com/docs/marketing-api/reference/product-catalog/) or an order
+        (CommerceOrder.api_get, https://developers.facebook.com/docs/commerce-platform/order-management/order-api,
+        with the fields the orders listing serves). An order is part of the order API: where that API is gone the
+        order answers as an object that does not exist (code 100, subcode 33), since no source documents what Graph
+        answers for a removed node type. Any other single id is an object Graph cannot load: the same answer."""
+        if endpoint not in (PRODUCT_ITEM_ENDPOINT, CATALOG_NODE_ENDPOINT, ORDER_NODE_ENDPOINT):
+            # Graph's answer for an id it cannot load: code 100, subcode 33, "Unsupported get request".
+            raise unsupported_request(request.method, node)
+        check_params(request.params, NODE_PARAMS, endpoint)
+        if endpoint == PRODUCT_ITEM_ENDPOINT:
+            return self._product_item(request, node)
+        if endpoint == CATALOG_NODE_ENDPOINT:
+            return self._catalog_node(request)
+        if not self._orders_served(request.version):
+            raise unsupported_request(request.method, node)
+        spec = resolve_fields(ORDER, request.params.get("fields"))
+        with self._state.transaction():
+            if node not in self._state.orders:
+                raise unsupported_request(request.method, node)
+            return order_json(self._state.orders.get(node), spec)
+
+    def _with_item_ids_resolved(self, request: GraphRequest, order_id: str) -> GraphRequest:
+        """Cancellation ``items`` may name a line by ``retailer_id`` or by ``item_id`` (the CommerceOrderItem id:
+        Meta's cancellation reference takes either, per issue 11; the page itself could not be checked from here).
+        Entries naming an item_id get that line's retailer_id, which the cancellation itself works with."""
+        items = json_value(request.params, "items")
+        if not isinstance(items, list) or not any(isinstance(i, dict) and "item_id" in i for i in items):
+            return request
+        with self._state.lock:
+            order = self._state.orders.get(order_id) if order_id in self._state.orders else None
+        if order is None:
+            return request  # the cancellation answers the unknown order itself
+        resolved = []
+        for item in items:
+            if isinstance(item, dict) and "item_id" in item:
+                retailer_id = order.retailer_id_of_item(str(item["item_id"]))
+                if retailer_id is None:
+                    raise invalid_parameter(f"Order {order_id} has no item with item_id {item['item_id']!r}")
+                if item.get("retailer_id") not in (None, retailer_id):
+                    raise invalid_parameter(
+                        f"item_id {item['item_id']!r} is retailer_id {retailer_id!r}, not {item['retailer_id']!r}"
+                    )
+                resolved.append({**{k: v for k, v in item.items() if k != "item_id"}, "retailer_id": retailer_id})
+            else:
+                resolved.append(item)
+        return dataclasses.replace(request, params={**request.params, "items": resolved})
 
     def _orders_served(self, version: tuple[int, int] | None) -> bool:
         with self._state.lock:
@@ -204,7 +304,7 @@ class GraphApi:
             return self._catalog_id, READ_USAGE_TYPE
         if endpoint in CATALOG_ENDPOINTS:
             return self._catalog_id, BATCH_USAGE_TYPE
-        if endpoint in ORDER_EDGES:
+        if endpoint in ORDER_EDGES or endpoint == ORDER_NODE_ENDPOINT:
             return self._cms_id, ORDER_USAGE_TYPE
         return None, ""
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from stocksync.simulator.errors import GraphError, invalid_parameter, missing_parameter
+from stocksync.simulator.auth import SECRET_PARAMS
+from stocksync.simulator.errors import GraphError, invalid_parameter, missing_parameter, unknown_parameter
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,36 @@ def name_list(params: Mapping[str, Any], name: str) -> list[str] | None:
 
 
 def unix_time(params: Mapping[str, Any], name: str) -> int | None:
+    """A time parameter in unix seconds: given as a timestamp or as an ISO 8601 date/datetime.
+
+    Meta's SDK declares ``updated_after``/``updated_before`` as ``datetime`` (facebook-business 26.0.3,
+    ``CommerceMerchantSettings.get_commerce_orders``) and passes a Python datetime through, which ``requests``
+    sends as ``str(datetime)`` (``2026-11-01 10:00:00+00:00``); Graph takes strtotime-style strings for such
+    parameters. A datetime without an offset is taken as UTC (an assumption: no reference page says which zone).
+    """
     value = params.get(name)
     if value is None or value == "":
         return None
     try:
         return int(float(value))
-    except (TypeError, ValueError, OverflowError) as error:
-        raise invalid_parameter(f"Param {name} must be a unix timestamp in seconds, got {value!r}") from error
+    except (TypeError, ValueError, OverflowError):
+        pass
+    try:
+        moment = datetime.fromisoformat(str(value).strip())
+    except ValueError as error:
+        raise invalid_parameter(
+            f"Param {name} must be a unix timestamp in seconds or an ISO 8601 datetime, got {value!r}"
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def check_params(params: Mapping[str, Any], allowed: frozenset[str], endpoint: str) -> None:
+    """Refuse the first parameter (in name order) that ``endpoint`` does not take, with code 100 naming it."""
+    for name in sorted(params):
+        if name not in allowed and name not in SECRET_PARAMS:
+            raise unknown_parameter(name, endpoint)
 
 
 def error_response(error: GraphError) -> GraphResponse:

@@ -60,6 +60,41 @@ PRODUCT = NodeType(
     default_fields=("id",),
 )
 
+# ``GET /{catalog_id}``: the ProductCatalog fields the simulator can answer, a subset of those Meta's SDK declares
+# (facebook-business 26.0.3, ``ProductCatalog.Field``; https://developers.facebook.com/docs/marketing-api/reference/product-catalog/).
+# Without ``fields`` Graph answers a node's default fields; ``id`` and ``name`` is what Graph's nodes usually give,
+# an assumption the reference page does not spell out for this node.
+CATALOG = NodeType(
+    name="ProductCatalog",
+    fields=frozenset({"id", "name", "product_count", "vertical", "is_catalog_segment", "feed_count"}),
+    default_fields=("id", "name"),
+)
+# One element of ``check_batch_request_status``: the fields Meta's SDK declares for CheckBatchRequestStatus
+# (facebook-business 26.0.3). The reference page's sample answers them all, so all of them are the default.
+BATCH_STATUS = NodeType(
+    name="CheckBatchRequestStatus",
+    fields=frozenset(
+        {
+            "handle",
+            "status",
+            "errors",
+            "errors_total_count",
+            "warnings",
+            "warnings_total_count",
+            "ids_of_invalid_requests",
+        }
+    ),
+    default_fields=(
+        "handle",
+        "status",
+        "errors",
+        "errors_total_count",
+        "warnings",
+        "warnings_total_count",
+        "ids_of_invalid_requests",
+    ),
+)
+
 
 def money(price: str | None) -> dict[str, str] | None:
     """``"9.99 USD"`` (the catalog's price format) as Graph's money object."""
@@ -127,6 +162,11 @@ def cancelled_item_json(units: CancelledUnits, spec: FieldSpec) -> dict[str, Any
 
 def product_json(product: Product, spec: FieldSpec) -> dict[str, Any]:
     return _pick(product.as_dict(), spec)
+
+
+def picked(values: dict[str, Any], spec: FieldSpec) -> dict[str, Any]:
+    """The requested fields of a node whose values are already computed (fields without a value left out)."""
+    return _pick(values, spec)
 
 
 def _pick(values: dict[str, Any], spec: FieldSpec) -> dict[str, Any]:

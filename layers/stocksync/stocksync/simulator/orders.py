@@ -102,6 +102,10 @@ class Order:
         """Units of ``retailer_id`` ordered and not cancelled (shipped ones included)."""
         return sum(line.remaining for line in self.lines if line.retailer_id == retailer_id)
 
+    def retailer_id_of_item(self, item_id: str) -> str | None:
+        """The retailer id of the order line ``item_id`` (the CommerceOrderItem id), None if no line has it."""
+        return next((line.retailer_id for line in self.lines if line.item_id == item_id), None)
+
     @property
     def listing_key(self) -> tuple[int, str]:
         """Listing order: last_updated ascending, then id."""
