@@ -63,6 +63,9 @@ _LISTING = frozenset({"fields", "limit", "after", "summary"})
 # The parameters each edge takes. Sources: the reference pages of commerce_orders, acknowledge_order(s),
 # cancellations, items_batch, check_batch_request_status and products, and the params Meta's SDK declares for the
 # same calls (``CommerceMerchantSettings.get_commerce_orders``: filters, state, updated_after, updated_before;
+# facebook-business 24.0.1, the last with the order writes: ``create_acknowledge_order`` on the merchant settings
+# (POST /acknowledge_orders): idempotency_key, orders; on ``CommerceOrder``: idempotency_key,
+# merchant_order_reference, and ``create_cancellation``: cancel_reason, idempotency_key, items, restock_items;
 # ``ProductCatalog.get_products``: filter; ``create_items_batch``: allow_upsert, item_type, requests;
 # ``get_check_batch_request_status``: handle, load_ids_of_invalid_requests). SDK-declared params the simulator does
 # not model (error_priority, bulk_pagination, return_only_approved_products, item_sub_type, version, ...) are
