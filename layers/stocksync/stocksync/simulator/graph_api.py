@@ -243,8 +243,10 @@ class GraphApi:
     def _node(self, request: GraphRequest, endpoint: str, node: str) -> dict[str, Any]:
         """``GET`` of a single object: a product (ProductItem.api_get), the catalog (ProductCatalog.api_get,
         https://developers.facebook.com/docs/marketing-api/reference/product-catalog/) or an order
-        (CommerceOrder.api_get, https://developers.facebook.com/docs/commerce-platform/order-management/order-api,
-        with the fields the orders listing serves). An order is part of the order API: where that API is gone the
+        (CommerceOrder.api_get; the Order API guide, "list orders and retrieve details about an order",
+        https://developers.facebook.com/documentation/ads-commerce/commerce-platform/order-management/order-api),
+        with the fields the orders listing serves and the same defaults (id, order_status, created, last_updated,
+        per the guide's "Using the API" page). An order is part of the order API: where that API is gone the
         order answers as an object that does not exist (code 100, subcode 33), since no source documents what Graph
         answers for a removed node type. Any other single id is an object Graph cannot load: the same answer."""
         if endpoint not in (PRODUCT_ITEM_ENDPOINT, CATALOG_NODE_ENDPOINT, ORDER_NODE_ENDPOINT):
@@ -264,9 +266,11 @@ class GraphApi:
             return order_json(self._state.orders.get(node), spec)
 
     def _with_item_ids_resolved(self, request: GraphRequest, order_id: str) -> GraphRequest:
-        """Cancellation ``items`` may name a line by ``retailer_id`` or by ``item_id`` (the CommerceOrderItem id:
-        Meta's cancellation reference takes either, per issue 11; the page itself could not be checked from here).
-        Entries naming an item_id get that line's retailer_id, which the cancellation itself works with."""
+        """Cancellation ``items`` name a line by ``retailer_id`` or by ``item_id`` (the CommerceOrderItem id), "but
+        not both" (Cancellation and Refund API, items object,
+        https://developers.facebook.com/documentation/ads-commerce/commerce-platform/order-management/cancellation-refund-api).
+        Entries naming an item_id get that line's retailer_id, which the cancellation itself works with; an entry
+        with both is refused with code 100 (the page does not give Graph's message for it)."""
         items = json_value(request.params, "items")
         if not isinstance(items, list) or not any(isinstance(i, dict) and "item_id" in i for i in items):
             return request
@@ -280,10 +284,8 @@ class GraphApi:
                 retailer_id = order.retailer_id_of_item(str(item["item_id"]))
                 if retailer_id is None:
                     raise invalid_parameter(f"Order {order_id} has no item with item_id {item['item_id']!r}")
-                if item.get("retailer_id") not in (None, retailer_id):
-                    raise invalid_parameter(
-                        f"item_id {item['item_id']!r} is retailer_id {retailer_id!r}, not {item['retailer_id']!r}"
-                    )
+                if "retailer_id" in item:
+                    raise invalid_parameter("Each entry of items takes a retailer_id or an item_id, not both")
                 resolved.append({**{k: v for k, v in item.items() if k != "item_id"}, "retailer_id": retailer_id})
             else:
                 resolved.append(item)
