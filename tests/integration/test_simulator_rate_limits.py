@@ -181,3 +181,19 @@ def test_ordinary_answers_report_the_use_case_of_their_endpoint(sim: CommercePla
     assert [u.type for u in upload_usage.business_use_cases[CATALOG]] == ["catalog_batch"]
     assert [u.type for u in read_usage.business_use_cases[CATALOG]] == ["catalog_management"]
     assert [u.type for u in order_usage.business_use_cases[CMS]] == ["pages"]
+
+
+def test_the_catalog_node_spends_the_catalog_management_budget_and_the_order_node_reports_pages() -> None:
+    with simulator(catalog_reads_per_hour=2) as sim:
+        client = client_for(sim)
+        sim.place_order("o-1", [("SKU-1", 1)], state="CREATED")
+        client.get(CATALOG)
+        client.get(f"{CATALOG}/products")
+
+        with pytest.raises(GraphThrottledError) as caught:
+            client.get(CATALOG)
+        client.get("o-1")
+
+        assert (caught.value.code, caught.value.retry_after_seconds) == (80009, 3600)
+        assert client.last_usage is not None
+        assert [u.type for u in client.last_usage.business_use_cases[CMS]] == ["pages"]

@@ -15,12 +15,15 @@ The limits the simulator models (``LIMITS``), with the endpoints that count agai
 * ``catalog_batch`` (80014): ``items_batch``. Meta's catalog best practices say "up to 100 calls per hour"
   (https://developers.facebook.com/documentation/ads-commerce/commerce-platform/catalog/best-practices); the budget
   is ``batch_calls_per_hour``, 100 by default.
-* ``catalog_management`` (80009, "too many calls to this Catalog account"): the catalog reads (the products listing,
-  ``GET /{product_item_id}``) and ``check_batch_request_status``, for which Meta's reference lists 80009
+* ``catalog_management`` (80009, "too many calls to this Catalog account"): the catalog reads (the products
+  listing, ``GET /{product_item_id}``, ``GET /{catalog_id}``) and ``check_batch_request_status``, for which Meta's
+  reference lists 80009
   (https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/product-catalog/check_batch_request_status).
   That the reads belong to this use case is our reading: the rate-limiting page names the use case, not its
   endpoints. Its size is not published in a form we could retrieve; the default of 20,000 calls an hour is ours,
-  chosen so that only a test that means to meet it does.
+  chosen so that only a test that means to meet it does. The single-product writes (``POST /{product_item_id}``
+  and the real-time ``catalog:{id}:{retailer_id}`` update) spend no budget: no source we could retrieve says which
+  limit they count against.
 * ``pages`` (80001): the Commerce Order Management endpoints, called with the Page's token. Our reading: no page
   says which use case the order API counts against; it is a Pages API called with a Page token, so Pages BUC. It is
   met only through the throttle switch (no counted budget), keyed by the commerce account, the order API's node.
@@ -119,13 +122,15 @@ CATALOG_MANAGEMENT = RateLimit(
     "catalog_management",
     80009,
     BUSINESS_USAGE_HEADER,
-    frozenset({"products", "product_item", "check_batch_request_status"}),
+    frozenset({"products", "product_item", "product_catalog", "check_batch_request_status"}),
 )
 PAGES = RateLimit(
     "pages",
     80001,
     BUSINESS_USAGE_HEADER,
-    frozenset({"commerce_orders", "acknowledge_orders", "acknowledge_order", "items", "cancellations"}),
+    frozenset(
+        {"commerce_orders", "acknowledge_orders", "acknowledge_order", "items", "cancellations", "commerce_order"}
+    ),
 )
 ADS_MANAGEMENT = RateLimit("ads_management", 80004, BUSINESS_USAGE_HEADER, frozenset())
 APP = RateLimit("app", 4, APP_USAGE_HEADER, frozenset())
