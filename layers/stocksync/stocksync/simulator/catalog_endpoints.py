@@ -9,18 +9,20 @@ https://developers.facebook.com/docs/marketing-api/reference/product-item) spend
 Single-object calls, as Meta's SDK makes them (facebook-business 26.0.3):
 
 - ``POST /{product_item_id}`` (``ProductItem.api_update``): updates the product's fields and answers
-  ``{"success": true}``, as the ProductItem reference's Updating section says
-  (https://developers.facebook.com/docs/marketing-api/reference/product-item/#Updating). The parameters taken are
-  those the SDK declares for ``api_update`` (``PRODUCT_UPDATE_PARAMS``); the simulator stores the ones it does not
-  model verbatim.
+  ``{"success": true}``, the answer Graph's node updates give (ProductItem reference, Updating section,
+  https://developers.facebook.com/docs/marketing-api/reference/product-item/; that page could not be read from
+  this session, so the shape is the usual one of Graph updates, not checked against it). The parameters taken
+  are those the SDK declares for ``api_update`` (``PRODUCT_UPDATE_PARAMS``); the simulator stores the ones it
+  does not model verbatim.
 - ``GET /{catalog_id}`` (``ProductCatalog.api_get``): the node with ``fields`` honoured
   (https://developers.facebook.com/docs/marketing-api/reference/product-catalog/); ``product_count`` counts every
-  product the catalog holds, staging ones included (the reference does not say whether hidden products count).
+  product the catalog holds, staging ones included (no source read here says whether hidden products count).
 - ``check_batch_request_status`` honours ``fields`` like any Graph edge, over the fields the SDK declares for
-  ``CheckBatchRequestStatus``; the reference page
-  (https://developers.facebook.com/docs/marketing-api/reference/product-catalog/check_batch_request_status/) lists
-  only ``handle`` and ``load_ids_of_invalid_requests`` as parameters, so whether Graph narrows the answer to the
-  asked fields could not be checked: the simulator does, since that is what ``fields`` does on every edge.
+  ``CheckBatchRequestStatus``
+  (https://developers.facebook.com/docs/marketing-api/reference/product-catalog/check_batch_request_status/).
+  The SDK declares handle, load_ids_of_invalid_requests and error_priority as its parameters, not ``fields``;
+  whether Graph narrows this answer to the asked fields could not be checked, and the simulator does, since that
+  is what ``fields`` does on every edge.
 """
 
 from __future__ import annotations
