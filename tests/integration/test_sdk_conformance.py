@@ -16,6 +16,7 @@ must not do, and it offers no way to pass the URL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -164,6 +165,63 @@ def test_get_commerce_orders_lists_orders_as_commerce_order_objects(sim: Commerc
     assert all(isinstance(order, CommerceOrder) for order in orders)
     assert [order["id"] for order in orders] == ["o-1", "o-2"]  # over two pages of the SDK's cursor
     assert orders[0]["order_status"]["state"] == "CREATED"
+
+
+def test_get_commerce_orders_takes_updated_after_as_the_sdk_sends_a_datetime(sim: CommercePlatformSimulator) -> None:
+    api = sdk_api(sim, ORDER_API_VERSION)
+    sim.place_order("old", [("SKU-1", 1)], state="CREATED")
+    sim.advance(60)
+    since = sim.now()
+    sim.advance(60)
+    sim.place_order("new", [("SKU-1", 1)], state="CREATED")
+
+    orders = CommerceMerchantSettings(CMS, api=api).get_commerce_orders(
+        params={"state": [CommerceOrder.State.created], "updated_after": since}
+    )
+
+    assert [order["id"] for order in orders] == ["new"]
+
+
+# (code, endpoint, the call through the SDK, the usage type in X-Business-Use-Case-Usage, its business object)
+SDK_THROTTLES = [
+    (80009, "check_batch_request_status", "status", "catalog_management", CATALOG),
+    (80009, "products", "products", "catalog_management", CATALOG),
+    (80001, "commerce_orders", "orders", "pages", CMS),
+]
+
+
+@pytest.mark.parametrize("case", SDK_THROTTLES, ids=lambda case: f"{case[0]}-{case[1]}")
+def test_each_limit_reaches_the_sdk_with_its_own_code_and_usage_type(
+    sim: CommercePlatformSimulator, case: tuple[int, str, str, str, str]
+) -> None:
+    code, endpoint, call, usage_type, business_id = case
+    api = sdk_api(sim, ORDER_API_VERSION)
+    catalog = ProductCatalog(CATALOG, api=api)
+    sim.throttle_after(0, code=code, regain_minutes=7, endpoint=endpoint)
+    calls = {
+        "status": lambda: list(catalog.get_check_batch_request_status(params={"handle": "any"})),
+        "products": lambda: list(catalog.get_products()),
+        "orders": lambda: list(CommerceMerchantSettings(CMS, api=api).get_commerce_orders()),
+    }
+
+    with pytest.raises(FacebookRequestError) as caught:
+        calls[call]()
+
+    error = caught.value
+    assert (error.api_error_code(), error.api_transient_error()) == (code, True)
+    (usage,) = json.loads(error.http_headers()["X-Business-Use-Case-Usage"])[business_id]
+    assert (usage["type"], usage["estimated_time_to_regain_access"]) == (usage_type, 7)
+
+
+def test_the_app_limit_reaches_the_sdk_in_x_app_usage(sim: CommercePlatformSimulator, api: FacebookAdsApi) -> None:
+    sim.throttle_after(0, code=4, regain_minutes=7)
+
+    with pytest.raises(FacebookRequestError) as caught:
+        list(ProductCatalog(CATALOG, api=api).get_products())
+
+    error = caught.value
+    assert (error.api_error_code(), error.api_error_message()) == (4, "(#4) Application request limit reached")
+    assert json.loads(error.http_headers()["X-App-Usage"])["call_count"] == 100
 
 
 def test_a_throttle_parses_into_facebook_request_error_with_code_type_transient_flag_trace_and_usage(
