@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from stocksync.simulator.auth import appsecret_proof
 from stocksync.simulator.commerce_platform import CommercePlatformSimulator
 from stocksync.simulator.control import CONTROL_PREFIX, NEVER
-from stocksync.simulator.order_endpoints import REMOVAL_DATE, REMOVAL_SHAPES, V26_BLOCK_DATE
+from stocksync.simulator.order_api_removal import REMOVAL_DATE, REMOVAL_SHAPES, V26_BLOCK_DATE
 
 GRAPH_VERSION = "v25.0"
 

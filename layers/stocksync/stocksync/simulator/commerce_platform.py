@@ -26,7 +26,7 @@ from stocksync.simulator.control import ControlledGraphApi, SimulatorControl
 from stocksync.simulator.graph_api import GraphApi
 from stocksync.simulator.http_server import SimulatorHttpServer
 from stocksync.simulator.inventory import DeductionMode
-from stocksync.simulator.order_endpoints import check_removal_shape
+from stocksync.simulator.order_api_removal import check_removal_shape
 from stocksync.simulator.orders import CancelledBy, OrderState
 from stocksync.simulator.platform_state import PlatformState
 

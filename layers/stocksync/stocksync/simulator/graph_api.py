@@ -7,7 +7,7 @@ Every route takes a declared set of parameters (``ROUTE_PARAMS``, ``NODE_PARAMS`
 page and Meta's SDK, facebook-business 26.0.3, declare and the simulator models, plus Graph's paging ``limit`` and
 ``after`` on listings); any other parameter is refused with code 100 naming it, so a typo or an unmodelled option
 never passes silently. The commerce order endpoints answer as removed when the platform's ``order_api`` says so for
-the call's version and the simulated date (``order_endpoints.OrderApiRemoval``), or everywhere once
+the call's version and the simulated date (``order_api_removal.OrderApiRemoval``), or everywhere once
 ``commerce_orders_removed`` is set.
 """
 

@@ -17,7 +17,7 @@ from stocksync.simulator.clock import SimulatedClock, whole_seconds
 from stocksync.simulator.errors import OrderRefused
 from stocksync.simulator.faults import FaultKnobs
 from stocksync.simulator.inventory import DeductionMode, held_units
-from stocksync.simulator.order_endpoints import OrderApiRemoval
+from stocksync.simulator.order_api_removal import OrderApiRemoval
 from stocksync.simulator.orders import (
     Cancellation,
     CancelledBy,
