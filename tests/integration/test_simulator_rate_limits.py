@@ -8,10 +8,14 @@ announced (or, for the app limit, which announces none, the client's backoff).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.graph_credentials import GraphCredentials, StaticCredentialsProvider
@@ -197,3 +201,18 @@ def test_the_catalog_node_spends_the_catalog_management_budget_and_the_order_nod
         assert (caught.value.code, caught.value.retry_after_seconds) == (80009, 3600)
         assert client.last_usage is not None
         assert [u.type for u in client.last_usage.business_use_cases[CMS]] == ["pages"]
+
+
+def test_every_status_answer_reports_the_catalog_management_usage_not_only_the_throttled_one(
+    sim: CommercePlatformSimulator,
+) -> None:
+    handle = client_for(sim).items_batch(CATALOG, UPDATE).handles[0]
+    proof = hmac.new(APP_SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    answer = requests.get(
+        f"{sim.url}/v25.0/{CATALOG}/check_batch_request_status",
+        params={"handle": handle, "access_token": TOKEN, "appsecret_proof": proof},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    (entry,) = json.loads(answer.headers["X-Business-Use-Case-Usage"])[CATALOG]
+    assert entry["type"] == "catalog_management"
