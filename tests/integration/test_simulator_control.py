@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -79,9 +80,49 @@ def test_throttles_failures_and_batch_timing_are_armed_from_outside(sim: Commerc
     assert [orders(sim).status_code for _ in range(3)] == [503, 503, 200]
 
     settings = control(sim, "batches", processing_seconds=90, apply_fraction="random", apply_seed=7).json()
-    assert settings["batches"] == {"processing_seconds": 90.0, "apply_fraction": "random", "apply_seed": 7}
+    assert settings["batches"] == {
+        "processing_seconds": 90.0,
+        "apply_fraction": "random",
+        "apply_seed": 7,
+        "scheduled_fraction": 0.0,
+    }
     assert sim.batch_processing_delay == timedelta(seconds=90) and sim.batch_apply_fraction is None
     assert control(sim, "batches", apply_fraction=0.25).json()["batches"]["apply_fraction"] == 0.25
+
+
+def test_a_batch_can_be_made_to_end_canceled_or_in_error_and_to_report_scheduled(
+    sim: CommercePlatformSimulator,
+) -> None:
+    assert (
+        control(sim, "batches", processing_seconds=60, scheduled_fraction=0.5).json()["batches"]["scheduled_fraction"]
+        == 0.5
+    )
+
+    def upload() -> str:
+        rows = json.dumps([{"method": "UPDATE", "data": {"id": "MUG", "quantity_to_sell_on_facebook": 1}}])
+        answer = requests.post(
+            f"{sim.url}/v25.0/{sim.catalog_id}/items_batch",
+            data={"access_token": TOKEN, "item_type": "PRODUCT_ITEM", "requests": rows},
+            timeout=10,
+        )
+        return str(answer.json()["handles"][0])
+
+    def status(handle: str) -> str:
+        answer = requests.get(
+            f"{sim.url}/v25.0/{sim.catalog_id}/check_batch_request_status",
+            params={"access_token": TOKEN, "handle": handle},
+            timeout=10,
+        )
+        return str(answer.json()["data"][0]["status"])
+
+    canceled, failed = upload(), upload()
+    assert status(canceled) == "scheduled"
+    assert control(sim, "batch", handle=canceled, outcome="canceled").ok
+    assert control(sim, "batch", handle=failed, outcome="error", message="disk full").ok
+    assert (status(canceled), status(failed)) == ("canceled", "error")
+    assert sim.catalog()["MUG"]["quantity_to_sell_on_facebook"] == 5  # neither batch's row ever landed
+    refused = control(sim, "batch", handle="nope", outcome="canceled")
+    assert refused.status_code == 400 and "nope" in refused.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

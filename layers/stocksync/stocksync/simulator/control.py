@@ -17,7 +17,10 @@ a 400 naming it, an unknown control path a 404.
                              ``regain_minutes``, ``endpoint`` (optional: the last path segment)
 ``POST .../fail``            ``next`` calls fail with ``status`` (500) and ``code`` (2), ``endpoint`` optional
 ``POST .../faults/reset``    clears the armed throttle and failures
-``POST .../batches``         ``processing_seconds``, ``apply_fraction`` (0..1, or ``random``), ``apply_seed``
+``POST .../batches``         ``processing_seconds``, ``apply_fraction`` (0..1, or ``random``), ``apply_seed``,
+                             ``scheduled_fraction`` (0..1: the share of the delay a batch reports ``scheduled``)
+``POST .../batch``           ``handle`` and ``outcome=canceled|error`` (``message`` for an error): the batch ends so,
+                             its rows not yet applied never land
 ===========================  ===================================================================================
 """
 
@@ -86,6 +89,7 @@ class SimulatorControl:
             "fail": self._fail,
             "faults/reset": lambda _: sim.reset_faults(),
             "batches": self._batches,
+            "batch": self._batch,
         }
 
     def handle(self, method: str, target: str, *, content_type: str | None, body: bytes) -> GraphResponse:
@@ -123,6 +127,7 @@ class SimulatorControl:
                 "processing_seconds": sim.batch_processing_delay.total_seconds(),
                 "apply_fraction": "random" if sim.batch_apply_fraction is None else sim.batch_apply_fraction,
                 "apply_seed": sim.batch_apply_seed,
+                "scheduled_fraction": sim.batch_scheduled_fraction,
             },
             "deduction_mode": sim.deduction_mode,
             "calls": sum(sim.calls.values()),
@@ -167,9 +172,11 @@ class SimulatorControl:
         )
 
     def _batches(self, params: dict[str, Any]) -> None:
-        _only(params, {"processing_seconds", "apply_fraction", "apply_seed"})
+        _only(params, {"processing_seconds", "apply_fraction", "apply_seed", "scheduled_fraction"})
         if not params:
-            raise ControlError("give processing_seconds, apply_fraction or apply_seed")
+            raise ControlError("give processing_seconds, apply_fraction, apply_seed or scheduled_fraction")
+        if "scheduled_fraction" in params:
+            self._sim.batch_scheduled_fraction = _number(params, "scheduled_fraction")
         if "processing_seconds" in params:
             self._sim.batch_processing_delay = timedelta(seconds=_number(params, "processing_seconds"))
         if "apply_fraction" in params:
@@ -177,6 +184,18 @@ class SimulatorControl:
             self._sim.batch_apply_fraction = None if random else _number(params, "apply_fraction")
         if "apply_seed" in params:
             self._sim.batch_apply_seed = int(_number(params, "apply_seed"))
+
+    def _batch(self, params: dict[str, Any]) -> None:
+        _only(params, {"handle", "outcome", "message"})
+        handle, outcome = str(params.get("handle") or ""), params.get("outcome")
+        if not handle:
+            raise ControlError("give the batch's handle")
+        if outcome == "canceled" and "message" not in params:
+            self._sim.cancel_batch(handle)
+        elif outcome == "error":
+            self._sim.fail_batch(handle, str(params.get("message") or "An unexpected error occurred"))
+        else:
+            raise ControlError("outcome must be canceled or error (message goes with error only)")
 
 
 def _params(query: str, content_type: str | None, body: bytes) -> dict[str, Any]:
