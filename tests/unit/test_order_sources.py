@@ -80,6 +80,23 @@ def test_a_merchant_event_maps_the_merchants_vocabulary_onto_the_state_model() -
     assert instagram.sold_on_platform and instagram.lines[0].restocked == 1
 
 
+def test_a_merchant_event_is_dated_when_its_content_was_true_not_when_it_was_processed() -> None:
+    # A restock the next event shows happened after this content: dating it by processing time would place the
+    # restock later than it was, after a push that in fact erased it.
+    detail = {
+        "order_id": "fb-1",
+        "state": "placed",
+        "channel": "facebook",
+        "items": [{"retailer_id": "SKU-1", "quantity": 2}],
+        "occurred_at": "2026-11-23T09:00:00Z",
+    }
+    late = datetime(2026, 11, 23, 9, 5, tzinfo=UTC)
+    assert merchant_order_event(detail, observed_at=late).observed_at == datetime(2026, 11, 23, 9, tzinfo=UTC)
+    # A sender's clock ahead of ours never dates the content after we saw it.
+    ahead = {**detail, "occurred_at": "2026-11-23T09:10:00Z"}
+    assert merchant_order_event(ahead, observed_at=late).observed_at == late
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -200,7 +200,11 @@ class MerchantOrderEvent(BaseModel):
 
 
 def merchant_order_event(detail: Any, *, observed_at: datetime) -> OrderObservation:
-    """Validate an order event's detail; raises pydantic ValidationError naming the bad field."""
+    """Validate an order event's detail; raises pydantic ValidationError naming the bad field.
+
+    The sighting is dated when its content was true (``occurred_at``, never later than ``observed_at``, the time it
+    is processed): a restock the next event shows happened after this content, not after its processing, and the
+    catalog model must not place it later than it was (docs/catalog.md)."""
     event = MerchantOrderEvent.model_validate(detail)
     quantities: dict[str, list[int]] = {}
     for item in event.items:
@@ -224,5 +228,5 @@ def merchant_order_event(detail: Any, *, observed_at: datetime) -> OrderObservat
         ),
         sold_on_platform=on_platform,
         placed_at=event.placed_at,
-        observed_at=observed_at,
+        observed_at=min(observed_at, event.occurred_at),
     )
