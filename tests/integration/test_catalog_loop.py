@@ -271,3 +271,36 @@ def test_stocksync_audit_from_a_shell_reports_then_repairs(
     pipeline.drain()
     assert platform.catalog()["SKU-A"]["visibility"] == "published"
     assert main(["audit", "--dry-run"]) == 0
+
+
+def test_a_version_pushed_twice_is_anchored_at_its_later_overwrite(
+    local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator
+) -> None:
+    """A redelivery sends the same version in a second batch. An order placed between the first batch's
+    confirmation and the second batch's application is erased by the second: its confirmation must move the
+    anchor there, or the product believes the catalog shows A while it shows the order's units more."""
+    start_with(local_aws, pipeline, platform, level=12, shows=10)
+    poll(pipeline)
+    recompute(local_aws, "SKU-A")
+    consume(pipeline, "RecomputeQueue")
+    claimed = state(local_aws, "SKU-A")
+    push = {
+        "retailer_id": "SKU-A",
+        "value": claimed["published_value"],
+        "version": claimed["published_version"],
+        "visibility": "published",
+        "computed_at": claimed["published_at"],
+    }
+    consume(pipeline, "PushQueue")  # batch 1: sent now, applied at +30, finished at +60
+    pipeline.fast_forward(50)
+    local_aws.client("sqs").send_message(QueueUrl=env(local_aws, "PUSH_QUEUE_URL"), MessageBody=json.dumps(push))
+    consume(pipeline, "PushQueue")  # the same version again: sent at +50, applied at +80, finished at +110
+    pipeline.fast_forward(10)
+    consume(pipeline, "VerifyQueue")  # batch 1 confirmed at +60
+    assert state(local_aws, "SKU-A")["confirmed_version"] == claimed["published_version"]
+    pipeline.fast_forward(5)
+    platform.place_order("o-1", [("SKU-A", 2)])  # +65: erased by batch 2 at +80
+    pipeline.drain()
+    poll(pipeline)
+    pipeline.drain()
+    assert platform.catalog()["SKU-A"][FIELD] == 10  # A = 12 - 2

@@ -46,6 +46,9 @@ _CONFIRM_CONDITION = (
 )
 # A newer version was confirmed, but the platform accepted ours after it: ours is what the catalog shows.
 _STALE_CONDITION = "confirmed_version > :version AND confirmed_accepted_ms < :accepted"
+# The same version went out twice (a redelivery) and this batch was accepted after the one already confirmed: it
+# overwrote the catalog again, later, so its window is the anchor (orders between the two were erased by it).
+_REPEAT_CONDITION = "confirmed_version = :version AND confirmed_accepted_ms < :accepted"
 
 
 _as_ms = as_ms
@@ -246,6 +249,7 @@ class SkuTable:
         attempts = (
             ("confirmed", f"SET {_CONFIRMED_FIELDS}, confirmed_version = :version", _CONFIRM_CONDITION),
             ("stale_corrected", f"SET {_CONFIRMED_FIELDS}", _STALE_CONDITION),
+            ("re_anchored", f"SET {_CONFIRMED_FIELDS}", _REPEAT_CONDITION),
         )
         for outcome, update, condition in attempts:
             self.requests += 1

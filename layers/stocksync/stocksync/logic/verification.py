@@ -79,6 +79,7 @@ class VerifyOutcome:
     confirmed: int = 0
     stale_corrected: int = 0
     refused: int = 0  # already confirmed at this version or newer (a redelivery, or a later push won)
+    re_anchored: int = 0  # the same version confirmed from an earlier batch: this later overwrite anchors the SKU
     retried: int = 0
     superseded: int = 0
     dead_lettered: int = 0
@@ -182,6 +183,7 @@ class Verifier:
         outcome.confirmed = len(receipt.confirmed)
         outcome.stale_corrected = len(receipt.stale_corrected)
         outcome.refused = len(receipt.refused)
+        outcome.re_anchored = len(receipt.re_anchored)
         landed = set(receipt.confirmed) | set(receipt.stale_corrected)
         outcome.latencies_seconds = [
             (now - entry.computed_at).total_seconds() for entry in delivered if entry.retailer_id in landed
@@ -255,6 +257,7 @@ class Verifier:
             "confirmed": outcome.confirmed,
             "stale_corrected": outcome.stale_corrected,
             "refused": outcome.refused,
+            "re_anchored": outcome.re_anchored,
             "retried": outcome.retried,
             "superseded": outcome.superseded,
             "dead_lettered": outcome.dead_lettered,

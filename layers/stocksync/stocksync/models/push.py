@@ -103,5 +103,7 @@ class ConfirmReceipt(BaseModel):
     confirmed: list[str] = []
     stale_corrected: list[str] = []
     refused: list[str] = []
-    # The new state of each SKU whose row landed (confirmed or stale_corrected).
+    # The same version was confirmed from a batch accepted before this one: this later overwrite is the anchor now.
+    re_anchored: list[str] = []
+    # The new state of each SKU whose row landed (confirmed, stale_corrected or re_anchored).
     states: dict[str, SkuState] = {}
