@@ -190,7 +190,8 @@ def empty_part(observation: OrderObservation, part: int, parts: int, digest: str
 def merge(stored: LedgerPart, observation: OrderObservation, lines: Iterable[OrderLine]) -> LedgerPart:
     """Join a sighting into a stored row. ``lines`` are the sighting's lines that belong to this part.
 
-    ``seen_at`` moves to the sighting's time only when the sighting changed something, so a repeat costs no write.
+    A sighting that changes nothing returns ``stored`` itself (callers test ``is``: no second comparison on the
+    ingest's hot path); otherwise ``seen_at`` moves to the sighting's time, so a repeat costs no write.
     """
     merged_lines = dict(stored.lines)
     for line in lines:

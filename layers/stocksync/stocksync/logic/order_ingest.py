@@ -27,7 +27,6 @@ from stocksync.logic.ledger import (
     lines_digest,
     merge,
     part_count,
-    same_content,
     split_lines,
     validate_against_known_parts,
 )
@@ -203,7 +202,7 @@ class OrderIngest:
         key = (row.order_id, row.part)
         for _attempt in range(MAX_CONFLICT_RETRIES):
             after = merge(row, observation, lines)
-            if same_content(row, after):
+            if after is row:  # merge hands the stored row back when the sighting changed nothing
                 return {}, row
             after = replace(after, updated_at=self._now)
             changes = deltas(row, after)
