@@ -13,8 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stocksync.catalog_entry import run_audit
-from stocksync.models.recompute import AuditRequest
+from stocksync.catalog_entry import audit_event
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
 
@@ -25,7 +24,4 @@ get_settings()  # validate the environment at cold start
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = AuditRequest.model_validate(event)
-    return run_audit(
-        get_settings(), time_left=lambda: context.get_remaining_time_in_millis() / 1000, dry_run=request.dry_run
-    )
+    return audit_event(event, get_settings(), time_left=lambda: context.get_remaining_time_in_millis() / 1000)

@@ -21,7 +21,7 @@ from stocksync.dal.codec import decode, encode
 from stocksync.local.aws import LocalAws
 from stocksync.models.settings import get_settings
 from stocksync.simulator import CommercePlatformSimulator
-from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, sqs_event
 
 TOKEN, APP_SECRET = "loop-test-token", "loop-test-app-secret"
 T0 = datetime(2026, 12, 4, 9, tzinfo=UTC)
@@ -304,3 +304,31 @@ def test_a_version_pushed_twice_is_anchored_at_its_later_overwrite(
     poll(pipeline)
     pipeline.drain()
     assert platform.catalog()["SKU-A"][FIELD] == 10  # A = 12 - 2
+
+
+def reasoned_dead_letters(local_aws: LocalAws) -> list[tuple[str, str]]:
+    letters = drain_queue(local_aws.client("sqs"), env(local_aws, "DEAD_LETTER_QUEUE_URL"))
+    return [(letter["attributes"]["source"], letter["attributes"]["reason"]) for letter in letters]
+
+
+def test_bad_read_back_messages_are_dead_lettered_naming_the_field_and_the_rest_is_read(
+    local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator
+) -> None:
+    start_with(local_aws, pipeline, platform, level=10, shows=10)
+    platform.edit_product("SKU-A", **{FIELD: 6})
+    event = sqs_event([{"retailer_id": "SKU-A"}, {"retailer": "SKU-B"}, "{oops"])
+    answer = load_handler("read_back").lambda_handler(event, FakeLambdaContext())
+    assert answer == {"batchItemFailures": []}
+    reasons = [reason for source, reason in reasoned_dead_letters(local_aws) if source == "read_back"]
+    assert len(reasons) == 2 and "retailer_id: Field required" in reasons[0]
+    assert reasons[1].startswith("body: Invalid JSON")
+    pipeline.drain()
+    assert platform.catalog()["SKU-A"][FIELD] == 10  # the good message was read back and repaired
+
+
+def test_a_bad_audit_input_is_dead_lettered_naming_the_field(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    answer = load_handler("audit_catalog").lambda_handler({"dry_run": "yes"}, FakeLambdaContext())
+    assert answer["rejected"].startswith("dry_run:")
+    assert [source for source, _ in reasoned_dead_letters(local_aws)] == ["audit_catalog"]

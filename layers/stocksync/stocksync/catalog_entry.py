@@ -12,17 +12,19 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
 
 from stocksync import clock, composition
 from stocksync.dal import aws
 from stocksync.dal.audit_positions import AuditPosition, AuditPositions
 from stocksync.dal.budget import DynamoCallBudget
+from stocksync.errors import describe_validation_error
 from stocksync.integrations.graph_api import graph_client_from_settings
 from stocksync.integrations.messaging import QueuePublisher
 from stocksync.integrations.sqs_batch import handle_sqs_batch
 from stocksync.logic.catalog_reads import CatalogCheck, ReadReport, audit_catalog, read_back
 from stocksync.logic.pushing import queue_delay
-from stocksync.models.recompute import CatalogReadRequest
+from stocksync.models.recompute import AuditRequest, CatalogReadRequest
 from stocksync.models.settings import Settings
 from stocksync.observability import logger, metrics
 
@@ -130,6 +132,20 @@ def read_back_batch(event: dict[str, Any], context: Any, settings: Settings) -> 
 
 
 # ------------------------------------------------------------------------------------------------- audit
+
+
+def audit_event(event: Any, settings: Settings, *, time_left: Callable[[], float]) -> dict[str, Any]:
+    """The schedule's input (or an operator's invoke). A bad input would fail the same way on every retry: it is
+    logged naming the field and dead-lettered with the reason, not raised."""
+    try:
+        request = AuditRequest.model_validate(event)
+    except ValidationError as error:
+        reason = describe_validation_error(error)
+        logger.error("invalid input", extra={"source": AUDIT_SOURCE, "reason": reason})
+        metrics.add_metric(name="InvalidInput", unit=MetricUnit.Count, value=1)
+        composition.dead_letters(settings).send(source=AUDIT_SOURCE, reason=reason, body=event)
+        return {"rejected": reason}
+    return run_audit(settings, time_left=time_left, dry_run=request.dry_run)
 
 
 def run_audit(settings: Settings, *, time_left: Callable[[], float], dry_run: bool = False) -> dict[str, Any]:
