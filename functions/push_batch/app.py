@@ -1,8 +1,9 @@
 """push_batch: the push queue's SKU values into items_batch calls, each recorded and scheduled for verification.
 
 SQS delivers up to the template's PushBatchSize messages per invocation (after its batching window); the whole
-batch is planned at once, so a batch's SKUs share as few calls as possible (docs/push.md). Only records that must
-come back are reported in ``batchItemFailures``; invalid messages are dead-lettered with the field named.
+batch is planned at once into the call slots open now, urgent rows first, and the rest waits in the push queue for
+the next slot (docs/push.md). Only records that must come back are reported in ``batchItemFailures``; invalid
+messages are dead-lettered with the field named.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def _pusher(settings: Settings) -> Pusher:
             catalog_field=settings.catalog_field.value,
             requests_per_call=settings.push_requests_per_call,
             single_update_max_skus=settings.single_update_max_skus,
+            single_update_after_seconds=settings.single_update_after_seconds,
             verify_delay_seconds=settings.verify_delay_seconds,
             feed_buckets=settings.feed_buckets,
         ),
@@ -46,6 +48,7 @@ def _pusher(settings: Settings) -> Pusher:
             settings.control_table,
             catalog_id=settings.catalog_id,
             calls_per_hour=settings.batch_calls_per_hour,
+            burst=min(settings.push_burst_calls, settings.batch_calls_per_hour),
         ),
         batches=BatchesTable(dynamodb, settings.batches_table),
         verify_queue=QueuePublisher(sqs, settings.verify_queue_url),
@@ -78,12 +81,19 @@ def _report(outcome: PushOutcome, invalid: int) -> None:
     metrics.add_metric(name="PushesAlreadyConfirmed", unit=MetricUnit.Count, value=outcome.already_confirmed)
     metrics.add_metric(name="PushesFeedServed", unit=MetricUnit.Count, value=outcome.feed_served)
     metrics.add_metric(name="PushesDeferred", unit=MetricUnit.Count, value=outcome.deferred)
+    metrics.add_metric(name="UrgentRows", unit=MetricUnit.Count, value=outcome.urgent)
+    metrics.add_metric(name="SlotsUsedInHour", unit=MetricUnit.Count, value=outcome.slots_used_in_hour)
+    if outcome.calls:
+        metrics.add_metric(name="OldestSentAge", unit=MetricUnit.Seconds, value=outcome.oldest_sent_age_seconds)
+    if outcome.deferred:
+        metrics.add_metric(name="OldestWaitingAge", unit=MetricUnit.Seconds, value=outcome.oldest_waiting_age_seconds)
     metrics.add_metric(name="ItemsDeadLettered", unit=MetricUnit.Count, value=outcome.dead_lettered)
     metrics.add_metric(name="InvalidInput", unit=MetricUnit.Count, value=invalid)
     for code, count in outcome.errors_by_code.items():
         with single_metric(name="PushErrors", unit=MetricUnit.Count, value=count) as metric:
             metric.add_dimension(name="ErrorCode", value=code)
     summary = {key: value for key, value in vars(outcome).items() if key != "failed_record_ids"}
+    # One line per slot: rows sent, rows waiting, the oldest waiting row's age, slots used of the hour.
     logger.info("push finished", extra={**summary, "failed_records": len(outcome.failed_record_ids)})
 
 
@@ -95,7 +105,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     dead_letters = composition.dead_letters(settings)
     received, rejected = parse_push_records((record.message_id, record.body) for record in SQSEvent(event).records)
     failed = [record.record_id for record in rejected if not _reject(record, dead_letters)]
-    outcome = _pusher(settings).push(received)
+    # The pusher's lease lapses at this invocation's deadline, so a run that dies never blocks the catalog longer.
+    outcome = _pusher(settings).push(received, lease_seconds=context.get_remaining_time_in_millis() / 1000)
     _report(outcome, invalid=len(rejected))
     failed.extend(outcome.failed_record_ids)
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

@@ -7,12 +7,13 @@ on the acceptance order, the budget is the real sliding window, a catalog call c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from stocksync.integrations.messaging import PublishReceipt
 from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
+from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 from stocksync.models.graph import BatchRequestStatus, ItemsBatchResult, ItemUpdate
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState, ConfirmReceipt
 from stocksync.models.sku import SkuState
@@ -111,21 +112,45 @@ class ScriptedCatalog:
 
 
 class MemoryBudget:
-    """CallBudget with the real sliding-window rules, kept in memory."""
+    """CallBudget with the real pacing rules (slots, burst, lease, trailing-hour log), kept in memory."""
 
-    def __init__(self, calls_per_hour: int = 90) -> None:
+    def __init__(self, calls_per_hour: int = 90, burst: int = 1) -> None:
         self.calls_per_hour = calls_per_hour
-        self.window = CallWindow()
+        self.pace = Pace(calls_per_hour, burst)
+        self.state = PacerState()
+        self.released: list[str] = []
+
+    @property
+    def window(self) -> CallWindow:
+        return self.state.window
 
     def acquire(self, rows: int, *, preferred_size: int, now: datetime) -> CallGrant:
         granted = grant(
             self.window, rows, calls_per_hour=self.calls_per_hour, preferred_size=preferred_size, now_ms=epoch_ms(now)
         )
-        self.window = self.window.with_calls(granted.calls, epoch_ms(now))
+        self.state = replace(self.state, window=self.window.with_calls(granted.calls, epoch_ms(now)))
         return granted
 
+    def acquire_slots(
+        self, rows: int, *, preferred_size: int, now: datetime, holder: str, lease_seconds: float
+    ) -> CallGrant:
+        granted, self.state = grant_slots(
+            self.state,
+            rows,
+            pace=self.pace,
+            preferred_size=preferred_size,
+            holder=holder,
+            lease_ms=int(lease_seconds * 1000),
+            now_ms=epoch_ms(now),
+        )
+        return granted
+
+    def release(self, holder: str) -> None:
+        self.released.append(holder)
+        self.state = self.state.released(holder)
+
     def block_until(self, until: datetime) -> None:
-        self.window = self.window.blocked_until(epoch_ms(until))
+        self.state = replace(self.state, window=self.window.blocked_until(epoch_ms(until)))
 
 
 class MemoryBatches:

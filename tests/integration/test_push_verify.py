@@ -105,6 +105,16 @@ def messages(local_aws: LocalAws, variable: str) -> list[dict[str, Any]]:
     return drain_queue(local_aws.client("sqs"), env(local_aws, variable))
 
 
+def take_all(local_aws: LocalAws, variable: str) -> list[Any]:
+    """Every message body of a queue, delayed or not, and the queue emptied: thousands at once, which receiving
+    ten at a time from moto would take minutes to do."""
+    account = local_aws.client("sts").get_caller_identity()["Account"]
+    queue = get_backend("sqs")[account][local_aws.region].get_queue(env(local_aws, variable).rsplit("/", 1)[-1])
+    bodies = [json.loads(message.body) for message in queue._messages]
+    local_aws.client("sqs").purge_queue(QueueUrl=env(local_aws, variable))
+    return bodies
+
+
 def verify_all(local_aws: LocalAws) -> list[dict[str, Any]]:
     """Deliver every verify message (delays released) to verify_batch, one per invocation as the template does."""
     handler = load_handler("verify_batch")
@@ -144,8 +154,18 @@ def test_12000_changed_skus_go_out_in_the_minimum_number_of_calls_each_recorded_
     skus = [f"SKU-{i:05d}" for i in range(12_000)]
     seed(local_aws, platform, skus)
     bodies = [push_body(rid, i % 40) for i, rid in enumerate(skus)]
-    # SQS hands push_batch PushBatchSize (3,000) messages at a time.
+    # Four SQS batches of 3,000 at the same instant: the burst's three slots carry the first three; the fourth
+    # waits in the push queue for the next slot, 3600 / (90 - 3 + 1) = 40.9 s later.
     assert all(no_failures(push(bodies[start : start + 3000])) for start in range(0, 12_000, 3000))
+    assert [len(rows) for rows in sent_rows(platform)] == [3000] * 3
+    assert release(local_aws, "PUSH_QUEUE_URL") == [41] * 3000
+    waiting = take_all(local_aws, "PUSH_QUEUE_URL")
+    platform.advance(40)
+    assert no_failures(push(waiting)) and len(sent_rows(platform)) == 3  # too early: still waiting
+    waiting = take_all(local_aws, "PUSH_QUEUE_URL")
+    assert len(waiting) == 3000
+    platform.advance(1)
+    assert no_failures(push(waiting))
 
     calls = sent_rows(platform)
     assert [len(rows) for rows in calls] == [3000] * 4  # ceil(12,000 / 3,000), the configured per-call size
@@ -314,16 +334,19 @@ def test_a_batch_still_processing_is_rechecked_with_growing_delay_then_given_up_
     assert states(local_aws)["A"].get("confirmed_version") is None
 
 
-def test_a_handful_of_skus_use_real_time_updates_when_configured(
+def test_urgent_rows_use_real_time_updates_when_configured_and_the_next_slot_is_far(
     local_aws: LocalAws, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(monkeypatch, STOCKSYNC_SINGLE_UPDATE_MAX_SKUS="2")
-    seed(local_aws, platform, ["A", "B"])
-    assert no_failures(push([push_body("A", 4), push_body("B", 0)]))
-    assert platform.calls[("POST", "catalog_item")] == 2 and platform.calls[("POST", "items_batch")] == 0
-    assert [platform.catalog()[rid][FIELD] for rid in "AB"] == [4, 0]
-    assert {rid: s["confirmed_version"] for rid, s in states(local_aws).items()} == {"A": 1, "B": 1}
-    assert messages(local_aws, "VERIFY_QUEUE_URL") == []
+    configure(monkeypatch, STOCKSYNC_SINGLE_UPDATE_MAX_SKUS="2", STOCKSYNC_PUSH_BURST_CALLS="1")
+    seed(local_aws, platform, ["A", "B", "C", "D"])
+    assert no_failures(push([push_body("D", 9)]))  # takes the slot: the next one is 40 s away
+    assert no_failures(push([push_body("A", 0, urgent=True), push_body("B", 0, urgent=True), push_body("C", 5)]))
+    assert platform.calls[("POST", "catalog_item")] == 2 and platform.calls[("POST", "items_batch")] == 1
+    assert [platform.catalog()[rid][FIELD] for rid in "AB"] == [0, 0]
+    confirmed = {rid: s.get("confirmed_version") for rid, s in states(local_aws).items()}
+    assert confirmed == {"A": 1, "B": 1, "C": None, "D": None}  # single updates are synchronous; D awaits verify
+    assert release(local_aws, "PUSH_QUEUE_URL") == [40]  # the routine row waits for its slot (3600 / 90)
+    assert [m["body"]["retailer_id"] for m in messages(local_aws, "PUSH_QUEUE_URL")] == ["C"]
 
 
 def test_bad_push_messages_are_dead_lettered_naming_the_field_and_the_rest_delivered(
@@ -377,12 +400,13 @@ def test_the_sample_events_run_through_the_handlers(local_aws: LocalAws, platfor
     seed(local_aws, platform, ["MUG-GREEN"], version=2)
     push_event = json.loads((events / "push_queue_batch.json").read_text())
     assert no_failures(load_handler("push_batch").lambda_handler(push_event, FakeLambdaContext()))
-    # Per SKU the newest version only; the older MUG-RED and the superseded MUG-BLUE retry are not sent.
+    # Per SKU the newest version only; the older MUG-RED and the superseded MUG-BLUE retry are not sent. The urgent
+    # rows (out of stock, hidden) lead, each group oldest change first.
     assert sent_rows(platform) == [
         [
-            {"id": "MUG-RED", FIELD: 11, "visibility": "published"},
             {"id": "MUG-BLUE", FIELD: 0, "visibility": "published"},
             {"id": "MUG-GREEN", FIELD: 0, "visibility": "staging"},
+            {"id": "MUG-RED", FIELD: 11, "visibility": "published"},
         ]
     ]
     # The sample verify message names a handle this deployment never recorded: dead-lettered, not retried.

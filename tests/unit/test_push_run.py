@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stocksync.integrations.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
 from stocksync.logic.batch_budget import epoch_ms
+from stocksync.logic.call_pacing import LEASE_RETRY_SECONDS
 from stocksync.logic.push_planning import ReceivedPush
 from stocksync.logic.pushing import PushConfig, Pusher
 from stocksync.models.push import QueuedPush
@@ -25,10 +27,10 @@ T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
 class Rig:
-    def __init__(self, skus: int, *, calls_per_hour: int = 90, **config: object) -> None:
+    def __init__(self, skus: int, *, calls_per_hour: int = 90, burst: int = 3, **config: object) -> None:
         self.skus = MemorySkus(SkuState(retailer_id=f"S{i:05d}", published_version=1) for i in range(skus))
         self.catalog = ScriptedCatalog()
-        self.budget = MemoryBudget(calls_per_hour)
+        self.budget = MemoryBudget(calls_per_hour, burst)
         self.batches = MemoryBatches()
         self.verify_queue = MemoryQueue()
         self.push_queue = MemoryQueue()
@@ -59,7 +61,7 @@ def pushes(count: int, version: int = 1, start: int = 0) -> list[ReceivedPush]:
 
 
 def test_12000_changed_skus_go_out_in_four_calls_of_3000_each_recorded_and_scheduled() -> None:
-    rig = Rig(12_000)
+    rig = Rig(12_000, burst=4)
     outcome = rig.pusher.push(pushes(12_000))
     assert [len(call.rows) for call in rig.catalog.calls] == [3000] * 4
     assert (outcome.calls, outcome.pushed, outcome.failed_record_ids) == (4, 12_000, [])
@@ -127,12 +129,29 @@ def test_requeue_refused_by_sqs_turns_into_failed_records() -> None:
     assert {delay for _body, delay in rig.push_queue.sent} == {30}
 
 
-def test_out_of_budget_rows_are_deferred_until_a_call_frees_up() -> None:
-    rig = Rig(12_000, calls_per_hour=2)
+def test_more_rows_than_the_open_slots_carry_fill_them_to_5000_and_the_rest_waits_for_the_next_slot() -> None:
+    rig = Rig(12_000, burst=3)
+    outcome = rig.pusher.push(pushes(12_000))
+    assert [len(call.rows) for call in rig.catalog.calls] == [5000, 5000, 2000]  # 3 slots open: the burst
+    rig = Rig(12_000, burst=2)
     outcome = rig.pusher.push(pushes(12_000))
     assert [len(call.rows) for call in rig.catalog.calls] == [5000, 5000]
     assert outcome.deferred == 2000
-    assert {delay for _body, delay in rig.push_queue.sent} == {900}
+    slot = rig.budget.pace.slot_seconds  # 3600 / (90 - 2 + 1) = 40.45 s
+    assert {delay for _body, delay in rig.push_queue.sent} == {math.ceil(slot)}
+    assert (outcome.next_slot_seconds, outcome.slots_used_in_hour) == (slot, 2)
+    rest = [ReceivedPush(f"again{i}", QueuedPush.model_validate(b)) for i, b in enumerate(rig.push_queue.bodies)]
+    assert rig.pusher.push(rest).calls == 0  # too early: the slot is not open yet
+    rig.now += timedelta(seconds=slot)
+    assert rig.pusher.push(rest).pushed == 2000
+
+
+def test_an_exhausted_hour_defers_rows_until_its_oldest_call_leaves_the_trailing_hour() -> None:
+    rig = Rig(12_000, calls_per_hour=2, burst=2)
+    outcome = rig.pusher.push(pushes(12_000))
+    assert [len(call.rows) for call in rig.catalog.calls] == [5000, 5000]
+    assert {delay for _body, delay in rig.push_queue.sent} == {900}  # SQS's cap; the rows wait again if need be
+    assert outcome.next_slot_seconds == 3600
     rig.now += timedelta(hours=1)
     rest = [ReceivedPush(f"again{i}", QueuedPush.model_validate(b)) for i, b in enumerate(rig.push_queue.bodies)]
     assert rig.pusher.push(rest).pushed == 2000
@@ -179,17 +198,94 @@ def test_unknown_skus_are_dead_lettered_and_feed_served_skus_left_to_the_feed() 
     assert reason == "retailer_id: no SKU record for 'S00002'"
 
 
-def test_a_handful_of_skus_use_real_time_single_updates_when_configured() -> None:
-    rig = Rig(3, single_update_max_skus=3)
-    rig.catalog.single_failures = {
-        "S00001": GraphValidationError("(#100) Product not found: S00001", code=100),
-        "S00002": GraphTransientError("(#2) temporary", code=2),
-    }
-    outcome = rig.pusher.push(pushes(3))
-    assert rig.catalog.calls == []
-    assert rig.catalog.single == [("S00000", {"quantity_to_sell_on_facebook": 0, "visibility": "published"})]
-    assert rig.skus.states["S00000"].confirmed_version == 1  # a single update is synchronous: confirmed at once
-    assert outcome.failed_record_ids == ["m2"]
+def urgent(count: int, *, version: int = 1, start: int = 0, at: datetime = T0) -> list[ReceivedPush]:
+    return [
+        ReceivedPush(
+            f"u{i}",
+            QueuedPush(
+                retailer_id=f"S{i:05d}", value=0, version=version, visibility="published", computed_at=at, urgent=True
+            ),
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def test_urgent_rows_go_into_the_slot_first_and_the_newest_routine_rows_are_the_ones_that_wait() -> None:
+    rig = Rig(7000, burst=1)
+    routine = [
+        ReceivedPush(p.record_id, p.message.model_copy(update={"computed_at": T0 + timedelta(seconds=p_index)}))
+        for p_index, p in enumerate(pushes(6000))
+    ]
+    outcome = rig.pusher.push(routine + urgent(1000, start=6000, at=T0 + timedelta(minutes=5)))
+    [call] = rig.catalog.calls
+    sent = [rid for rid, _fields in call.rows]
+    assert sent[:1000] == [f"S{i:05d}" for i in range(6000, 7000)]  # the urgent ones, although the newest
+    assert sent[1000:] == [f"S{i:05d}" for i in range(4000)]  # then the oldest routine changes
+    assert sorted(b["retailer_id"] for b in rig.push_queue.bodies) == [f"S{i:05d}" for i in range(4000, 6000)]
+    assert (outcome.urgent, outcome.deferred) == (1000, 2000)
+    assert outcome.oldest_waiting_age_seconds == 0  # the clock stands at T0: S04000 changed at T0 + 4000 s
+    # The urgent flag travels with the message, so a row sent back keeps its place in the order.
+    assert QueuedPush.model_validate(urgent(1)[0].message.body()).urgent
+
+
+def test_one_pusher_at_a_time_a_run_that_starts_while_another_sends_gets_no_slot() -> None:
+    """Interleaves two runs: the second starts while the first is inside its items_batch call. Without the lease
+    the second would take a burst slot and send at the same time."""
+    rig = Rig(10, burst=3)
+    second_outcomes = []
+
+    class Interleaving(ScriptedCatalog):
+        def items_batch(self, catalog_id, requests, **kwargs):  # type: ignore[no-untyped-def]
+            if not second_outcomes:
+                second_outcomes.append(rig.pusher.push(pushes(5, version=1, start=5)))
+            return super().items_batch(catalog_id, requests, **kwargs)
+
+    rig.pusher._catalog = rig.catalog = Interleaving()
+    first = rig.pusher.push(pushes(5))
+    [second] = second_outcomes
+    assert (first.calls, second.calls) == (1, 0)
+    assert second.deferred == 5
+    assert {delay for _body, delay in rig.push_queue.sent} == {LEASE_RETRY_SECONDS}
+    assert rig.budget.state.holder == ""  # the first run gave the lease back when it was done
+    # Once the first is done, the next run finds the lease free and the burst's second slot open.
+    assert rig.pusher.push(pushes(5, start=5)).calls == 1
+
+
+def test_a_lease_left_by_a_run_that_died_lapses_at_that_runs_deadline() -> None:
+    rig = Rig(10, burst=3)
+    rig.budget.acquire_slots(1, preferred_size=3000, now=T0, holder="dead-run", lease_seconds=60)
+    assert rig.pusher.push(pushes(5)).calls == 0
+    rig.now = T0 + timedelta(seconds=60)
+    assert rig.pusher.push(pushes(5)).calls == 1
+
+
+def test_urgent_rows_may_go_through_single_updates_when_the_next_slot_is_far() -> None:
+    rig = Rig(6, burst=1, single_update_max_skus=2, single_update_after_seconds=20)
+    rig.catalog.single_failures = {"S00003": GraphValidationError("(#100) Product not found: S00003", code=100)}
+    # An older version of S00002 is still unconfirmed (maybe in a batch in flight): the update could be overtaken.
+    rig.skus.states["S00002"] = rig.skus.states["S00002"].model_copy(update={"published_version": 2})
+    assert rig.pusher.push(pushes(1)).calls == 1  # the only slot for the next 40 s
+    outcome = rig.pusher.push(
+        urgent(1, start=1)
+        + urgent(1, start=2, version=2)
+        + urgent(1, start=3)
+        + urgent(1, start=4)
+        + pushes(1, start=5)
+    )
+    assert outcome.calls == 0
+    assert rig.catalog.single == [("S00001", {"quantity_to_sell_on_facebook": 0, "visibility": "published"})]
+    assert rig.skus.states["S00001"].confirmed_version == 1  # a single update is synchronous: confirmed at once
     assert [reason.split(":")[0] for _s, reason, _b in rig.dead_letters.letters] == ["product_not_found"]
-    # Above the threshold, batch as usual.
-    assert Rig(4, single_update_max_skus=3).pusher.push(pushes(4)).calls == 1
+    # At most 2 tried (S00001, S00003); S00002 is unsafe, S00004 over the limit, S00005 routine: they wait.
+    assert sorted(b["retailer_id"] for b in rig.push_queue.bodies) == ["S00002", "S00004", "S00005"]
+    assert outcome.single_updates == 1
+
+
+def test_single_updates_stay_off_by_default_and_when_the_slot_is_near() -> None:
+    rig = Rig(3, burst=1)
+    rig.pusher.push(pushes(1))
+    assert rig.pusher.push(urgent(1, start=1)).single_updates == 0
+    near = Rig(3, calls_per_hour=1000, burst=1, single_update_max_skus=5, single_update_after_seconds=20)
+    near.pusher.push(pushes(1))  # the next slot is 3.6 s away
+    assert near.pusher.push(urgent(1, start=1)).single_updates == 0
+    assert near.catalog.single == []

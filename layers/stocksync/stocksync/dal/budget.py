@@ -9,6 +9,7 @@ pollers whose messages count receives towards the dead-letter queue.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from stocksync.dal.codec import decode, encode
 from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
+from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 
 _CONFLICT_RETRIES = 8
 
@@ -28,51 +30,105 @@ class DynamoCallBudget:
     """The batch-call budget of one catalog (a ``CallBudget`` for logic/pushing.py)."""
 
     def __init__(
-        self, client: Any, table: str, *, catalog_id: str, calls_per_hour: int, kind: str = "batch-call"
+        self,
+        client: Any,
+        table: str,
+        *,
+        catalog_id: str,
+        calls_per_hour: int,
+        kind: str = "batch-call",
+        burst: int = 1,
     ) -> None:
-        """``kind`` names the budget: ``batch-call`` (items_batch) or ``catalog-read`` (the products edge), each
-        its own item, so reads never spend the calls pushes need."""
+        """``kind`` names the budget: ``batch-call`` (items_batch), ``catalog-read`` (the products edge) or
+        ``status-check``, each its own item, so reads never spend the calls pushes need. ``burst`` is the pacer's
+        burst allowance (logic/call_pacing.py), used by ``acquire_slots`` only."""
         self._client = client
         self._table = table
         self._name = f"{kind}-budget#{catalog_id}"
         self.calls_per_hour = calls_per_hour
+        self.pace = Pace(calls_per_hour, burst)
 
     def acquire(self, rows: int, *, preferred_size: int, now: datetime) -> CallGrant:
-        """Reserve the calls for ``rows`` rows (or as many as the hour still allows)."""
+        """Reserve the calls for ``rows`` rows (or as many as the hour still allows), with no pacing: for reads and
+        status checks, whose budgets are large and whose callers wait in their queue when it runs out."""
         now_ms = epoch_ms(now)
         for _ in range(_CONFLICT_RETRIES):
-            window, revision = self._load()
+            state, revision = self._load()
             granted = grant(
-                window, rows, calls_per_hour=self.calls_per_hour, preferred_size=preferred_size, now_ms=now_ms
+                state.window, rows, calls_per_hour=self.calls_per_hour, preferred_size=preferred_size, now_ms=now_ms
             )
-            if granted.calls == 0 or self._store(window.with_calls(granted.calls, now_ms), revision):
+            after = replace(state, window=state.window.with_calls(granted.calls, now_ms))
+            if granted.calls == 0 or self._store(after, revision):
                 return granted
+        raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
+
+    def acquire_slots(
+        self, rows: int, *, preferred_size: int, now: datetime, holder: str, lease_seconds: float
+    ) -> CallGrant:
+        """Paced calls for ``rows`` and, when any is granted, the pusher's lease for ``lease_seconds`` (released by
+        ``release``; it lapses by itself if the holder dies)."""
+        now_ms = epoch_ms(now)
+        for _ in range(_CONFLICT_RETRIES):
+            state, revision = self._load()
+            granted, after = grant_slots(
+                state,
+                rows,
+                pace=self.pace,
+                preferred_size=preferred_size,
+                holder=holder,
+                lease_ms=int(lease_seconds * 1000),
+                now_ms=now_ms,
+            )
+            if after is state or self._store(after, revision):
+                return granted
+        raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
+
+    def release(self, holder: str) -> None:
+        """Give the lease back once the holder's calls are sent (nothing if another run holds it by now)."""
+        for _ in range(_CONFLICT_RETRIES):
+            state, revision = self._load()
+            after = state.released(holder)
+            if after is state or self._store(after, revision):
+                return
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
 
     def block_until(self, until: datetime) -> None:
         """The platform answered 80014 (or another throttle): no call until ``until``, whatever our log says."""
         for _ in range(_CONFLICT_RETRIES):
-            window, revision = self._load()
-            if self._store(window.blocked_until(epoch_ms(until)), revision):
+            state, revision = self._load()
+            if self._store(replace(state, window=state.window.blocked_until(epoch_ms(until))), revision):
                 return
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
 
     def window(self) -> CallWindow:
+        return self._load()[0].window
+
+    def state(self) -> PacerState:
         return self._load()[0]
 
-    def _load(self) -> tuple[CallWindow, int]:
+    def _load(self) -> tuple[PacerState, int]:
         answer = self._client.get_item(TableName=self._table, Key=encode({"name": self._name}), ConsistentRead=True)
         item = decode(answer.get("Item") or {})
-        window = CallWindow(tuple(item.get("call_times_ms", ())), int(item.get("blocked_until_ms", 0)))
-        return window, int(item.get("revision", 0))
+        state = PacerState(
+            window=CallWindow(tuple(item.get("call_times_ms", ())), int(item.get("blocked_until_ms", 0))),
+            next_slot_ms=int(item.get("next_slot_ms", 0)),
+            holder=str(item.get("holder", "")),
+            held_until_ms=int(item.get("held_until_ms", 0)),
+        )
+        return state, int(item.get("revision", 0))
 
-    def _store(self, window: CallWindow, revision: int) -> bool:
+    def _store(self, state: PacerState, revision: int) -> bool:
+        window = state.window
         item = {
             "name": self._name,
             "call_times_ms": list(window.call_times_ms),
             "blocked_until_ms": window.blocked_until_ms,
+            "next_slot_ms": state.next_slot_ms,
+            "held_until_ms": state.held_until_ms,
             "revision": revision + 1,
         }
+        if state.holder:
+            item["holder"] = state.holder
         condition = "attribute_not_exists(revision)" if revision == 0 else "revision = :expected"
         request: dict[str, Any] = {"TableName": self._table, "Item": encode(item), "ConditionExpression": condition}
         if revision:

@@ -31,7 +31,7 @@ class PushQueueSender:
 
     def send(self, pushes: Sequence[PushMessage]) -> list[tuple[PushMessage, str]]:
         by_id = {push.retailer_id: push for push in pushes}
-        receipt = self._publisher.send([push.model_dump(mode="json") for push in pushes])
+        receipt = self._publisher.send([push.model_dump(mode="json", exclude_defaults=True) for push in pushes])
         return [(by_id[body["retailer_id"]], why) for body, why in receipt.failed]
 
 

@@ -35,6 +35,7 @@ class CallGrant:
     calls: int
     size: int
     retry_after_seconds: float = 0.0
+    calls_in_hour: int = 0  # calls in the trailing hour once this grant's are made (the paced grant reports it)
 
     @property
     def capacity(self) -> int:

@@ -1,14 +1,18 @@
-"""push_batch's use case: deliver the newest value of each SKU to the catalog in as few calls as allowed.
+"""push_batch's use case: deliver the newest value of each SKU to the catalog in paced calls, urgent rows first.
 
 One run handles one SQS batch of push messages. It keeps the newest still-needed version per SKU
-(logic/push_planning.py), asks the shared call budget for calls (logic/batch_budget.py), sends items_batch calls,
-records each handle with the exact rows it carried, and asks verify_batch to check it later.
+(logic/push_planning.py), orders the rows (urgent first: a SKU going out of or back into stock or changing
+visibility; then the oldest change first), asks the pacer for the slots open now (logic/call_pacing.py: evenly
+spaced calls, a small burst, one pusher at a time), sends items_batch calls, records each handle with the exact rows
+it carried, and asks verify_batch to check it later. Rows no open slot carries go back to the push queue, delayed
+until the next slot, where they meet the rows that arrived meanwhile: between slots rows accumulate, and a SKU's
+newer value supersedes the older one still waiting (push_planning.select drops it).
 
 Nothing is lost on a failure, and only the records concerned are reported failed:
 
 - throttled (80014 and friends): the budget is paused for the announced time, and the rows of this call and the
   following ones go back to the push queue with that delay (SQS allows up to 900 s);
-- out of budget: the rows that found no call wait in the push queue until the window frees one;
+- no slot open now (or another run holds the pusher's lease): the rows wait in the push queue for the next slot;
 - any other Graph failure of a call: that call's records are reported failed, SQS redelivers them;
 - a row the platform refuses for good (unknown retailer id, invalid value): dead-lettered with its message.
 
@@ -19,6 +23,7 @@ back, and verify confirms a version at most once.
 from __future__ import annotations
 
 import math
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +60,13 @@ class CatalogWriter(Protocol):
 
 
 class CallBudget(Protocol):
-    def acquire(self, rows: int, *, preferred_size: int, now: datetime) -> CallGrant: ...
+    """The catalog's paced items_batch calls and the pusher's lease (``DynamoCallBudget``)."""
+
+    def acquire_slots(
+        self, rows: int, *, preferred_size: int, now: datetime, holder: str, lease_seconds: float
+    ) -> CallGrant: ...
+
+    def release(self, holder: str) -> None: ...
 
     def block_until(self, until: datetime) -> None: ...
 
@@ -87,13 +98,21 @@ class Confirmations(Protocol):
     ) -> ConfirmReceipt: ...
 
 
+class VerifyTiming(Protocol):
+    """When to check a new batch first, from the processing times observed (``DynamoProcessingTimes``)."""
+
+    def first_check_delay(self, default_seconds: int) -> int: ...
+
+
 @dataclass(frozen=True)
 class PushConfig:
     catalog_id: str
     catalog_field: str
     requests_per_call: int = 3000
-    # A run with at most this many SKUs uses real-time single-product updates (0: always batch).
+    # Urgent rows a run may send at once through the single-product endpoint when no slot opens within
+    # ``single_update_after_seconds`` (0: never; every row waits for its slot).
     single_update_max_skus: int = 0
+    single_update_after_seconds: int = 20
     verify_delay_seconds: int = 60
     feed_buckets: frozenset[str] = frozenset()
 
@@ -109,8 +128,13 @@ class PushOutcome:
     superseded: int = 0
     already_confirmed: int = 0
     feed_served: int = 0
-    deferred: int = 0  # rows sent back to the push queue with a delay (budget or throttling)
+    urgent: int = 0  # rows to send that were urgent (sent or waiting)
+    deferred: int = 0  # rows sent back to the push queue with a delay (no slot, lease held, or throttling)
     dead_lettered: int = 0
+    oldest_sent_age_seconds: float = 0.0  # change -> sent, for the oldest row this run sent
+    oldest_waiting_age_seconds: float = 0.0  # the oldest row this run sent back to wait for a later slot
+    next_slot_seconds: float = 0.0  # when the rows sent back will be looked at again
+    slots_used_in_hour: int = 0  # calls in the trailing hour after this run's
     failed_record_ids: list[str] = field(default_factory=list)
     errors_by_code: Counter[str] = field(default_factory=Counter)
     handles: list[str] = field(default_factory=list)
@@ -123,6 +147,18 @@ def queue_delay(seconds: float) -> int:
 
 def error_code(error: GraphApiError) -> str:
     return str(error.code) if error.code is not None else type(error).__name__
+
+
+def send_order(rows: Iterable[ReceivedPush]) -> list[ReceivedPush]:
+    """Urgent rows first, then the oldest change first: what a full slot leaves waiting is the newest routine row."""
+    return sorted(rows, key=lambda push: (not push.message.urgent, push.message.computed_at))
+
+
+def single_update_safe(push: ReceivedPush, state: SkuState | None) -> bool:
+    """A single-product update may overtake batches only when no older version of the SKU can still be in flight:
+    a batch carrying one, applied after the update, would put the older value back (the platform applies batches
+    when it processes them, and the update at once)."""
+    return state is not None and push.message.version == state.confirmed_version + 1
 
 
 class Pusher:
@@ -138,6 +174,7 @@ class Pusher:
         push_queue: Outbox,
         dead_letters: Rejections,
         confirmations: Confirmations,
+        verify_timing: VerifyTiming | None = None,
         now: Callable[[], datetime] = clock.now,
     ) -> None:
         self._config = config
@@ -149,33 +186,59 @@ class Pusher:
         self._push_queue = push_queue
         self._dead_letters = dead_letters
         self._confirmations = confirmations
+        self._verify_timing = verify_timing
         self._now = now
 
-    def push(self, received: Sequence[ReceivedPush]) -> PushOutcome:
+    def push(self, received: Sequence[ReceivedPush], *, lease_seconds: float = 900.0) -> PushOutcome:
+        """``lease_seconds``: how long this run may hold the pusher's lease (the invocation's remaining time)."""
         outcome = PushOutcome(received=len(received))
         newest, duplicates = coalesce(received)
-        selection = select(newest, self._states.get_states(p.retailer_id for p in newest), self._config.feed_buckets)
+        states = self._states.get_states(p.retailer_id for p in newest)
+        selection = select(newest, states, self._config.feed_buckets)
         outcome.superseded = len(duplicates) + len(selection.superseded)
         outcome.already_confirmed = len(selection.already_confirmed)
         outcome.feed_served = len(selection.feed_served)
         for push in selection.unknown_sku:
             self._reject(push, f"retailer_id: no SKU record for {push.retailer_id!r}", outcome)
-        rows = selection.to_send
-        if not rows:
-            return outcome
-        if len(rows) <= self._config.single_update_max_skus:
-            self._single_updates(rows, outcome)
-        else:
-            self._batch(rows, outcome)
+        rows = send_order(selection.to_send)
+        outcome.urgent = sum(1 for push in rows if push.message.urgent)
+        if rows:
+            holder = uuid.uuid4().hex
+            try:
+                self._batch(rows, states, outcome, holder, lease_seconds)
+            finally:
+                self._budget.release(holder)
         return outcome
 
     # --- batch calls ----------------------------------------------------------------------------------------------
 
-    def _batch(self, rows: list[ReceivedPush], outcome: PushOutcome) -> None:
-        granted = self._budget.acquire(len(rows), preferred_size=self._config.requests_per_call, now=self._now())
+    def _batch(
+        self,
+        rows: list[ReceivedPush],
+        states: Mapping[str, SkuState],
+        outcome: PushOutcome,
+        holder: str,
+        lease_seconds: float,
+    ) -> None:
+        now = self._now()
+        granted = self._budget.acquire_slots(
+            len(rows),
+            preferred_size=self._config.requests_per_call,
+            now=now,
+            holder=holder,
+            lease_seconds=lease_seconds,
+        )
+        outcome.slots_used_in_hour = granted.calls_in_hour
         calls = pack(rows[: granted.capacity], granted.size) if granted.calls else []
         waiting = rows[granted.capacity :]
+        if calls:
+            outcome.oldest_sent_age_seconds = max(0.0, (now - calls[0][0].message.computed_at).total_seconds())
+        if waiting and granted.retry_after_seconds > self._config.single_update_after_seconds:
+            waiting = self._urgent_single_updates(waiting, states, outcome)
         if waiting:
+            outcome.next_slot_seconds = granted.retry_after_seconds
+            oldest = min(push.message.computed_at for push in waiting)
+            outcome.oldest_waiting_age_seconds = max(0.0, (now - oldest).total_seconds())
             self._requeue(waiting, granted.retry_after_seconds, outcome)
         for index, call in enumerate(calls):
             sent_at = self._now()
@@ -221,7 +284,7 @@ class Pusher:
         try:
             self._batches.record(record)
             receipt = self._verify_queue.send(
-                [VerifyMessage(handle=handle).model_dump()], delay_seconds=self._config.verify_delay_seconds
+                [VerifyMessage(handle=handle).model_dump(exclude_none=True)], delay_seconds=self._first_check_delay()
             )
             scheduled = receipt.ok
         except Exception:  # any failure here leaves the handle unverified, whatever its cause
@@ -237,17 +300,41 @@ class Pusher:
         outcome.pushed += len(sent)
         outcome.handles.append(handle)
 
-    # --- single-product updates -----------------------------------------------------------------------------------
+    def _first_check_delay(self) -> int:
+        default = self._config.verify_delay_seconds
+        if self._verify_timing is None:
+            return default
+        try:
+            return self._verify_timing.first_check_delay(default)
+        except Exception:  # the estimate is an optimisation: never let it cost a batch its verification
+            logger.exception("could not read the observed processing times; verifying after the default delay")
+            return default
 
-    def _single_updates(self, rows: list[ReceivedPush], outcome: PushOutcome) -> None:
+    # --- single-product updates for urgent rows -------------------------------------------------------------------
+
+    def _urgent_single_updates(
+        self, waiting: list[ReceivedPush], states: Mapping[str, SkuState], outcome: PushOutcome
+    ) -> list[ReceivedPush]:
+        """Send up to ``single_update_max_skus`` urgent waiting rows through the single-product endpoint now; the
+        rows still waiting. Only rows no older version can overtake (``single_update_safe``)."""
+        budget = self._config.single_update_max_skus
+        chosen = [p for p in waiting if p.message.urgent and single_update_safe(p, states.get(p.retailer_id))]
+        chosen = chosen[:budget]
+        if not chosen:
+            return waiting
+        left = self._single_updates(chosen, outcome)
+        done = {p.record_id for p in chosen} - {p.record_id for p in left}
+        return [p for p in waiting if p.record_id not in done]
+
+    def _single_updates(self, rows: list[ReceivedPush], outcome: PushOutcome) -> list[ReceivedPush]:
+        """The rows that could not go now (throttled) and must wait with the others."""
         for index, push in enumerate(rows):
             sent_at = self._now()
             try:
                 self._catalog.update_product(self._config.catalog_id, push.retailer_id, self._fields(push))
             except GraphThrottledError as error:
                 outcome.errors_by_code[error_code(error)] += 1
-                self._requeue(rows[index:], error.retry_after_seconds, outcome)
-                return
+                return rows[index:]
             except GraphApiError as error:
                 outcome.errors_by_code[error_code(error)] += 1
                 if classify_item_error(error.message).permanent:
@@ -260,6 +347,7 @@ class Pusher:
                 [BatchEntry.from_message(push.message)], accepted_at=moment, confirmed_at=moment, sent_at=sent_at
             )
             outcome.single_updates += 1
+        return []
 
     # --- shared ---------------------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Protocol
 from stocksync.errors import InvalidInputError, StockSyncError
 from stocksync.logic.catalog_model import CatalogValue, catalog_belief, prunable_moves
 from stocksync.logic.overselling import OverSellingReport, OverSold
+from stocksync.logic.push_priority import is_urgent
 from stocksync.logic.stock_formula import Allocation, PendingUnits, StockFigures, resolve_allocation, stock_figures
 from stocksync.models.recompute import SweepRequest
 from stocksync.models.settings import BucketSettings, DeductionMode
@@ -91,6 +92,16 @@ def evaluate(state: SkuState, bucket: str, settings: BucketSettings, mode: Deduc
     else:
         target = None
     return Evaluation(state.retailer_id, bucket, figures, target)
+
+
+def shown_before_push(state: SkuState, mode: DeductionMode) -> CatalogValue | None:
+    """What the catalog shows, or will show once the pending push lands, before the push being decided; None when
+    that is unknown (never confirmed, or ambiguous). Decides a push's urgency (logic/push_priority.py)."""
+    pending = pending_push(state, mode)
+    if pending is not None:
+        return pending
+    belief = catalog_belief(state, mode)
+    return belief.shows if belief is not None and not belief.ambiguous else None
 
 
 def push_reason(
@@ -307,6 +318,7 @@ class StockRecompute:
             version=state.published_version + 1,
             visibility=target.visibility,
             computed_at=self._now,
+            urgent=is_urgent(shown_before_push(state, self._mode), target),
         )
         if not self._store.claim_push(
             push, expected_version=state.published_version, platform_units=state.platform_units

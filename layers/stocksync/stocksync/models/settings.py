@@ -122,14 +122,19 @@ class Settings(BaseModel):
     dead_letter_queue_url: Annotated[str, _env("DEAD_LETTER_QUEUE_URL", min_length=1)]
     event_bus_name: Annotated[str, _env("EVENT_BUS_NAME", min_length=1)]
 
-    # Catalog push and verification (docs/push.md). Rows per items_batch call while the hourly call budget is
-    # comfortable (Meta recommends 3,000); calls grow to the API's 5,000 when the budget runs low.
+    # Catalog push and verification (docs/push.md). Rows per items_batch call while the open call slots carry every
+    # row at it (Meta recommends 3,000); calls grow to the API's 5,000 when the slot is the limit.
     push_requests_per_call: Annotated[int, _env("STOCKSYNC_PUSH_REQUESTS_PER_CALL", ge=1, le=5000)] = 3000
     # items_batch calls per catalog per trailing hour, shared by all push invocations (Meta allows about 100).
     batch_calls_per_hour: Annotated[int, _env("STOCKSYNC_BATCH_CALLS_PER_HOUR", ge=1, le=1000)] = 90
-    # A push run with at most this many SKUs updates them one by one in real time (0: always batch).
-    single_update_max_skus: Annotated[int, _env("STOCKSYNC_SINGLE_UPDATE_MAX_SKUS", ge=0, le=50)] = 0
-    # First check of a batch's status this long after the call; each further check waits twice as long.
+    # Calls that may go together after a quiet spell; the calls are otherwise paced into evenly spaced slots.
+    push_burst_calls: Annotated[int, _env("STOCKSYNC_PUSH_BURST_CALLS", ge=1, le=10)] = 3
+    # Urgent rows a push run may send through the single-product update when the next slot is further away than
+    # single_update_after_seconds (0: off).
+    single_update_max_skus: Annotated[int, _env("STOCKSYNC_SINGLE_UPDATE_MAX_SKUS", ge=0, le=12)] = 0
+    single_update_after_seconds: Annotated[int, _env("STOCKSYNC_SINGLE_UPDATE_AFTER_SECONDS", ge=0, le=900)] = 20
+    # First check of a batch's status this long after the call; each further check waits twice as long. Only until
+    # batches of the catalog were observed: then the delays follow their processing times (logic/verify_timing.py).
     verify_delay_seconds: Annotated[int, _env("STOCKSYNC_VERIFY_DELAY_SECONDS", ge=0, le=900)] = 60
     verify_max_checks: Annotated[int, _env("STOCKSYNC_VERIFY_MAX_CHECKS", ge=1, le=50)] = 10
     # Hybrid catalog (docs/feeds.md): buckets whose stock goes out in the scheduled update feed, not the API.

@@ -158,3 +158,5 @@ class PushMessage(BaseModel):
     version: Annotated[int, Field(strict=True, ge=1)]
     visibility: Visibility
     computed_at: AwareDatetime
+    # Goes into the next call slot before routine rows (logic/push_priority.py); left out of the body when False.
+    urgent: Annotated[bool, Field(strict=True)] = False
