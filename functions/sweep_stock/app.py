@@ -3,7 +3,9 @@
 The schedule's input names the bucket (``{"bucket": "fast"}``); the sweep pages through the bucket's SKUs on the
 bucket index and pushes only what differs from the catalog. When the Lambda's time runs short it sends the rest of
 the bucket (``{"bucket": ..., "after": <last SKU done>, ...}``) to the sweep queue, which invokes this function
-again: a 100,000-SKU bucket is one sweep in as many invocations as it needs.
+again: a 100,000-SKU bucket is one sweep in as many invocations as it needs. That sweep holds a lease on its bucket
+from its first part to its last (the hand-over carries its run), so a schedule that fires meanwhile skips, and two
+sweeps of a bucket never overlap.
 """
 
 from __future__ import annotations

@@ -7,16 +7,19 @@ bucket assignment reads sales records on its own slow schedule.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from stocksync import clock, composition
 from stocksync.dal import aws
 from stocksync.dal.assignment_positions import AssignmentPositions
+from stocksync.dal.leases import Leases
 from stocksync.dal.sku_table import SkuTable
 from stocksync.errors import ConfigurationError, InvalidInputError
 from stocksync.integrations.graph_api import graph_client_from_settings
@@ -35,6 +38,7 @@ from stocksync.integrations.sqs_batch import handle_sqs_batch, rejection_reason
 from stocksync.logic.bucketing import BucketAssignment
 from stocksync.logic.overselling import OverSellingResponder
 from stocksync.logic.recompute import StockRecompute, sweep_bucket
+from stocksync.logic.sweep_lease import SweepAdmission, admit, sweep_lease_name, sweep_lease_until
 from stocksync.models.recompute import SweepRequest
 from stocksync.models.settings import Settings
 from stocksync.observability import logger, metrics
@@ -118,9 +122,41 @@ def sweep_request(raw: Any, settings: Settings) -> SweepRequest:
     return request
 
 
-def run_sweep(request: SweepRequest, settings: Settings, *, time_left: TimeLeft) -> dict[str, Any]:
-    """Sweep one bucket (or the part that fits the time left, handing the rest over through the sweep queue)."""
+def _invocation_id(context: Any) -> str:
+    """The run id of a scheduled start: the Lambda request id, which Lambda keeps when it retries a failed
+    asynchronous invocation, so a retried start takes its own lease back instead of skipping."""
+    return str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+
+
+def run_sweep(request: SweepRequest, settings: Settings, *, time_left: TimeLeft, run: str) -> dict[str, Any]:
+    """Sweep one bucket (or the part that fits the time left, handing the rest over through the sweep queue), if
+    this part holds the bucket's lease.
+
+    ``run`` names the logical sweep: the hand-over's own (``request.run``) for a continuation, the invocation's id
+    for a scheduled start. A start acquires the lease (or skips: another run is sweeping this bucket); a
+    continuation renews it (or stops: its run lost the bucket); the last part releases it.
+    """
     now = clock.now()
+    continuation = request.run is not None
+    leases = Leases(aws.client("dynamodb"), settings.control_table)
+    lease, until = sweep_lease_name(request.bucket), sweep_lease_until(now, time_left())
+    claim = leases.renew(lease, run, until=until) if continuation else leases.acquire(lease, run, until=until)
+    admission = admit(continuation=continuation, holds_lease=claim.held)
+    if admission is not SweepAdmission.PROCEED:
+        holder = {"holder": claim.holder, "held_until": claim.expires_at.isoformat() if claim.expires_at else None}
+        outcome = "skipped" if admission is SweepAdmission.SKIP else "stopped"
+        result = {"bucket": request.bucket, outcome: True, "run": run, "part": request.part, **holder}
+        if admission is SweepAdmission.SKIP:
+            metrics.add_metric(name="SweepsSkipped", unit=MetricUnit.Count, value=1)
+            logger.info(f"sweep of bucket {request.bucket} skipped: run {claim.holder} is sweeping it", extra=result)
+        else:
+            metrics.add_metric(name="SweepsStopped", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                f"sweep of bucket {request.bucket} stopped: run {run} no longer holds it (holder: {claim.holder})",
+                extra=result,
+            )
+        return result
+
     skus = composition.sku_table(settings)
     recompute = stock_recompute(settings, skus, now=now)
     report = sweep_bucket(
@@ -135,16 +171,43 @@ def run_sweep(request: SweepRequest, settings: Settings, *, time_left: TimeLeft)
     summary = report_run(recompute.finish(), trigger="sweep")
     started_at = request.started_at or now
     if report.resume_after is not None:
+        # The continuation carries the run: it renews the lease this part holds, and no other run sweeps meanwhile.
         SweepHandOver(QueuePublisher(aws.client("sqs"), require_sweep_queue(settings))).hand_over(
-            SweepRequest(bucket=request.bucket, after=report.resume_after, started_at=started_at, part=request.part + 1)
+            SweepRequest(
+                bucket=request.bucket,
+                after=report.resume_after,
+                started_at=started_at,
+                part=request.part + 1,
+                run=run,
+            )
         )
     else:
         metrics.add_metric(
             name="SweepSeconds", unit=MetricUnit.Seconds, value=(clock.now() - started_at).total_seconds()
         )
-    result = {**composition.describe(report), **summary, "part": request.part, "dynamodb_requests": skus.requests}
+        _release(leases, lease, run, bucket=request.bucket)
+    result = {
+        **composition.describe(report),
+        **summary,
+        "part": request.part,
+        "run": run,
+        "dynamodb_requests": skus.requests,
+    }
     logger.info("sweep finished" if report.finished else "sweep handed over", extra=result)
     return result
+
+
+def _release(leases: Leases, lease: str, run: str, *, bucket: str) -> None:
+    """Free the bucket for the next scheduled start. The sweep's work is done and kept either way: a release that
+    fails (or finds the lease gone) is logged, not raised, since a retry would sweep the bucket again, and the lease
+    lapses on its own."""
+    try:
+        released = leases.release(lease, run)
+    except (ClientError, BotoCoreError) as error:
+        logger.error("sweep lease not released", extra={"bucket": bucket, "run": run, "error": str(error)})
+        return
+    if not released:
+        logger.warning("sweep lease was no longer this run's at its end", extra={"bucket": bucket, "run": run})
 
 
 def sweep_event(event: dict[str, Any], context: Any, settings: Settings) -> dict[str, Any]:
@@ -153,14 +216,17 @@ def sweep_event(event: dict[str, Any], context: Any, settings: Settings) -> dict
     def time_left() -> float:
         return context.get_remaining_time_in_millis() / 1000
 
+    def run_hand_over(record: Any) -> None:
+        request = sweep_request(record.json_body, settings)
+        # A hand-over sent before hand-overs carried their run starts a run of its own (and acquires the lease).
+        run_sweep(request, settings, time_left=time_left, run=request.run or str(record.message_id))
+
     if "Records" in event:
         return handle_sqs_batch(
             event,
             context,
             source=SWEEP_SOURCE,
-            handle_record=lambda record: run_sweep(
-                sweep_request(record.json_body, settings), settings, time_left=time_left
-            ),
+            handle_record=run_hand_over,
             dead_letters=composition.dead_letters(settings),
         )
     try:
@@ -172,7 +238,7 @@ def sweep_event(event: dict[str, Any], context: Any, settings: Settings) -> dict
         metrics.add_metric(name="InvalidInput", unit=MetricUnit.Count, value=1)
         composition.dead_letters(settings).send(source=SWEEP_SOURCE, reason=reason, body=event)
         return {"rejected": reason}
-    return run_sweep(request, settings, time_left=time_left)
+    return run_sweep(request, settings, time_left=time_left, run=request.run or _invocation_id(context))
 
 
 # ------------------------------------------------------------------------------------------------- buckets

@@ -22,7 +22,10 @@ class SweepRequest(BaseModel):
     """Sweep one bucket: the schedule's input (just the bucket), or a hand-over that resumes after a SKU.
 
     ``after`` is the last retailer id the previous part finished, ``started_at`` when the first part began and
-    ``part`` how many parts ran before: a long sweep is one logical sweep in several invocations.
+    ``part`` how many parts ran before: a long sweep is one logical sweep in several invocations. ``run`` names that
+    logical sweep (its first invocation) and holds the bucket's lease, so two sweeps of a bucket never overlap: the
+    schedule's input has none (a new run starts), every hand-over carries it (the run goes on, if it still holds the
+    bucket).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,6 +34,7 @@ class SweepRequest(BaseModel):
     after: RetailerId | None = None
     started_at: AwareDatetime | None = None
     part: Annotated[int, Field(ge=0)] = 0
+    run: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class CatalogReadRequest(BaseModel):
