@@ -24,6 +24,18 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def resident_memory_mb() -> float:
+    """Resident memory of this process now (VmRSS; 0 where Linux's /proc is missing)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def count_requests(client: Any, counter: Counter[str]) -> None:
     """Count the client's API calls by operation name into ``counter``."""
 
@@ -38,6 +50,15 @@ def in_child(function: Any, *args: Any) -> Any:
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         return pool.apply(function, args)
+
+
+def in_children(function: Any, calls: list[tuple[Any, ...]], processes: int) -> list[Any]:
+    """``function(*args)`` for each ``args`` of ``calls``, each in a fresh spawned process of its own (so each has
+    its own peak memory), at most ``processes`` at once; the results in the order of ``calls``."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, min(processes, len(calls))), maxtasksperchild=1) as pool:
+        pending = [pool.apply_async(function, args) for args in calls]
+        return [result.get() for result in pending]
 
 
 def finish(result: dict[str, Any], problems: list[str], *, as_json: bool) -> int:
