@@ -1,8 +1,10 @@
 """verify_batch: checks one items_batch handle per verify queue message and settles the rows it carried.
 
 Messages arrive delayed (the platform processes batches asynchronously); while a batch is still processing, the
-function schedules its own next check (docs/push.md). A message naming an unknown handle, or a status response
-that cannot be read, is dead-lettered with the reason; a throttled or failed status call is retried.
+function schedules its own next check, when the catalog's observed processing times say it should be done
+(docs/push.md). Status calls spend their own hourly budget (StatusChecksPerHour): with none left, the check waits in
+the verify queue. A message naming an unknown handle, or a status response that cannot be read, is dead-lettered
+with the reason; a throttled or failed status call is retried.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stocksync import composition
 from stocksync.dal import aws
 from stocksync.dal.batches_table import BatchesTable
+from stocksync.dal.budget import DynamoCallBudget
+from stocksync.dal.processing_times import DynamoProcessingTimes
 from stocksync.integrations.graph_api import graph_client_from_settings
 from stocksync.integrations.messaging import QueuePublisher
 from stocksync.integrations.sqs_batch import handle_sqs_batch
@@ -45,6 +49,14 @@ def _verifier(settings: Settings) -> Verifier:
         verify_queue=QueuePublisher(sqs, settings.verify_queue_url),
         dead_letters=composition.dead_letters(settings),
         recompute_queue=QueuePublisher(sqs, settings.recompute_queue_url),
+        status_budget=DynamoCallBudget(
+            dynamodb,
+            settings.control_table,
+            catalog_id=settings.catalog_id,
+            calls_per_hour=settings.status_checks_per_hour,
+            kind="status-check",
+        ),
+        processing_times=DynamoProcessingTimes(dynamodb, settings.control_table, catalog_id=settings.catalog_id),
     )
 
 
@@ -54,6 +66,12 @@ def _report(outcome: VerifyOutcome) -> None:
     metrics.add_metric(name="ItemsRetried", unit=MetricUnit.Count, value=outcome.retried)
     metrics.add_metric(name="ItemsDeadLettered", unit=MetricUnit.Count, value=outcome.dead_lettered)
     metrics.add_metric(name="VerifyRechecks", unit=MetricUnit.Count, value=outcome.rechecks)
+    if outcome.status_checks_deferred:
+        metrics.add_metric(name="StatusChecksDeferred", unit=MetricUnit.Count, value=outcome.status_checks_deferred)
+    if outcome.processing_lower_seconds is not None and outcome.processing_upper_seconds is not None:
+        # The middle of the bracket the checks found (the batch's processing time lies in (lower, upper]).
+        middle = (outcome.processing_lower_seconds + outcome.processing_upper_seconds) / 2
+        metrics.add_metric(name="BatchProcessingSeconds", unit=MetricUnit.Seconds, value=middle)
     if outcome.gave_up:
         metrics.add_metric(name="VerifyGaveUp", unit=MetricUnit.Count, value=1)
     if outcome.batch_latency_seconds is not None:

@@ -297,6 +297,7 @@ def test_integer_settings_are_patterned_string_parameters_not_numbers() -> None:
         "STOCKSYNC_SINGLE_UPDATE_MAX_SKUS",
         "STOCKSYNC_VERIFY_DELAY_SECONDS",
         "STOCKSYNC_VERIFY_MAX_CHECKS",
+        "STOCKSYNC_STATUS_CHECKS_PER_HOUR",
         "STOCKSYNC_VELOCITY_WINDOW_HOURS",
         "STOCKSYNC_CONFIRMATION_TIMEOUT_SECONDS",
         "STOCKSYNC_POLL_OVERLAP_SECONDS",

@@ -92,7 +92,8 @@ def test_while_processing_it_rechecks_with_doubling_delays_then_gives_up_loudly(
     for attempt in range(1, 4):
         outcome = rig.verifier.verify(VerifyMessage(handle="h1", attempt=attempt))
         body, delay = rig.verify_queue.sent[-1]
-        assert body == {"handle": "h1", "attempt": attempt + 1}
+        # The check that saw it processing travels with the next one: the lower bound of its processing time.
+        assert body == {"handle": "h1", "attempt": attempt + 1, "seen_processing_at": "2026-11-23T09:02:00Z"}
         delays.append(delay)
         assert outcome.rechecks == 1
     assert delays == [60, 120, 240]

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from stocksync.models.sku import PushMessage, SkuState, Visibility
 
@@ -34,6 +34,13 @@ class VerifyMessage(BaseModel):
 
     handle: Annotated[str, Field(min_length=1, max_length=256)]
     attempt: Annotated[int, Field(strict=True, ge=1)] = 1
+    # When the last check found the batch still processing: the lower bound of its processing time, recorded when
+    # it settles (logic/verify_timing.py). None before any such check.
+    seen_processing_at: AwareDatetime | None = None
+
+    def body(self) -> dict[str, object]:
+        """The JSON body to enqueue; ``seen_processing_at`` is left out while there is none."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class BatchEntry(BaseModel):

@@ -159,6 +159,10 @@ class Settings(BaseModel):
     catalog_reads_per_hour: Annotated[int, _env("STOCKSYNC_CATALOG_READS_PER_HOUR", ge=0, le=3600)] = 360
     # Where recompute sends the SKUs to read back (template.yaml sets it).
     catalog_read_queue_url: Annotated[str, _env("CATALOG_READ_QUEUE_URL")] = ""
+    # check_batch_request_status calls per catalog per trailing hour (verify_batch), their own budget apart from the
+    # catalog reads; both count against Meta's catalog-management use case (throttled with 80009), so keep the sum
+    # of the two within what Meta allows the catalog.
+    status_checks_per_hour: Annotated[int, _env("STOCKSYNC_STATUS_CHECKS_PER_HOUR", ge=1, le=100_000)] = 720
 
     @property
     def catalog_reads_enabled(self) -> bool:
