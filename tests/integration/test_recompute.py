@@ -78,11 +78,16 @@ def messages(local_aws: LocalAws, variable: str) -> list[dict[str, Any]]:
     return bodies
 
 
-def pushes(local_aws: LocalAws) -> dict[str, tuple[int, str, int]]:
+def pushes(local_aws: LocalAws, *, urgency: dict[str, bool] | None = None) -> dict[str, tuple[int, str, int]]:
+    """The push queue's messages by SKU; ``urgency`` collects each one's urgent flag (left out of the body when
+    false)."""
     found = {}
     for body in messages(local_aws, "PUSH_QUEUE_URL"):
-        assert body.keys() == {"retailer_id", "value", "version", "visibility", "computed_at"}
+        assert body.keys() - {"urgent"} == {"retailer_id", "value", "version", "visibility", "computed_at"}
+        assert body.get("urgent", True) is True
         found[body["retailer_id"]] = (body["value"], body["visibility"], body["version"])
+        if urgency is not None:
+            urgency[body["retailer_id"]] = body.get("urgent", False)
     return found
 
 
@@ -136,7 +141,9 @@ def test_a_queue_batch_pushes_what_changed_and_dead_letters_each_bad_message_alo
     ]
     assert recompute(*bodies) == {"batchItemFailures": []}
 
-    assert pushes(local_aws) == {"A": (8, "published", 2), "F": (0, "staging", 2)}
+    urgency: dict[str, bool] = {}
+    assert pushes(local_aws, urgency=urgency) == {"A": (8, "published", 2), "F": (0, "staging", 2)}
+    assert urgency == {"A": False, "F": True}  # hiding a discontinued SKU cannot wait for routine changes
     assert (state(local_aws, "A")["published_version"], state(local_aws, "A")["published_value"]) == (2, 8)
     assert state(local_aws, "F")["discontinued"] is True
     assert state(local_aws, "B")["published_version"] == 1 == state(local_aws, "C")["published_version"]
