@@ -19,6 +19,7 @@ from stocksync import composition
 from stocksync.dal import aws
 from stocksync.dal.batches_table import BatchesTable
 from stocksync.dal.budget import DynamoCallBudget
+from stocksync.dal.processing_times import DynamoProcessingTimes
 from stocksync.integrations.graph_api import graph_client_from_settings
 from stocksync.integrations.messaging import DeadLetters, QueuePublisher
 from stocksync.logic.push_planning import RejectedRecord, parse_push_records
@@ -55,6 +56,8 @@ def _pusher(settings: Settings) -> Pusher:
         push_queue=QueuePublisher(sqs, settings.push_queue_url),
         dead_letters=composition.dead_letters(settings),
         confirmations=composition.sku_table(settings),
+        # The first status check when the observed processing times say the batch is done (docs/push.md).
+        verify_timing=DynamoProcessingTimes(dynamodb, settings.control_table, catalog_id=settings.catalog_id),
     )
 
 

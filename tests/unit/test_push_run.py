@@ -289,3 +289,23 @@ def test_single_updates_stay_off_by_default_and_when_the_slot_is_near() -> None:
     near.pusher.push(pushes(1))  # the next slot is 3.6 s away
     assert near.pusher.push(urgent(1, start=1)).single_updates == 0
     assert near.catalog.single == []
+
+
+def test_the_first_status_check_follows_the_observed_processing_times_and_falls_back_when_unreadable() -> None:
+    class Timing:
+        def __init__(self, answer: int | Exception) -> None:
+            self.answer = answer
+
+        def first_check_delay(self, default_seconds: int) -> int:
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+    rig = Rig(3)
+    rig.pusher._verify_timing = Timing(22)
+    rig.pusher.push(pushes(3))
+    assert rig.verify_queue.sent == [({"handle": "h1", "attempt": 1}, 22)]
+    rig = Rig(3)
+    rig.pusher._verify_timing = Timing(RuntimeError("table unavailable"))
+    assert rig.pusher.push(pushes(3)).calls == 1  # the batch still goes out, checked after VerifyDelaySeconds
+    assert rig.verify_queue.sent == [({"handle": "h1", "attempt": 1}, 60)]
