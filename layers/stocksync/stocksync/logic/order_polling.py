@@ -25,13 +25,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from stocksync.errors import SourceCursorRejectedError, SourceRemovedError, SourceThrottledError
-from stocksync.integrations.order_sources import PolledOrderSource, SourcePage
 from stocksync.logic.order_ingest import OrderIngest, Unfinished
+
+if TYPE_CHECKING:
+    # Annotations only: at run time this would load the Graph order models into every function that reads a
+    # poll cursor from the control table (all of them, through composition), not only poll_orders (cold start).
+    from stocksync.integrations.order_sources import PolledOrderSource, SourcePage
 
 # Changed SKUs are enqueued once per this many distinct SKUs (and at the end of the poll), not per page: a SKU
 # changed on several pages is recomputed once. Until then they ride along in each cursor save, so a crash loses none.
