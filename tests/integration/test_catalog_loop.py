@@ -280,6 +280,12 @@ def test_a_version_pushed_twice_is_anchored_at_its_later_overwrite(
     confirmation and the second batch's application is erased by the second: its confirmation must move the
     anchor there, or the product believes the catalog shows A while it shows the order's units more."""
     start_with(local_aws, pipeline, platform, level=12, shows=10)
+    # The interleaving needs batch 1 checked at +60 (VerifyDelaySeconds), before batch 2 is applied at +80: forget
+    # the processing time start_with's batch let verify observe, which would put the first check later.
+    local_aws.client("dynamodb").delete_item(
+        TableName=env(local_aws, "CONTROL_TABLE"),
+        Key=encode({"name": "batch-processing#" + env(local_aws, "STOCKSYNC_CATALOG_ID")}),
+    )
     poll(pipeline)
     recompute(local_aws, "SKU-A")
     consume(pipeline, "RecomputeQueue")
