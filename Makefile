@@ -10,18 +10,19 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: setup test demo lint unit integration template-check build bench-quick lock clean
 
 # The stamp is rebuilt whenever the dependency pins or the project metadata change.
-$(VENV)/.stamp-setup: pyproject.toml constraints.txt
+$(VENV)/.stamp-setup: pyproject.toml devtools/pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "stocksync needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' -e ./devtools
 	touch $@
 
 setup: $(VENV)/.stamp-setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check layers functions tests bench tools
+	$(BIN)/ruff format --check layers devtools functions tests bench tools
+	$(BIN)/lint-imports
 
 unit: setup
 	$(BIN)/pytest tests/unit

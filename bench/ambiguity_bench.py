@@ -143,10 +143,10 @@ def run(
     """Child process: the stream through the real handlers; the pushes by reason, the reads, the final catalog."""
     os.environ.update(env)
     from stocksync import clock
-    from stocksync.cli.pipeline import LocalPipeline
-    from stocksync.local.aws import LocalAws
     from stocksync.logic import recompute
-    from stocksync.simulator import CommercePlatformSimulator
+    from stocksync_dev.cli.pipeline import LocalPipeline
+    from stocksync_dev.local.aws import LocalAws
+    from stocksync_dev.simulator import CommercePlatformSimulator
 
     reasons, reads = _count_decisions(recompute)
     started = time.perf_counter()

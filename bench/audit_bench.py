@@ -145,9 +145,9 @@ def main() -> int:
 
     from datetime import UTC, datetime
 
-    from stocksync.local.aws import LocalAws
     from stocksync.logic.catalog_reads import AUDIT_PAGE_SIZE
-    from stocksync.simulator import CommercePlatformSimulator
+    from stocksync_dev.local.aws import LocalAws
+    from stocksync_dev.simulator import CommercePlatformSimulator
 
     records, catalog = sku_records(args.skus, args.drift_every)
     drifted = sum(1 for index in range(args.skus) if index % args.drift_every == 0)

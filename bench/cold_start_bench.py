@@ -56,11 +56,11 @@ BASELINE = "boto3"
 FLOOR = "floor"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-# Parameters the template leaves without a default (the local stack's values, stocksync/local/aws.py).
+# Parameters the template leaves without a default (the local stack's values, stocksync_dev/local/aws.py).
 PARAMETERS = {"CatalogId": "1001", "CommerceMerchantSettingsId": "2001"}
-# Never loaded by a function's cold start: dev tooling (one typo away from the runtime while it ships in the same
-# package), and what only X-Ray's patch_all would load (stocksync/observability.py patches what the functions use).
-UNWANTED = ("stocksync.simulator", "stocksync.local", "stocksync.cli", "sqlite3")
+# Never loaded by a function's cold start: people's tools (the stocksync_dev package, which the layer never
+# carries), and what only X-Ray's patch_all would load (stocksync/observability.py patches what the functions use).
+UNWANTED = ("stocksync_dev", "sqlite3")
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens, a connect is refused at once
 
 # The child: import the target once; report CPU and wall time, peak memory, modules loaded, network attempts and
@@ -292,7 +292,7 @@ def main() -> int:
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 5)
 
-    from stocksync.local.template import load_template
+    from stocksync_dev.local.template import load_template
 
     template = load_template(ROOT / "template.yaml")
     functions = functions_of(template)

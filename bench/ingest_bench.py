@@ -107,8 +107,8 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-    from stocksync.local.aws import LocalAws
-    from stocksync.simulator import CommercePlatformSimulator
+    from stocksync_dev.local.aws import LocalAws
+    from stocksync_dev.simulator import CommercePlatformSimulator
 
     order_count = args.changes // 2
     with LocalAws() as local, CommercePlatformSimulator(access_token=TOKEN, app_secret=APP_SECRET) as sim:

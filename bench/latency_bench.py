@@ -175,7 +175,7 @@ class Deployment:
 
 
 def read_deployment() -> Deployment:
-    from stocksync.local.template import load_template, parameter_values
+    from stocksync_dev.local.template import load_template, parameter_values
 
     template = load_template()
     parameters = parameter_values(template, {"CatalogId": "1001", "CommerceMerchantSettingsId": "2001"})
@@ -320,9 +320,9 @@ def _run_handlers(rate: int, seconds: float, catalog: int, seed: int, env: dict[
     from moto.backends import get_backend
 
     from stocksync import clock as product_clock
-    from stocksync.cli.pipeline import LocalPipeline
-    from stocksync.local.aws import LocalAws
-    from stocksync.simulator import CommercePlatformSimulator
+    from stocksync_dev.cli.pipeline import LocalPipeline
+    from stocksync_dev.local.aws import LocalAws
+    from stocksync_dev.simulator import CommercePlatformSimulator
 
     deployment = read_deployment()
     started = time.perf_counter()

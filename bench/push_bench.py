@@ -89,7 +89,7 @@ def run_baseline(url: str, catalog_id: str, payloads: list[dict[str, str]]) -> d
     """Child process: the same items_batch bodies POSTed with one pooled session; nothing else."""
     import requests
 
-    from stocksync.simulator import appsecret_proof
+    from stocksync_dev.simulator import appsecret_proof
 
     session = requests.Session()
     auth = {"access_token": TOKEN, "appsecret_proof": appsecret_proof(TOKEN, APP_SECRET)}
@@ -150,9 +150,9 @@ def main() -> int:
         os.environ.setdefault(key, value)
 
     from stocksync.dal.batches_table import BatchesTable
-    from stocksync.local.aws import LocalAws
     from stocksync.logic.latency import summarize
-    from stocksync.simulator import CommercePlatformSimulator
+    from stocksync_dev.local.aws import LocalAws
+    from stocksync_dev.simulator import CommercePlatformSimulator
 
     with LocalAws() as local, CommercePlatformSimulator(access_token=TOKEN, app_secret=APP_SECRET) as sim:
         env = local.function_environment(

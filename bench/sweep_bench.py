@@ -149,7 +149,7 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-    from stocksync.local.aws import LocalAws
+    from stocksync_dev.local.aws import LocalAws
 
     records = sku_records(args.skus, args.changed_every)
     changed = sum(1 for index in range(args.skus) if index % args.changed_every == 0)

@@ -20,7 +20,7 @@ from stocksync.dal.aws import reset_clients
 from stocksync.models.settings import get_settings
 
 if TYPE_CHECKING:
-    from stocksync.local.aws import LocalAws
+    from stocksync_dev.local.aws import LocalAws
 
 # Variables of the developer's own AWS setup that would take precedence over the fake credentials.
 _AMBIENT_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
     """moto server with the stack deployed: one per session, shared by every integration test."""
-    from stocksync.local.aws import LocalAws
+    from stocksync_dev.local.aws import LocalAws
 
     with LocalAws() as aws:
         yield aws

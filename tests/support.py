@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from stocksync.cli.pipeline import load_function
+from stocksync_dev.cli.pipeline import load_function
 
 
 def load_handler(function: str) -> ModuleType:

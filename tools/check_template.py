@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stocksync.local.checks import template_problems
-from stocksync.local.template import TEMPLATE_PATH
+from stocksync_dev.local.checks import template_problems
+from stocksync_dev.local.template import TEMPLATE_PATH
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,7 @@ from stocksync import composition
 from stocksync.dal import aws
 from stocksync.dal.snapshot_source import S3SnapshotSource
 from stocksync.integrations.sqs_batch import handle_sqs_batch
-from stocksync.integrations.warehouse_outputs import SnapshotQueueHandOver, WarehouseSinks
+from stocksync.integrations.warehouse_outputs import SnapshotQueueHandOver
 from stocksync.logic.snapshot_load import SnapshotLoader, position_from_message
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
@@ -33,7 +33,7 @@ def _loader(record: SQSRecord, context: LambdaContext) -> SnapshotLoader:
     return SnapshotLoader(
         S3SnapshotSource(aws.client("s3")),
         composition.sku_table(settings),
-        WarehouseSinks(settings, source=SOURCE),
+        composition.warehouse_sinks(settings, source=SOURCE),
         SnapshotQueueHandOver(aws.client("sqs"), record.event_source_arn),
         default_bucket=settings.default_bucket,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,

@@ -44,7 +44,7 @@ def _handle(record: SQSRecord) -> None:
     )
     for _observation, error in receipt.rejected:
         raise error  # a bad order (e.g. its line items changed) goes to the DLQ with the reason
-    composition.RecomputeQueue(settings).enqueue(receipt.skus_to_recompute, reason="order event")
+    composition.recompute_queue(settings).enqueue(receipt.skus_to_recompute, reason="order event")
     metrics.add_metric(name="OrderEventsApplied", unit="Count", value=receipt.applied)
 
 

@@ -21,7 +21,7 @@ get_settings()  # validate the environment at cold start: a bad setting fails he
 class _Sinks:
     def __init__(self) -> None:
         settings = get_settings()
-        self._recompute = composition.RecomputeQueue(settings)
+        self._recompute = composition.recompute_queue(settings)
         self._dead_letters = composition.dead_letters(settings)
         self._bus = composition.bus(settings)
 

@@ -30,7 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = reconcile(
         SkuCounterAudit(aws.client("dynamodb"), settings.sku_table),
         composition.ledger(settings, now=now),
-        composition.RecomputeQueue(settings),
+        composition.recompute_queue(settings),
         now=now,
         dry_run=request.dry_run,
     )

@@ -14,7 +14,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stocksync import clock, composition
 from stocksync.integrations.sqs_batch import handle_sqs_batch
-from stocksync.integrations.warehouse_outputs import WarehouseSinks
 from stocksync.logic.warehouse_input import WarehouseInput
 from stocksync.models.bus import BusEvent
 from stocksync.models.settings import get_settings
@@ -30,7 +29,7 @@ def _handle(record: SQSRecord) -> None:
     warehouse = WarehouseInput(
         levels=composition.sku_table(settings),
         ingest=composition.order_ingest(settings, now=clock.now()),
-        sinks=WarehouseSinks(settings, source=SOURCE),
+        sinks=composition.warehouse_sinks(settings, source=SOURCE),
         default_bucket=settings.default_bucket,
     )
     receipt = warehouse.apply(event)

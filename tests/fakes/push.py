@@ -11,10 +11,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from stocksync.integrations.messaging import PublishReceipt
 from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
 from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 from stocksync.models.graph import BatchRequestStatus, ItemsBatchResult, ItemUpdate
+from stocksync.models.publishing import PublishReceipt
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState, ConfirmReceipt
 from stocksync.models.sku import SkuState
 

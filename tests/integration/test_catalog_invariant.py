@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from stocksync import clock
-from stocksync.cli.pipeline import LocalPipeline
 from stocksync.integrations.graph_api import clear_graph_client_cache
-from stocksync.local.aws import LocalAws
 from stocksync.models.settings import get_settings
-from stocksync.simulator import CommercePlatformSimulator
-from stocksync.simulator.errors import OrderRefused
+from stocksync_dev.cli.pipeline import LocalPipeline
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator.errors import OrderRefused
 from tests.support import FakeLambdaContext, load_handler
 
 TOKEN, APP_SECRET = "invariant-token", "invariant-secret"

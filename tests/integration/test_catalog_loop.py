@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from stocksync import clock
-from stocksync.cli.main import main
-from stocksync.cli.pipeline import LocalPipeline
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
 from stocksync.models.settings import get_settings
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.cli.main import main
+from stocksync_dev.cli.pipeline import LocalPipeline
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, sqs_event
 
 TOKEN, APP_SECRET = "loop-test-token", "loop-test-app-secret"

@@ -16,9 +16,9 @@ import pytest
 
 from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.graph_credentials import GraphCredentials, StaticCredentialsProvider
-from stocksync.integrations.graph_errors import GraphThrottledError
 from stocksync.models.graph import BatchStatus, CatalogProduct, ItemUpdate, OrderAcknowledgement
-from stocksync.simulator import CommercePlatformSimulator, OrderRefused
+from stocksync.models.graph_errors import GraphThrottledError
+from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
 
 pytestmark = pytest.mark.integration
 

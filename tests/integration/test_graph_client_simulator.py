@@ -14,16 +14,16 @@ import pytest
 
 from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.graph_credentials import GraphCredentials, StaticCredentialsProvider
-from stocksync.integrations.graph_errors import (
+from stocksync.models.graph import BatchStatus, CancelLine, CancelReasonCode, ItemUpdate, OrderAcknowledgement
+from stocksync.models.graph_errors import (
     GraphAuthError,
     GraphEndpointRemovedError,
     GraphThrottledError,
     GraphTransientError,
     GraphValidationError,
 )
-from stocksync.models.graph import BatchStatus, CancelLine, CancelReasonCode, ItemUpdate, OrderAcknowledgement
 from stocksync.models.orders import OrderState
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator import CommercePlatformSimulator
 
 pytestmark = pytest.mark.integration
 

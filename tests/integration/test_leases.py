@@ -17,7 +17,7 @@ import pytest
 from stocksync import clock
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.leases import Leases
-from stocksync.local.aws import LocalAws
+from stocksync_dev.local.aws import LocalAws
 
 START = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
 

@@ -20,7 +20,6 @@ from hypothesis.stateful import run_state_machine_as_test
 from stocksync.dal.codec import decode
 from stocksync.dal.keys import SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
 from stocksync.dal.ledger_table import DynamoLedger, item_to_row
-from stocksync.local.aws import LocalAws
 from stocksync.logic.ledger import CounterDelta, LedgerPart, LineItemsChangedError, contributions, empty_part, merge
 from stocksync.logic.order_ingest import (
     MAX_CONFLICT_RETRIES,
@@ -31,6 +30,7 @@ from stocksync.logic.order_ingest import (
 )
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.sku import as_ms
+from stocksync_dev.local.aws import LocalAws
 from tests.unit import test_ledger_properties as properties
 
 NOW = properties.NOW

@@ -12,9 +12,9 @@ import pytest
 
 from stocksync.dal import aws as product_aws
 from stocksync.errors import ConfigurationError
-from stocksync.local.aws import LocalAws, LocalAwsError
-from stocksync.local.template import REPO_ROOT, TEMPLATE_PATH, load_template
 from stocksync.models.settings import Settings
+from stocksync_dev.local.aws import LocalAws, LocalAwsError
+from stocksync_dev.local.template import REPO_ROOT, TEMPLATE_PATH, load_template
 from tests.conftest import SocketBlockedError
 
 # The key names the repositories in stocksync.dal are written against: (hash, range, {index: (hash, range)}).

@@ -12,7 +12,7 @@ from moto.dynamodb.models.table import Table
 from moto.sqs.models import Queue
 
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
+from stocksync_dev.local.aws import LocalAws
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stocksync import composition
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
+from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stocksync.dal.budget import DynamoCallBudget
-from stocksync.local.aws import LocalAws
+from stocksync_dev.local.aws import LocalAws
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 

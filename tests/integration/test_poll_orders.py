@@ -12,8 +12,8 @@ from stocksync import clock as stocksync_clock
 from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations import graph_api
-from stocksync.local.aws import LocalAws
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
 
 SKUS = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]

@@ -15,9 +15,9 @@ import pytest
 
 from stocksync import clock as stocksync_clock
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
-from stocksync.simulator import CommercePlatformSimulator
-from stocksync.simulator.order_api_removal import REMOVAL_DATE, REMOVAL_SHAPES
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator.order_api_removal import REMOVAL_DATE, REMOVAL_SHAPES
 from tests.support import FakeLambdaContext, emitted_metrics, load_handler
 
 TOKEN, APP_SECRET = "removal-test-token", "removal-test-app-secret"

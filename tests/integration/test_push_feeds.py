@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
 from stocksync.models.settings import get_settings
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, load_handler, sqs_event
 
 SCHEDULE_EVENT = json.loads((Path(__file__).resolve().parents[2] / "events/export_feeds_schedule.json").read_text())

@@ -20,11 +20,11 @@ from moto.backends import get_backend
 from stocksync import clock
 from stocksync.dal.batches_table import BatchesTable
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
 from stocksync.logic.latency import summarize
 from stocksync.models.settings import get_settings
-from stocksync.simulator import CommercePlatformSimulator
-from stocksync.simulator.catalog_endpoints import CatalogEndpoints
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator.catalog_endpoints import CatalogEndpoints
 from tests.support import FakeLambdaContext, drain_queue, load_handler, sqs_event
 
 TOKEN, APP_SECRET = "push-test-token", "push-test-app-secret"

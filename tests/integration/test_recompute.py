@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from stocksync.cli import discontinue
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
 from stocksync.integrations import graph_api
 from stocksync.integrations.recompute_io import PushQueueSender
-from stocksync.local.aws import LocalAws
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.cli import discontinue
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
 
 RECOMPUTE_ARN = "arn:aws:sqs:us-east-1:123456789012:stocksync-local-RecomputeQueue"

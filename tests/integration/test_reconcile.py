@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from stocksync import composition
-from stocksync.cli import reconcile as reconcile_command
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.settings import get_settings
+from stocksync_dev.cli import reconcile as reconcile_command
+from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler
 
 # Orders changed two hours ago: well outside the settle time of a run starting now.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stocksync.cli.main import main
+from stocksync_dev.cli.main import main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "events" / "scenarios"
 CHECKED = sorted(path for path in SCENARIOS.glob("*.json") if path.name != "scenario.schema.json")

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from stocksync import clock
-from stocksync.cli.main import main
-from stocksync.cli.pipeline import LocalPipeline
-from stocksync.cli.replay import ScenarioPlayer
+from stocksync_dev.cli.main import main
+from stocksync_dev.cli.pipeline import LocalPipeline
+from stocksync_dev.cli.replay import ScenarioPlayer
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "events" / "scenarios"
 RACE = SCENARIOS / "overwrite_race.json"

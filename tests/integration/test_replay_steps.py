@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from stocksync.cli import replay
-from stocksync.cli.main import main
-from stocksync.cli.pipeline import LocalPipeline
+from stocksync_dev.cli import replay
+from stocksync_dev.cli.main import main
+from stocksync_dev.cli.pipeline import LocalPipeline
 
 SKUS = [{"retailer_id": "SKU-1", "warehouse": 10}, {"retailer_id": "SKU-2", "warehouse": 5}]
 PLACE = {"order": {"id": "o-1", "state": "FB_PROCESSING", "items": [{"retailer_id": "SKU-1", "quantity": 2}]}}

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from stocksync.cli.main import main
-from stocksync.cli.pipeline import LocalPipeline
-from stocksync.cli.replay import ScenarioPlayer
+from stocksync_dev.cli.main import main
+from stocksync_dev.cli.pipeline import LocalPipeline
+from stocksync_dev.cli.replay import ScenarioPlayer
 
 SKUS = [{"retailer_id": "SKU-1", "warehouse": 10}, {"retailer_id": "SKU-2", "warehouse": 5}]
 STEPS = [{"warehouse": {"SKU-1": 10}}, {"warehouse": {"SKU-1": 8}}, {"warehouse": {"SKU-1": 6}}, {"run": "pipeline"}]

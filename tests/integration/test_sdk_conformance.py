@@ -30,7 +30,7 @@ from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator import CommercePlatformSimulator
 
 pytestmark = [
     pytest.mark.integration,

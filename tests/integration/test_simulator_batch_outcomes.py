@@ -13,7 +13,7 @@ import pytest
 from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.graph_credentials import GraphCredentials, StaticCredentialsProvider
 from stocksync.models.graph import BatchStatus, ItemUpdate
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator import CommercePlatformSimulator
 
 pytestmark = pytest.mark.integration
 

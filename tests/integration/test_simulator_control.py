@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from stocksync.cli import simulate
-from stocksync.simulator import CommercePlatformSimulator
-from stocksync.simulator.__main__ import add_arguments, build
+from stocksync_dev.cli import simulate
+from stocksync_dev.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator.__main__ import add_arguments, build
 
 TOKEN = "control-token"
 START = datetime(2026, 10, 26, 12, tzinfo=UTC)

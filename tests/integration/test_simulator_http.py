@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from stocksync.simulator import CommercePlatformSimulator, OrderRefused
+from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
 
 pytestmark = pytest.mark.integration
 
@@ -811,7 +811,7 @@ def test_request_logging_can_be_switched_on(capfd: pytest.CaptureFixture[str]) -
 def test_the_command_line_entry_point_serves_a_seeded_shop() -> None:
     process = subprocess.Popen(
         # The standalone simulator plays today's Graph (orders removed since 2026-10-27): this shop keeps them.
-        [sys.executable, "-m", "stocksync.simulator", "--port", "0", "--order-api-removed-on", "never"],
+        [sys.executable, "-m", "stocksync_dev.simulator", "--port", "0", "--order-api-removed-on", "never"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from stocksync.simulator import CommercePlatformSimulator
-from stocksync.simulator.order_api_removal import REMOVAL_DATE, REMOVAL_SHAPES, V26_BLOCK_DATE
+from stocksync_dev.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator.order_api_removal import REMOVAL_DATE, REMOVAL_SHAPES, V26_BLOCK_DATE
 
 TOKEN = "dates-token"
 ORDER_PATHS = [("GET", "{cms}/commerce_orders"), ("GET", "o-1/items"), ("GET", "o-1/cancellations")]

@@ -1,6 +1,6 @@
 """Each rate limit the product meets, over real HTTP, as the product's own client parses it (issue 11, item 4).
 
-The limits, their codes and usage-header types are described (with sources) in ``stocksync.simulator.rate_limits``:
+The limits, their codes and usage-header types are described (with sources) in ``stocksync_dev.simulator.rate_limits``:
 catalog_batch (80014), catalog_management (80009), pages (80001) in ``X-Business-Use-Case-Usage``, and the app's
 code 4 in ``X-App-Usage``. Every throttle must reach the product as ``GraphThrottledError`` with the wait the answer
 announced (or, for the app limit, which announces none, the client's backoff).
@@ -19,10 +19,10 @@ import requests
 
 from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.graph_credentials import GraphCredentials, StaticCredentialsProvider
-from stocksync.integrations.graph_errors import GraphThrottledError
 from stocksync.models.graph import ItemUpdate
+from stocksync.models.graph_errors import GraphThrottledError
 from stocksync.models.orders import OrderState
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.simulator import CommercePlatformSimulator
 
 pytestmark = pytest.mark.integration
 

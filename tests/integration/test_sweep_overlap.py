@@ -19,8 +19,8 @@ import pytest
 
 from stocksync import clock
 from stocksync.dal.codec import decode, encode
-from stocksync.local.aws import LocalAws
-from stocksync.local.template import load_template
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.local.template import load_template
 from tests.integration.test_recompute import SWEEP_ARN, messages, seed, sku_record
 from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, sqs_event
 

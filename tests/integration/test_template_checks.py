@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from stocksync.local.checks import template_problems
-from stocksync.local.template import REPO_ROOT, TEMPLATE_PATH
+from stocksync_dev.local.checks import template_problems
+from stocksync_dev.local.template import REPO_ROOT, TEMPLATE_PATH
 
 # An SQS-triggered function, declared as the product's functions are; some breaks are made in it.
 FUNCTION = """

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stocksync.errors import ConfigurationError
-from stocksync.local.template import REPO_ROOT, load_template, parameter_values, translate_template
 from stocksync.models.settings import Settings
+from stocksync_dev.local.template import REPO_ROOT, load_template, parameter_values, translate_template
 
 REQUIRED_PARAMETERS = {"CatalogId": "1001", "CommerceMerchantSettingsId": "2001"}
 FOURTEEN_DAYS = 14 * 24 * 3600

@@ -23,14 +23,14 @@ from stocksync.dal.budget import DynamoCallBudget
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.processing_times import DynamoProcessingTimes
 from stocksync.integrations.graph_api import graph_client_from_settings
-from stocksync.local.aws import LocalAws
 from stocksync.logic.batch_budget import epoch_ms
 from stocksync.logic.verify_timing import Observation
 from stocksync.models.graph import ItemUpdate
 from stocksync.models.push import BatchEntry, BatchRecord
 from stocksync.models.settings import get_settings
 from stocksync.models.sku import Visibility
-from stocksync.simulator import CommercePlatformSimulator
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, drain_queue, load_handler, sqs_event
 
 TOKEN, APP_SECRET = "verify-pacing-token", "verify-pacing-app-secret"

@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError
 from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
-from stocksync.local.aws import LocalAws
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.settings import get_settings
+from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)

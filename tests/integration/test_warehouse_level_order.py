@@ -17,9 +17,9 @@ from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
 from stocksync.integrations.warehouse_outputs import WarehouseSinks
-from stocksync.local.aws import LocalAws
 from stocksync.models.inventory import MAX_SEQUENCE, WarehouseLevel
 from stocksync.models.settings import get_settings
+from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)

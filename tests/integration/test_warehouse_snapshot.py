@@ -12,10 +12,10 @@ import pytest
 from stocksync import composition
 from stocksync.dal.codec import decode
 from stocksync.dal.snapshot_source import S3SnapshotSource
-from stocksync.local.aws import LocalAws
 from stocksync.logic.snapshot_load import SnapshotChangedError, SnapshotPosition
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.settings import get_settings
+from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler, sqs_event
 
 T0 = datetime(2026, 11, 23, 3, tzinfo=UTC)

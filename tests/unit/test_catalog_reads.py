@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.graph_errors import GraphThrottledError
 from stocksync.logic.batch_budget import CallGrant
 from stocksync.logic.catalog_reads import CatalogCheck, audit_catalog, read_back
 from stocksync.models.graph import CatalogProduct, ProductPage, RejectedRecord
+from stocksync.models.graph_errors import GraphThrottledError
 from stocksync.models.settings import DeductionMode
 from stocksync.models.sku import PlatformMove, SkuState, Visibility
 

@@ -20,7 +20,8 @@ from requests.structures import CaseInsensitiveDict
 from stocksync.errors import InvalidInputError
 from stocksync.integrations.graph_api import MAX_BATCH_REQUESTS, GraphApiClient, product_path
 from stocksync.integrations.graph_credentials import GraphCredentials, StaticCredentialsProvider
-from stocksync.integrations.graph_errors import (
+from stocksync.models.graph import BatchStatus, CancelLine, CancelReasonCode, ItemUpdate, OrderAcknowledgement
+from stocksync.models.graph_errors import (
     GraphApiError,
     GraphAuthError,
     GraphEndpointRemovedError,
@@ -30,7 +31,6 @@ from stocksync.integrations.graph_errors import (
     GraphTransientError,
     GraphValidationError,
 )
-from stocksync.models.graph import BatchStatus, CancelLine, CancelReasonCode, ItemUpdate, OrderAcknowledgement
 from stocksync.models.orders import OrderState
 
 BASE = "http://graph.test"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stocksync.errors import InvalidInputError, StockSyncError
-from stocksync.integrations.graph_errors import (
+from stocksync.models.graph import BusinessUseCaseUsage, GraphErrorBody, GraphUsage
+from stocksync.models.graph_errors import (
     GraphApiError,
     GraphAuthError,
     GraphEndpointRemovedError,
@@ -17,7 +18,6 @@ from stocksync.integrations.graph_errors import (
     error_from_response,
     redact,
 )
-from stocksync.models.graph import BusinessUseCaseUsage, GraphErrorBody, GraphUsage
 
 
 def classify(

@@ -9,7 +9,6 @@ import pytest
 from pydantic import ValidationError
 
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.graph_errors import GraphResponseError
 from stocksync.integrations.graph_parsing import json_path, parse_model, parse_records, parse_usage
 from stocksync.models.graph import (
     BatchRequestStatus,
@@ -18,6 +17,7 @@ from stocksync.models.graph import (
     ItemUpdate,
     ListResponse,
 )
+from stocksync.models.graph_errors import GraphResponseError
 from stocksync.models.orders import OrderState
 
 

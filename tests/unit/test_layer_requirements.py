@@ -77,3 +77,18 @@ def test_a_layer_with_another_version_a_missing_or_an_extra_package_fails_naming
     assert "botocore ships 1.99.0, pinned" in result.stderr
     assert "boto3==" in result.stderr and "is pinned but does not ship" in result.stderr
     assert "leftpad 1.0 ships but is not pinned" in result.stderr
+
+
+def test_a_layer_carrying_people_s_tools_fails_naming_what_and_the_source_package_carries_none(tmp_path: Path) -> None:
+    layer = fake_layer(tmp_path, check_layer().pinned())
+    (layer / "stocksync" / "simulator").mkdir(parents=True)
+    (layer / "stocksync" / "__init__.py").write_text("")
+    (layer / "stocksync" / "wiring.py").write_text("import json\nfrom stocksync_dev.local import aws\n")
+    (layer / "moto").mkdir()
+    result = run_check(layer)
+    assert result.returncode == 1
+    assert "stocksync/simulator/ ships in the layer" in result.stderr
+    assert "moto ships in the layer" in result.stderr
+    assert "stocksync/wiring.py imports stocksync_dev" in result.stderr
+    # What sam build copies into the layer, layers/stocksync, holds the runtime package alone.
+    assert check_layer().dev_only_content(ROOT / "layers" / "stocksync") == []

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from stocksync.errors import SourceCursorRejectedError, SourceRemovedError, SourceThrottledError
-from stocksync.integrations.order_sources import SourcePage
 from stocksync.logic.order_ingest import OrderIngest
-from stocksync.logic.order_polling import PollCursor, poll_orders
+from stocksync.logic.order_polling import PollCursor, SourcePage, poll_orders
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from tests.fakes.ledger import InMemoryLedger
 

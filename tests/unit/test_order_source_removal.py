@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from stocksync.errors import SourceCursorRejectedError, SourceRemovedError
-from stocksync.integrations.graph_errors import (
+from stocksync.integrations.order_sources import MetaCommerceOrders
+from stocksync.models.graph import GraphErrorBody
+from stocksync.models.graph_errors import (
     GraphEndpointRemovedError,
     GraphValidationError,
     error_from_response,
     says_object_unreachable,
 )
-from stocksync.integrations.order_sources import MetaCommerceOrders
-from stocksync.models.graph import GraphErrorBody
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 UNSUPPORTED = (

@@ -9,13 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from stocksync.errors import InvalidInputError, SourceCursorRejectedError, describe_validation_error
-from stocksync.integrations.graph_errors import GraphValidationError
 from stocksync.integrations.order_sources import (
     MetaCommerceOrders,
     merchant_order_event,
     observation_from_commerce_order,
 )
 from stocksync.models.graph import CommerceOrder, CommerceOrderPage
+from stocksync.models.graph_errors import GraphValidationError
 from stocksync.models.orders import OrderSource, OrderState
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from stocksync.errors import SourceThrottledError
-from stocksync.integrations.order_sources import SourcePage
 from stocksync.logic.ledger import LedgerPart
-from stocksync.logic.order_polling import PollCursor
+from stocksync.logic.order_polling import PollCursor, SourcePage
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from tests.fakes.ledger import InMemoryLedger
 from tests.unit.test_order_polling import (

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stocksync.integrations.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
 from stocksync.logic.batch_budget import epoch_ms
 from stocksync.logic.call_pacing import LEASE_RETRY_SECONDS
 from stocksync.logic.push_planning import ReceivedPush
 from stocksync.logic.pushing import PushConfig, Pusher
+from stocksync.models.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
 from stocksync.models.push import QueuedPush
 from stocksync.models.sku import SkuState
 from tests.fakes.push import (

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
-from stocksync.cli.pipeline import discover, interval_seconds, scheduler_input
-from stocksync.cli.replay_report import LoopFigures, loop_figures
-from stocksync.local.aws import DEFAULT_PARAMETERS
-from stocksync.local.template import load_template, parameter_values
 from stocksync.observability import logger
+from stocksync_dev.cli.pipeline import discover, interval_seconds, scheduler_input
+from stocksync_dev.cli.replay_report import LoopFigures, loop_figures
+from stocksync_dev.local.aws import DEFAULT_PARAMETERS
+from stocksync_dev.local.template import load_template, parameter_values
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stocksync.cli.scenario import (
+from stocksync_dev.cli.scenario import (
     RunStep,
     ScenarioError,
     WhilePushingStep,
@@ -109,7 +109,7 @@ def test_a_bad_scenario_names_the_step_index_and_field(scenario: dict[str, Any],
 def test_the_shipped_json_schema_is_the_one_the_models_generate() -> None:
     shipped = json.loads((ROOT / "events" / "scenarios" / "scenario.schema.json").read_text())
     assert shipped == json_schema(), (
-        "regenerate: python -m stocksync.cli.scenario > events/scenarios/scenario.schema.json"
+        "regenerate: python -m stocksync_dev.cli.scenario > events/scenarios/scenario.schema.json"
     )
 
 
@@ -254,6 +254,6 @@ def test_with_a_random_application_point_only_the_named_points_are_ordered() -> 
 
 def test_the_schema_module_prints_the_shipped_schema() -> None:
     printed = subprocess.run(
-        [sys.executable, "-m", "stocksync.cli.scenario"], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "stocksync_dev.cli.scenario"], check=True, capture_output=True, text=True
     ).stdout
     assert printed == (ROOT / "events" / "scenarios" / "scenario.schema.json").read_text()

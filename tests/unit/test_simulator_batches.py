@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from stocksync.simulator.batches import BatchQueue, BatchRow, BatchStatus, apply_row, split_requests
-from stocksync.simulator.catalog import Catalog
-from stocksync.simulator.orders import OrderState
-from stocksync.simulator.platform_state import PlatformState
+from stocksync_dev.simulator.batches import BatchQueue, BatchRow, BatchStatus, apply_row, split_requests
+from stocksync_dev.simulator.catalog import Catalog
+from stocksync_dev.simulator.orders import OrderState
+from stocksync_dev.simulator.platform_state import PlatformState
 
 NOW = datetime(2026, 11, 1, 10, tzinfo=UTC)
 

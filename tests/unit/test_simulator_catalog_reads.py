@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from stocksync.simulator.graph_api import GraphApi
-from stocksync.simulator.graph_request import GraphResponse
-from stocksync.simulator.inventory import DeductionMode
-from stocksync.simulator.orders import OrderState
-from stocksync.simulator.platform_state import PlatformState
+from stocksync_dev.simulator.graph_api import GraphApi
+from stocksync_dev.simulator.graph_request import GraphResponse
+from stocksync_dev.simulator.inventory import DeductionMode
+from stocksync_dev.simulator.orders import OrderState
+from stocksync_dev.simulator.platform_state import PlatformState
 
 START = datetime(2026, 11, 1, 10, tzinfo=UTC)
 CATALOG = "1001"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stocksync.simulator.errors import GraphError
-from stocksync.simulator.graph_fields import parse_fields, resolve_fields
-from stocksync.simulator.graph_views import ORDER, PRODUCT
-from stocksync.simulator.paging import decode_cursor, encode_cursor, page_limit, paged_response
+from stocksync_dev.simulator.errors import GraphError
+from stocksync_dev.simulator.graph_fields import parse_fields, resolve_fields
+from stocksync_dev.simulator.graph_views import ORDER, PRODUCT
+from stocksync_dev.simulator.paging import decode_cursor, encode_cursor, page_limit, paged_response
 
 
 def test_nested_fields_parse_into_a_tree() -> None:

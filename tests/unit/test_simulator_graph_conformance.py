@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from stocksync.simulator.graph_api import GraphApi
-from stocksync.simulator.graph_request import GraphResponse
-from stocksync.simulator.orders import OrderState
-from stocksync.simulator.platform_state import PlatformState
+from stocksync_dev.simulator.graph_api import GraphApi
+from stocksync_dev.simulator.graph_request import GraphResponse
+from stocksync_dev.simulator.orders import OrderState
+from stocksync_dev.simulator.platform_state import PlatformState
 
 START = datetime(2026, 11, 1, 10, tzinfo=UTC)
 CATALOG, CMS = "1001", "2001"

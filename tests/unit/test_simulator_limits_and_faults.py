@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stocksync.simulator.auth import check_credentials
-from stocksync.simulator.faults import FaultKnobs
-from stocksync.simulator.rate_limits import CallBudget, minutes_to_regain
+from stocksync_dev.simulator.auth import check_credentials
+from stocksync_dev.simulator.faults import FaultKnobs
+from stocksync_dev.simulator.rate_limits import CallBudget, minutes_to_regain
 
 NOW = datetime(2026, 11, 1, 10, tzinfo=UTC)
 TOKEN = "sim-token"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stocksync.simulator import CommercePlatformSimulator, OrderActionRefused, OrderRefused, UnknownOrderError
+from stocksync_dev.simulator import CommercePlatformSimulator, OrderActionRefused, OrderRefused, UnknownOrderError
 
 START = datetime(2026, 11, 1, 10, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stocksync.simulator import CommercePlatformSimulator, OrderRefused
-from stocksync.simulator.batches import BatchQueue, BatchRow, BatchStatus
-from stocksync.simulator.inventory import DeductionMode
-from stocksync.simulator.orders import CancelledBy, OrderState
-from stocksync.simulator.platform_state import PlatformState
+from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
+from stocksync_dev.simulator.batches import BatchQueue, BatchRow, BatchStatus
+from stocksync_dev.simulator.inventory import DeductionMode
+from stocksync_dev.simulator.orders import CancelledBy, OrderState
+from stocksync_dev.simulator.platform_state import PlatformState
 
 START = datetime(2026, 11, 1, 10, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stocksync.dal import keys
-from stocksync.local.template import load_template
+from stocksync_dev.local.template import load_template
 
 TABLES = {
     "SkuTable": (keys.SKU_KEY, {keys.SKU_BUCKET_INDEX: keys.SKU_BUCKET_INDEX_KEY}),

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES
 from stocksync.logic.verification import Verifier, VerifyConfig, recheck_delay
 from stocksync.models.graph import BatchRequestStatus, BatchRowError, BatchStatus
+from stocksync.models.graph_errors import GraphThrottledError, GraphTransientError, GraphValidationError
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState, VerifyMessage
 from stocksync.models.sku import PlatformMove, SkuState, Visibility
 from tests.fakes.push import MemoryBatches, MemoryDeadLetters, MemoryQueue, MemorySkus, ScriptedStatus

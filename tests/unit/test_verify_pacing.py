@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stocksync.integrations.graph_errors import GraphThrottledError
 from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
 from stocksync.logic.verification import Verifier, VerifyConfig
 from stocksync.logic.verify_timing import Observation, remember
 from stocksync.models.graph import BatchRequestStatus, BatchStatus
+from stocksync.models.graph_errors import GraphThrottledError
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState, VerifyMessage
 from stocksync.models.sku import SkuState, Visibility
 from tests.fakes.push import MemoryBatches, MemoryDeadLetters, MemoryQueue, MemorySkus, ScriptedStatus

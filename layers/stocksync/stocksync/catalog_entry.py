@@ -46,7 +46,7 @@ def read_budget(settings: Settings) -> DynamoCallBudget:
 def catalog_check(settings: Settings, *, dry_run: bool = False) -> CatalogCheck:
     return CatalogCheck(
         skus=composition.sku_table(settings),
-        recomputes=composition.RecomputeQueue(settings),
+        recomputes=composition.recompute_queue(settings),
         mode=settings.deduction_mode,
         default_bucket=settings.default_bucket,
         dry_run=dry_run,

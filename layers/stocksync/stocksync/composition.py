@@ -5,7 +5,6 @@ Nothing here holds a rule; it only connects ports to adapters (DynamoDB, SQS, Ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +13,10 @@ from stocksync.dal import aws
 from stocksync.dal.control_table import ControlTable
 from stocksync.dal.ledger_table import DynamoLedger
 from stocksync.dal.sku_table import SkuTable
-from stocksync.integrations.messaging import BusPublisher, DeadLetters, QueuePublisher, recompute_messages
+from stocksync.integrations.messaging import BusPublisher, DeadLetters, QueuePublisher, RecomputeQueue
+from stocksync.integrations.warehouse_outputs import WarehouseSinks
 from stocksync.logic.order_ingest import OrderIngest
 from stocksync.models.settings import Settings
-from stocksync.observability import logger, metrics
 
 
 def ledger(settings: Settings, *, now: datetime | None = None) -> DynamoLedger:
@@ -50,25 +49,14 @@ def bus(settings: Settings) -> BusPublisher:
     return BusPublisher(aws.client("events"), settings.event_bus_name)
 
 
-class RecomputeQueue:
-    """Enqueues SKUs whose inputs changed. A failed enqueue is logged and counted, not raised: the counts are
-    already committed, and the bucket sweep recomputes every SKU anyway (the drift catcher)."""
+def warehouse_sinks(settings: Settings, *, source: str) -> WarehouseSinks:
+    """Where warehouse input goes besides the SKU table: the recompute queue and the reasoned dead letters."""
+    return WarehouseSinks(recompute=recompute_queue(settings), dead_letters=dead_letters(settings), source=source)
 
-    def __init__(self, settings: Settings) -> None:
-        self._publisher = QueuePublisher(aws.client("sqs"), settings.recompute_queue_url)
 
-    def enqueue(self, retailer_ids: Iterable[str], *, reason: str) -> None:
-        messages = recompute_messages(retailer_ids, reason=reason)
-        if not messages:
-            return
-        receipt = self._publisher.send(messages)
-        metrics.add_metric(name="RecomputesEnqueued", unit="Count", value=receipt.sent)
-        if receipt.failed:
-            metrics.add_metric(name="RecomputeEnqueueFailures", unit="Count", value=len(receipt.failed))
-            logger.error(
-                "recompute enqueue failed; the next sweep will catch these SKUs",
-                extra={"failed": [(body["retailer_id"], why) for body, why in receipt.failed]},
-            )
+def recompute_queue(settings: Settings) -> RecomputeQueue:
+    """The recompute queue's publisher (changed SKUs in, a failed enqueue logged and counted)."""
+    return RecomputeQueue(QueuePublisher(aws.client("sqs"), settings.recompute_queue_url))
 
 
 def describe(obj: Any) -> dict[str, Any]:

@@ -249,7 +249,7 @@ def run_bucket_assignment(settings: Settings, *, time_left: TimeLeft) -> dict[st
     now = clock.now()
     skus = composition.sku_table(settings)
     positions = AssignmentPositions(aws.client("dynamodb"), settings.control_table)
-    recompute_queue = composition.RecomputeQueue(settings)
+    recompute_queue = composition.recompute_queue(settings)
     assignment = BucketAssignment(
         pages=skus,
         velocities=skus,

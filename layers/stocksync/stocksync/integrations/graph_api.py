@@ -36,16 +36,6 @@ from stocksync.integrations.graph_credentials import (
     GraphCredentials,
     SecretReferenceCredentialsProvider,
 )
-from stocksync.integrations.graph_errors import (
-    HTTP_TOO_MANY_REQUESTS,
-    GraphApiError,
-    GraphAuthError,
-    GraphResponseError,
-    GraphThrottledError,
-    GraphTransientError,
-    error_from_response,
-    redact,
-)
 from stocksync.integrations.graph_parsing import parse_model, parse_records, parse_usage
 from stocksync.models.graph import (
     AcknowledgeOrdersResult,
@@ -65,6 +55,16 @@ from stocksync.models.graph import (
     OrderAcknowledgement,
     ProductPage,
     SuccessResponse,
+)
+from stocksync.models.graph_errors import (
+    HTTP_TOO_MANY_REQUESTS,
+    GraphApiError,
+    GraphAuthError,
+    GraphResponseError,
+    GraphThrottledError,
+    GraphTransientError,
+    error_from_response,
+    redact,
 )
 from stocksync.models.orders import OrderState
 from stocksync.models.settings import Settings

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from stocksync.integrations.graph_errors import GraphResponseError
 from stocksync.models.graph import AppUsage, BusinessUseCaseUsage, GraphUsage, ListResponse, RejectedRecord
+from stocksync.models.graph_errors import GraphResponseError
 from stocksync.observability import logger
 
 APP_USAGE_HEADER = "X-App-Usage"

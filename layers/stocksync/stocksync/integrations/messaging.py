@@ -8,24 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from stocksync.observability import logger
+from stocksync.models.publishing import PublishReceipt
+from stocksync.observability import logger, metrics
 
 _MAX_ENTRIES = 10
-
-
-@dataclass
-class PublishReceipt:
-    """Entries sent, and the ones that failed with the service's code and message."""
-
-    sent: int = 0
-    failed: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
 
 
 def _chunks(items: Sequence[Any], size: int = _MAX_ENTRIES) -> Iterable[Sequence[Any]]:
@@ -117,3 +105,24 @@ class BusPublisher:
 def recompute_messages(retailer_ids: Iterable[str], *, reason: str) -> list[dict[str, str]]:
     """One message per SKU: the recompute queue's consumer batches its reads itself."""
     return [{"retailer_id": rid, "reason": reason} for rid in sorted(set(retailer_ids))]
+
+
+class RecomputeQueue:
+    """Enqueues SKUs whose inputs changed. A failed enqueue is logged and counted, not raised: the counts are
+    already committed, and the bucket sweep recomputes every SKU anyway (the drift catcher)."""
+
+    def __init__(self, publisher: QueuePublisher) -> None:
+        self._publisher = publisher
+
+    def enqueue(self, retailer_ids: Iterable[str], *, reason: str) -> None:
+        messages = recompute_messages(retailer_ids, reason=reason)
+        if not messages:
+            return
+        receipt = self._publisher.send(messages)
+        metrics.add_metric(name="RecomputesEnqueued", unit="Count", value=receipt.sent)
+        if receipt.failed:
+            metrics.add_metric(name="RecomputeEnqueueFailures", unit="Count", value=len(receipt.failed))
+            logger.error(
+                "recompute enqueue failed; the next sweep will catch these SKUs",
+                extra={"failed": [(body["retailer_id"], why) for body, why in receipt.failed]},
+            )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -23,37 +22,19 @@ from stocksync.errors import (
     SourceThrottledError,
     describe_validation_error,
 )
-from stocksync.integrations.graph_errors import (
+from stocksync.logic.order_polling import SourcePage
+from stocksync.models.graph import CommerceOrder
+from stocksync.models.graph_errors import (
     GraphEndpointRemovedError,
     GraphThrottledError,
     GraphTransientError,
     GraphValidationError,
     says_object_unreachable,
 )
-from stocksync.models.graph import CommerceOrder
 from stocksync.models.orders import OrderId, OrderLine, OrderObservation, OrderSource, OrderState, RetailerId
 
 OPEN_STATES = (OrderState.FB_PROCESSING, OrderState.CREATED, OrderState.IN_PROGRESS)
 ALL_STATES = tuple(OrderState)
-
-
-@dataclass
-class SourcePage:
-    """One page of sightings, the ones that could not be read (raw record, reason), and where to resume."""
-
-    observations: list[OrderObservation]
-    rejected: list[tuple[Any, str]] = field(default_factory=list)
-    after: str | None = None
-    has_next: bool = False
-    latest_update: datetime | None = None  # the newest last_updated on the page (the platform's clock)
-
-
-class PolledOrderSource(Protocol):
-    """A source the poller lists: pages of orders changed since a time, resumable by cursor."""
-
-    def pages(
-        self, *, updated_after: datetime | None, after: str | None, observed_at: datetime
-    ) -> Iterator[SourcePage]: ...
 
 
 class GraphOrdersClient(Protocol):

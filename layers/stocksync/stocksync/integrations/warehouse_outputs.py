@@ -7,11 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from stocksync import composition
 from stocksync.errors import StockSyncError
-from stocksync.integrations.messaging import QueuePublisher
+from stocksync.integrations.messaging import DeadLetters, QueuePublisher, RecomputeQueue
 from stocksync.logic.snapshot_load import SnapshotPosition
-from stocksync.models.settings import Settings
 from stocksync.observability import logger, metrics
 
 
@@ -22,9 +20,9 @@ class HandOverError(StockSyncError):
 class WarehouseSinks:
     """Changed SKUs to the recompute queue; rejected entries logged, counted and dead-lettered with their reason."""
 
-    def __init__(self, settings: Settings, *, source: str) -> None:
-        self._recompute = composition.RecomputeQueue(settings)
-        self._dead_letters = composition.dead_letters(settings)
+    def __init__(self, *, recompute: RecomputeQueue, dead_letters: DeadLetters, source: str) -> None:
+        self._recompute = recompute
+        self._dead_letters = dead_letters
         self._source = source
 
     def enqueue_recompute(self, retailer_ids: Iterable[str]) -> None:

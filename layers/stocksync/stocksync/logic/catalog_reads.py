@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from stocksync.integrations.graph_errors import GraphThrottledError
 from stocksync.logic.batch_budget import CallGrant
 from stocksync.logic.catalog_model import CatalogValue, anchor_of, belief_at
 from stocksync.models.graph import CatalogProduct, ProductPage
+from stocksync.models.graph_errors import GraphThrottledError
 from stocksync.models.settings import DeductionMode
 from stocksync.models.sku import SkuState, Visibility
 from stocksync.observability import logger

@@ -22,7 +22,7 @@ listing enqueues everything before its last save.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,13 +33,33 @@ from stocksync.errors import SourceCursorRejectedError, SourceRemovedError, Sour
 from stocksync.logic.order_ingest import OrderIngest, Unfinished
 
 if TYPE_CHECKING:
-    # Annotations only: at run time this would load the Graph order models into every function that reads a
-    # poll cursor from the control table (all of them, through composition), not only poll_orders (cold start).
-    from stocksync.integrations.order_sources import PolledOrderSource, SourcePage
+    # Annotations only: at run time this would load the order models into every function that reads a poll cursor
+    # from the control table (all of them, through composition), not only poll_orders (cold start).
+    from stocksync.models.orders import OrderObservation
 
 # Changed SKUs are enqueued once per this many distinct SKUs (and at the end of the poll), not per page: a SKU
 # changed on several pages is recomputed once. Until then they ride along in each cursor save, so a crash loses none.
 ENQUEUE_FLUSH_SKUS = 100
+
+
+# The port the poller lists through (adapters: integrations/order_sources.py).
+@dataclass
+class SourcePage:
+    """One page of sightings, the ones that could not be read (raw record, reason), and where to resume."""
+
+    observations: list[OrderObservation]
+    rejected: list[tuple[Any, str]] = field(default_factory=list)
+    after: str | None = None
+    has_next: bool = False
+    latest_update: datetime | None = None  # the newest last_updated on the page (the platform's clock)
+
+
+class PolledOrderSource(Protocol):
+    """A source the poller lists: pages of orders changed since a time, resumable by cursor."""
+
+    def pages(
+        self, *, updated_after: datetime | None, after: str | None, observed_at: datetime
+    ) -> Iterator[SourcePage]: ...
 
 
 class PollCursor(BaseModel):

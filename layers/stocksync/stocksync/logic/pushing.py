@@ -31,12 +31,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from stocksync import clock
-from stocksync.integrations.graph_errors import GraphApiError, GraphThrottledError
-from stocksync.integrations.messaging import PublishReceipt
 from stocksync.logic.batch_budget import CallGrant
 from stocksync.logic.item_errors import classify_item_error
 from stocksync.logic.push_planning import ReceivedPush, catalog_fields, coalesce, pack, select
 from stocksync.models.graph import ItemsBatchResult, ItemUpdate
+from stocksync.models.graph_errors import GraphApiError, GraphThrottledError
+from stocksync.models.publishing import PublishReceipt
 from stocksync.models.push import BatchEntry, BatchRecord, ConfirmReceipt, VerifyMessage
 from stocksync.models.sku import SkuState
 from stocksync.observability import logger

@@ -31,13 +31,13 @@ from typing import Any, Protocol
 
 from stocksync import clock
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.graph_errors import GraphThrottledError, GraphValidationError
 from stocksync.logic.batch_budget import CallGrant
 from stocksync.logic.catalog_model import unsettled_after_confirm
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES, classify_item_error
 from stocksync.logic.pushing import Confirmations, Outbox, Rejections, SkuStates, error_code, queue_delay
 from stocksync.logic.verify_timing import Observation, RecheckPlan, doubling_delay, plan_recheck
 from stocksync.models.graph import BatchRequestStatus, BatchStatus
+from stocksync.models.graph_errors import GraphThrottledError, GraphValidationError
 from stocksync.models.push import BatchEntry, BatchRecord, BatchState, ConfirmReceipt, VerifyMessage
 from stocksync.models.recompute import RecomputeRequest
 from stocksync.observability import logger

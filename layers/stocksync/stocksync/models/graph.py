@@ -137,7 +137,7 @@ class CommerceOrder(_Wire):
 class RejectedRecord(BaseModel):
     """One record of a page that failed validation: the raw JSON to dead-letter, and why it failed.
 
-    ``error`` is a ``stocksync.integrations.graph_errors.GraphResponseError`` (typed here by its base so models
+    ``error`` is a ``stocksync.models.graph_errors.GraphResponseError`` (typed here by its base so models
     stay free of transport code); its ``field`` is the record's path in the response, such as
     ``data[3].items.data[0].quantity``.
     """

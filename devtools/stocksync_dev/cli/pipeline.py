@@ -1,0 +1,334 @@
+"""Running the deployed pipeline locally: what Lambda's event source mappings and schedules would do, in-process.
+
+The wiring is read from template.yaml (which function consumes which queue, its batch size, which schedule carries
+which input), so the replay exercises exactly what ``sam deploy`` would create. Handlers are the real
+``functions/<name>/app.py`` entry points, called with real SQS events built from the messages moto holds.
+
+Time: SQS delays and visibility timeouts are real seconds in moto. When the only messages left are delayed or
+in flight, the pipeline moves time forward instead of sleeping: the simulator's clock (which the product's
+``stocksync.clock`` follows during a replay) and every message's delay and visibility by the same amount.
+
+Schedules: each schedule's expression is read too (``interval_seconds``), so a replay can fire a function on the
+cadence a deployment would (the poll every PollRate) between deliveries instead of once before or after them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from moto.backends import get_backend
+from moto.core.utils import unix_time_millis
+
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.local.template import REPO_ROOT, load_template, parameter_values
+
+MAX_ROUNDS = 10_000
+
+
+class PipelineStuckError(RuntimeError):
+    """The queues did not drain within the round limit (a message keeps failing without reaching a DLQ)."""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A function fed by a queue, as the template's SQS event source declares it."""
+
+    function: str  # folder under functions/
+    queue_logical_id: str
+    queue_url: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ScheduledInvocation:
+    """A function's schedule event, with the input its target passes (e.g. a bucket sweep's bucket) and its
+    schedule expression as deployed (``rate(5 minutes)``, ``cron(...)``; None when the template gives none)."""
+
+    function: str
+    event_name: str
+    payload: dict[str, Any]
+    expression: str | None = None
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+# cron(M H ...) whose only constraint is a step in the minutes: cron(0/5 * * * ? *), cron(*/10 * * * ? *).
+_CRON_MINUTE_STEP = re.compile(r"^cron\((?:\*|0)/(\d+) \* \* \* [*?] \*\)$")
+
+
+def interval_seconds(expression: str) -> float:
+    """How often a schedule fires: ``rate(N unit)``, or a cron whose only constraint is a step in the minutes.
+
+    Anything else (a cron firing at given hours or days) has no single interval, and a replay that runs it on a
+    cadence refuses it by name rather than guessing one (ValueError).
+    """
+    rate = _RATE.match(expression.strip())
+    if rate:
+        return int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
+    cron = _CRON_MINUTE_STEP.match(expression.strip())
+    if cron and 0 < int(cron.group(1)) < 60:
+        return int(cron.group(1)) * 60
+    raise ValueError(f"{expression!r} has no single interval; the replay runs rate(N unit) or cron(0/N * * * ? *)")
+
+
+def scheduler_input(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The input as EventBridge Scheduler delivers it: its context attributes (``<aws.scheduler.scheduled-time>``,
+    ``<aws.scheduler.execution-id>``...) replaced by the values of this invocation."""
+    values = {
+        "<aws.scheduler.scheduled-time>": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+        "<aws.scheduler.schedule-arn>": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/stocksync-replay",
+    }
+    return {name: values.get(value, value) if isinstance(value, str) else value for name, value in payload.items()}
+
+
+class HandlerContext:
+    """The LambdaContext attributes handlers read; a replay gives each invocation 15 minutes."""
+
+    def __init__(self, function: str) -> None:
+        self.function_name = f"stocksync-replay-{function}"
+        self.memory_limit_in_mb = 256
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def load_function(function: str, root: Path = REPO_ROOT) -> ModuleType:
+    """Import functions/<function>/app.py under a private module name (the same file Lambda would run)."""
+    path = root / "functions" / function / "app.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no handler at {path}")
+    name = f"stocksync_replay_{function}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _function_folder(properties: dict[str, Any]) -> str:
+    return Path(str(properties.get("CodeUri", "")).rstrip("/")).name
+
+
+def _ref_target(value: Any) -> str | None:
+    """The logical id a ``!GetAtt X.Arn`` / ``!Ref X`` points at, as load_template represents it."""
+    if isinstance(value, dict):
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return (target[0] if isinstance(target, list) else str(target).split(".")[0]) or None
+        if "Ref" in value:
+            return str(value["Ref"])
+    return None
+
+
+def _resolve(value: Any, parameters: dict[str, str]) -> Any:
+    """A property's value with a ``!Ref Parameter`` replaced by the deployed parameter value."""
+    if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
+        return parameters[value["Ref"]]
+    return value
+
+
+def discover(
+    template: dict[str, Any], resources: dict[str, tuple[str, str]], parameters: dict[str, str]
+) -> tuple[list[Consumer], list[ScheduledInvocation]]:
+    consumers: list[Consumer] = []
+    schedules: list[ScheduledInvocation] = []
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        function = _function_folder(properties)
+        for event_name, event in (properties.get("Events") or {}).items():
+            kind, spec = event.get("Type"), event.get("Properties", {})
+            if kind == "SQS":
+                queue = _ref_target(spec.get("Queue"))
+                if queue and queue in resources:
+                    consumers.append(
+                        Consumer(
+                            function, queue, resources[queue][1], int(_resolve(spec.get("BatchSize", 10), parameters))
+                        )
+                    )
+            elif kind in ("Schedule", "ScheduleV2"):
+                raw = _resolve(spec.get("Input"), parameters)
+                payload = json.loads(raw) if isinstance(raw, str) else {}
+                expression = _resolve(spec.get("Schedule" if kind == "Schedule" else "ScheduleExpression"), parameters)
+                schedules.append(
+                    ScheduledInvocation(
+                        function, event_name, payload, expression if isinstance(expression, str) else None
+                    )
+                )
+    return consumers, schedules
+
+
+class LocalPipeline:
+    """Drives the handlers of a LocalAws stack until every consumed queue is empty."""
+
+    def __init__(
+        self, local: LocalAws, *, advance_clock: Callable[[float], None], invocation_seconds: float = 0.0
+    ) -> None:
+        """``invocation_seconds``: simulated time each invocation takes (the clock moves by it afterwards). 0 keeps
+        the clock still, as step-by-step tests want; a replay gives invocations a duration, because on a clock that
+        never moves a poll, the recompute it causes and the read that follows all happen at one instant, which no
+        deployment sees (a read that began at the very instant a poll saw a restock cannot tell which came first,
+        and would be asked for again and again)."""
+        self._local = local
+        self._sqs = local.client("sqs")
+        self._advance_clock = advance_clock
+        self._invocation_seconds = invocation_seconds
+        template = load_template(local.template_path)
+        parameters = parameter_values(template, local.parameter_overrides)
+        self.consumers, self.schedules = discover(template, local.resources, parameters)
+        self._handlers: dict[str, ModuleType] = {}
+        self.invocations: dict[str, int] = {}
+
+    def handler(self, function: str) -> ModuleType:
+        if function not in self._handlers:
+            self._handlers[function] = load_function(function, self._local.template_path.parent)
+        return self._handlers[function]
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        self.invocations[function] = self.invocations.get(function, 0) + 1
+        try:
+            return self.handler(function).lambda_handler(event, HandlerContext(function))
+        finally:
+            if self._invocation_seconds:
+                self.fast_forward(self._invocation_seconds)
+
+    def run_schedule(self, function: str, payload: dict[str, Any] | None = None) -> Any:
+        event = payload if payload else {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        return self.invoke(function, event)
+
+    def schedule_of(self, function: str) -> ScheduledInvocation:
+        """The function's one schedule in the template (KeyError when it has none, or several)."""
+        found = [schedule for schedule in self.schedules if schedule.function == function]
+        if len(found) != 1:
+            raise KeyError(f"template.yaml gives {function} {len(found)} schedules, not one")
+        return found[0]
+
+    def interval_of(self, function: str) -> float:
+        """Seconds between two runs of the function's schedule, as deployed (e.g. PollRate for poll_orders)."""
+        expression = self.schedule_of(function).expression
+        if expression is None:
+            raise KeyError(f"template.yaml gives {function}'s schedule no expression")
+        return interval_seconds(expression)
+
+    def sweep(self, bucket: str) -> Any:
+        """One bucket's scheduled sweep: the template's schedule whose input names ``bucket``.
+
+        A bucket without a schedule of its own (one a replay declares through STOCKSYNC_BUCKETS, whose settings every
+        function then honours) is swept the way a schedule added for it would: the function the template's bucket
+        schedules invoke, with their input shape (``{"bucket": name}``). That function refuses, to the dead-letter
+        queue, a bucket its settings do not know.
+        """
+        sweeps = [schedule for schedule in self.schedules if "bucket" in schedule.payload]
+        for schedule in sweeps:
+            if schedule.payload["bucket"] == bucket:
+                return self.invoke(schedule.function, schedule.payload)
+        functions = sorted({schedule.function for schedule in sweeps})
+        if len(functions) != 1:
+            raise KeyError(f"no schedule in template.yaml sweeps bucket {bucket!r}, and no one function sweeps buckets")
+        return self.invoke(functions[0], {"bucket": bucket})
+
+    def drain(self) -> None:
+        """Deliver messages until every consumed queue is empty, moving time over delays instead of sleeping."""
+        for _ in range(MAX_ROUNDS):
+            if self.deliver_next():
+                continue
+            wait = self.next_wait()
+            if wait is None:
+                return
+            self.fast_forward(wait)
+        raise PipelineStuckError(f"queues did not drain in {MAX_ROUNDS} rounds")
+
+    def deliver_next(self) -> bool:
+        """One batch to one function: the first consumer (in template order) whose queue has a deliverable message.
+        False when none has; a caller that interleaves other work (a schedule) between deliveries uses this."""
+        return any(self._deliver(consumer) for consumer in self.consumers)
+
+    def _deliver(self, consumer: Consumer) -> bool:
+        messages: list[dict[str, Any]] = []
+        while len(messages) < consumer.batch_size:
+            answer = self._sqs.receive_message(
+                QueueUrl=consumer.queue_url,
+                MaxNumberOfMessages=min(10, consumer.batch_size - len(messages)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            batch = answer.get("Messages", [])
+            if not batch:
+                break
+            messages.extend(batch)
+        if not messages:
+            return False
+        arn = f"arn:aws:sqs:us-east-1:123456789012:{consumer.queue_url.rsplit('/', 1)[-1]}"
+        event = {"Records": [_record(message, arn) for message in messages]}
+        answer = self.invoke(consumer.function, event) or {}
+        failed = {failure["itemIdentifier"] for failure in answer.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self._sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return True
+
+    def _queues(self) -> list[Any]:
+        backend = get_backend("sqs")[self._account()][self._local.region]
+        return list(backend.queues.values())
+
+    def _account(self) -> str:
+        return str(self._local.client("sts").get_caller_identity()["Account"])
+
+    def next_wait(self) -> float | None:
+        """Seconds until the next consumed message becomes deliverable, or None when there is none."""
+        names = {consumer.queue_url.rsplit("/", 1)[-1] for consumer in self.consumers}
+        now_ms = _now_ms()
+        waits = [
+            max(message.delayed_until, message.visible_at) - now_ms
+            for queue in self._queues()
+            if queue.name in names
+            for message in queue._messages
+        ]
+        return max(0.0, min(waits)) / 1000 + 0.001 if waits else None
+
+    def fast_forward(self, seconds: float) -> None:
+        """Move the simulated clock and every queued message's delay and visibility by ``seconds``."""
+        self._advance_clock(seconds)
+        shift = seconds * 1000
+        for queue in self._queues():
+            for message in queue._messages:
+                message.delayed_until -= shift
+                message.visible_at -= shift
+
+
+def _now_ms() -> float:
+    return float(unix_time_millis())
+
+
+def _record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    attributes = message.get("MessageAttributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {"stringValue": value.get("StringValue"), "dataType": value.get("DataType", "String")}
+            for name, value in attributes.items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+    }

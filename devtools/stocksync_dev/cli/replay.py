@@ -1,0 +1,643 @@
+"""``stocksync replay``: sample events and scenario files through the real handlers, end to end, without Docker.
+
+    stocksync replay events/scenarios/demo_day.json            # a scenario (report on stdout)
+    stocksync replay events/scenarios/demo_day.json --json     # exactly one JSON object on stdout
+    stocksync replay events/order_events_sqs_batch.json --function order_events   # like `sam local invoke -e`
+
+By default the command starts its own moto server (with template.yaml deployed into it) and the Commerce Platform
+simulator, and stops them when done. ``--endpoint-url`` (and ``--profile``) point it at an AWS account or LocalStack
+instead, and ``--graph-base-url`` at a real Graph API; the same handlers run either way. A scenario needs the
+simulator (it places buyer orders on the platform), so scenarios always run against it.
+
+In a scenario, the pipeline runs as a deployment runs it: every message is delivered to its function as it becomes
+due, and poll_orders fires on its schedule (PollRate in template.yaml) at a fixed phase of the simulated clock,
+between deliveries; a ``run: pipeline`` ends when every queue is empty and a poll that read the whole listing began
+after the scenario's last change on the platform. Then the catalog must show every SKU's A: a replay checks it
+after every ``run: pipeline`` (and ``while_pushing``), and reports each SKU where it does not.
+
+Exit status: 0 success; 1 when a dead letter remains, or when after a ``run: pipeline`` the catalog did not show A
+for a SKU nobody edited outside stocksync since the last audit; 2 when the scenario is invalid (nothing has run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout, suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from stocksync import clock
+from stocksync.dal import aws
+from stocksync.integrations.graph_api import clear_graph_client_cache
+from stocksync.models.settings import get_settings
+from stocksync.observability import logger
+from stocksync_dev.cli.pipeline import (
+    MAX_ROUNDS,
+    HandlerContext,
+    LocalPipeline,
+    PipelineStuckError,
+    load_function,
+    scheduler_input,
+)
+from stocksync_dev.cli.replay_report import (
+    build_report,
+    differences_from_a,
+    failed_checks,
+    loop_figures,
+    render_report,
+)
+from stocksync_dev.cli.scenario import (
+    AdvanceStep,
+    CancelStep,
+    CatalogEditStep,
+    DiscontinueStep,
+    OrderStep,
+    PushMoment,
+    RunStep,
+    Scenario,
+    ScenarioError,
+    SyncedStep,
+    ThrottleStep,
+    WarehouseStep,
+    WhilePushingStep,
+    load_scenario,
+)
+from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.local.template import load_template
+from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
+
+POLL_FUNCTION = "poll_orders"
+AUDIT_FUNCTION = "audit_catalog"
+QUANTITY_FIELD = "quantity_to_sell_on_facebook"  # the simulator sets its one stock number through either name
+# Polls one run may wait for before giving up on one that reads the whole listing (a day at rate(5 minutes)): a
+# source that throttles for longer, or that the platform removed, would otherwise keep a replay polling forever.
+MAX_POLLS_PER_RUN = 288
+# Simulated time one invocation takes (a short Lambda run and its delivery): a deployment's clock never stands still
+# between a poll, the recompute it causes and a read of the catalog (LocalPipeline says why that matters).
+INVOCATION_SECONDS = 0.1
+COMMAND = "replay"
+HELP = "run a scenario file, or one sample event through one handler, locally and end to end"
+TOKEN, APP_SECRET = "replay-token", "replay-app-secret"
+QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_TRACE_DISABLED": "1"}
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        COMMAND, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("file", type=Path, help="a scenario file, or a sample event with --function")
+    parser.add_argument("--function", help="invoke this function (folder under functions/) with the event file")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    parser.add_argument("--endpoint-url", help="AWS endpoint of a deployed stack (default: embedded moto server)")
+    parser.add_argument("--profile", help="AWS profile for --endpoint-url or a real account")
+    parser.add_argument("--graph-base-url", help="Graph API base URL (default: the embedded simulator)")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the handlers' info logs and EMF metrics (warnings show anyway)",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        print(f"{args.file}: no such file", file=sys.stderr)
+        return 2
+    with _logs_to_stderr(verbose=args.verbose):
+        code, output = _invoke_one(args) if args.function else _replay_file(args)
+    if output is not None:
+        print(output)
+    return code
+
+
+@contextmanager
+def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
+    """stdout carries the report (one JSON object with --json); the handlers' logs go to stderr: warnings always
+    (over-selling, throttling), info logs and EMF metrics only with --verbose. Everything is put back afterwards
+    (the CLI may run inside a longer process)."""
+    handler = logger.registered_handler
+    stream = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    level = logger.log_level
+    saved = {name: os.environ.get(name) for name in QUIET}
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    os.environ.update({} if verbose else QUIET)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        logger.setLevel(level)
+        if stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
+    try:
+        scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
+    except ScenarioError as error:
+        print(f"invalid scenario {args.file}: {error}", file=sys.stderr)
+        return 2, None
+    if args.endpoint_url or args.graph_base_url:
+        print(
+            "a scenario places buyer orders on the platform, so it runs against the embedded simulator and moto; "
+            "use --function to replay one event against a real endpoint",
+            file=sys.stderr,
+        )
+        return 2, None
+    report = replay_scenario(scenario)
+    broken = failed_checks(report)
+    for difference in broken:
+        print(
+            f"{difference['step']}: after the run the catalog shows {difference['retailer_id']} at "
+            f"{difference['catalog']} ({difference['catalog_visibility']}), A is {difference['A']} "
+            f"({difference['A_visibility']})",
+            file=sys.stderr,
+        )
+    return (1 if report["dead_letters"] or broken else 0), (
+        json.dumps(report, sort_keys=True) if args.json else render_report(report)
+    )
+
+
+def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
+    try:
+        event = json.loads(args.file.read_text())
+    except json.JSONDecodeError as error:
+        print(f"{args.file}: not valid JSON ({error.msg} at line {error.lineno})", file=sys.stderr)
+        return 2, None
+    if args.endpoint_url or args.profile:
+        if args.endpoint_url:
+            os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+        if args.profile:
+            os.environ["AWS_PROFILE"] = args.profile
+        if args.graph_base_url:
+            os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
+        _reset_process_caches()
+        result = load_function(args.function).lambda_handler(event, HandlerContext(args.function))
+        return 0, json.dumps(result, default=str, sort_keys=True)
+    with local_stack(graph_base_url=args.graph_base_url) as (local, _sim, pipeline):
+        result = pipeline.invoke(args.function, event)
+        dead = _dead_letters(local)
+    return (1 if dead else 0), json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True)
+
+
+def _reset_process_caches() -> None:
+    get_settings.cache_clear()
+    aws.reset_clients()
+    clear_graph_client_cache()
+
+
+@contextmanager
+def local_stack(
+    *,
+    overrides: dict[str, str] | None = None,
+    parameters: dict[str, str] | None = None,
+    graph_base_url: str | None = None,
+    catalog_id: str = "1001",
+) -> Iterator[tuple[LocalAws, CommercePlatformSimulator, LocalPipeline]]:
+    """moto server with the template deployed + the simulator, the process environment pointed at both."""
+    saved = dict(os.environ)
+    parameter_overrides = {"CatalogId": catalog_id, **(parameters or {})}
+    # A stack name of its own: moto's state is per process, and a test session may hold another stack already.
+    stack_name = f"stocksync-replay-{uuid.uuid4().hex[:8]}"
+    with (
+        LocalAws(parameter_overrides=parameter_overrides, stack_name=stack_name) as local,
+        CommercePlatformSimulator(catalog_id=catalog_id, access_token=TOKEN, app_secret=APP_SECRET) as sim,
+    ):
+        environment = local.function_environment(
+            {"STOCKSYNC_GRAPH_BASE_URL": graph_base_url or sim.url, **(overrides or {})}
+        )
+        os.environ.update(environment)
+        local.put_graph_credentials(TOKEN, APP_SECRET)
+        _reset_process_caches()
+        clock.use(sim.now)
+        try:
+            yield local, sim, LocalPipeline(local, advance_clock=sim.advance, invocation_seconds=INVOCATION_SECONDS)
+        finally:
+            clock.use(None)
+            os.environ.clear()
+            os.environ.update(saved)
+            _reset_process_caches()
+
+
+def deployment_buckets() -> set[str]:
+    """The bucket names template.yaml gives every function (STOCKSYNC_BUCKETS), read before anything is deployed."""
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    value = variables["STOCKSYNC_BUCKETS"]
+    text = value.get("Fn::Sub", "") if isinstance(value, dict) else str(value)
+    return set(re.findall(r'"([a-z][a-z0-9_-]*)":\s*\{', text if isinstance(text, str) else text[0]))
+
+
+def _parameters(scenario: Scenario) -> dict[str, str]:
+    """Template parameter overrides for the scenario's deployment-wide settings (as `sam deploy` would set them)."""
+    parameters: dict[str, str] = {}
+    if scenario.settings.deduction_mode:
+        parameters["DeductionMode"] = scenario.settings.deduction_mode
+    if scenario.settings.field:
+        parameters["CatalogField"] = scenario.settings.field
+    if scenario.settings.catalog_reads_per_hour is not None:
+        parameters["CatalogReadsPerHour"] = str(scenario.settings.catalog_reads_per_hour)
+    return parameters
+
+
+def _buckets(scenario: Scenario, defaults: str) -> str:
+    buckets: dict[str, dict[str, Any]] = json.loads(defaults)
+    for name, override in (scenario.settings.buckets or {}).items():
+        merged = {**buckets.get(name, {}), **override.model_dump(exclude_none=True)}
+        if override.allocation_percent is not None:
+            merged.pop("allocation_fixed", None)
+        if override.allocation_fixed is not None:
+            merged.pop("allocation_percent", None)
+        buckets[name] = merged
+    return json.dumps(buckets, sort_keys=True)
+
+
+def replay_scenario(scenario: Scenario) -> dict[str, Any]:
+    with (
+        local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id) as (local, sim, pipeline),
+        loop_figures() as figures,
+    ):
+        if scenario.settings.buckets or scenario.settings.default_bucket:
+            os.environ["STOCKSYNC_BUCKETS"] = _buckets(scenario, os.environ["STOCKSYNC_BUCKETS"])
+            if scenario.settings.default_bucket:
+                os.environ["STOCKSYNC_DEFAULT_BUCKET"] = scenario.settings.default_bucket
+            _reset_process_caches()
+        if scenario.settings.deduction_mode:
+            # The platform deducts as the deployment assumes it does: the two modes are two platforms.
+            sim.deduction_mode = scenario.settings.deduction_mode
+        sim.batch_processing_delay = timedelta(seconds=scenario.platform.batch_processing_seconds)
+        sim.batch_apply_fraction = scenario.platform.batch_apply_fraction
+        player = ScenarioPlayer(local, sim, pipeline, scenario)
+        player.publish_initial_state()
+        figures.start(sim)
+        for index, step in enumerate(scenario.steps):
+            player.play(step, f"steps[{index}]")
+        return build_report(
+            local,
+            sim,
+            player.refused_orders,
+            _dead_letters(local),
+            loop=figures.as_dict(sim),
+            catalog_differs_from_a=player.catalog_differs_from_a,
+            races=player.races,
+        )
+
+
+class ScenarioPlayer:
+    """Plays steps: buyers act on the platform (simulator), the merchant's systems on the bus, time on the clock.
+
+    The pipeline runs as deployed: messages are delivered as they become due, and poll_orders fires every
+    PollRate (template.yaml) at the phase of the first poll, between deliveries. Steps between two runs stand for
+    time in which the deployment is not watched: ``advance`` moves the clock and nothing runs, so the polls that
+    would have fired meanwhile are skipped, and a run starts with the deliveries, not with a catch-up poll.
+    """
+
+    def __init__(
+        self, local: LocalAws, sim: CommercePlatformSimulator, pipeline: LocalPipeline, scenario: Scenario
+    ) -> None:
+        self._local = local
+        self._sim = sim
+        self._pipeline = pipeline
+        self._scenario = scenario
+        self._events = local.client("events")
+        self._bus = local.outputs["EventBusName"]
+        self.refused_orders: list[str] = []
+        self._warehouse_steps = 0  # the sequence of the last warehouse levels sent
+        self._poll_every = timedelta(seconds=pipeline.interval_of(POLL_FUNCTION))
+        self._first_poll_at: datetime | None = None  # the schedule's phase
+        self._next_poll_at: datetime | None = None
+        self._platform_changes = 0  # orders placed, moved or cancelled on the platform by steps so far
+        self._changes_seen = 0  # of those, the ones a poll that read the whole listing began after
+        self._polls_this_run = 0
+        self._source_disabled = False
+        self.edited_since_audit: set[str] = set()  # SKUs edited outside stocksync that no finished audit has read
+        self.catalog_differs_from_a: list[dict[str, Any]] = []
+        self.races: list[dict[str, Any]] = []
+
+    def publish_initial_state(self) -> None:
+        """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published.
+        The first poll (the poller's watermark, and the phase of its schedule) comes after the first drain."""
+        for sku in self._scenario.skus:
+            self._sim.add_product(
+                sku.retailer_id,
+                quantity=sku.catalog if sku.catalog is not None else sku.warehouse,
+                name=sku.retailer_id,
+                price="10.00 USD",
+            )
+        settings = [
+            {
+                "retailer_id": sku.retailer_id,
+                "as_of": self._sim.now().isoformat(),
+                **{
+                    name: value
+                    for name, value in (
+                        ("bucket", sku.bucket),
+                        ("allocation_percent", sku.allocation_percent),
+                        ("allocation_fixed", sku.allocation_fixed),
+                    )
+                    if value is not None
+                },
+            }
+            for sku in self._scenario.skus
+        ]
+        self._put("SKU Settings Changed", [entry for entry in settings if len(entry) > 2])
+        self._warehouse({sku.retailer_id: sku.warehouse for sku in self._scenario.skus})
+        self._operate()
+        self._poll()
+        self._operate()
+
+    def play(self, step: Any, where: str = "step") -> None:
+        """One step; ``where`` (``steps[3]``) names it in the checks and races the report lists."""
+        if isinstance(step, OrderStep | CancelStep | CatalogEditStep):
+            self._on_platform(step)
+        elif isinstance(step, SyncedStep | WarehouseStep | DiscontinueStep):
+            self._on_bus(step)
+        elif isinstance(step, RunStep | WhilePushingStep):
+            self._run(step, where)
+        elif isinstance(step, AdvanceStep):
+            self._pipeline.fast_forward(step.advance)
+        elif isinstance(step, ThrottleStep):
+            spec = step.throttle
+            self._sim.throttle_after(
+                spec.after_calls, code=spec.code, regain_minutes=spec.regain_minutes, endpoint=spec.endpoint
+            )
+
+    def _on_platform(self, step: OrderStep | CancelStep | CatalogEditStep) -> None:
+        """Buyers, the platform and people in Commerce Manager act on the simulator."""
+        if isinstance(step, OrderStep):
+            self._order(step)
+        elif isinstance(step, CancelStep):
+            cancel = step.cancel
+            items = [(item.retailer_id, item.quantity) for item in cancel.items] if cancel.items is not None else None
+            with suppress(ValueError, LookupError):  # an order the platform refused has nothing to cancel
+                self._sim.cancel_order(cancel.id, items, by=cancel.by, restock_items=cancel.restock_items)
+                self._platform_changes += 1
+        else:
+            for retailer_id, edit in step.catalog_edit.items():
+                fields: dict[str, Any] = {} if edit.units is None else {QUANTITY_FIELD: edit.units}
+                if edit.visibility is not None:
+                    fields["visibility"] = edit.visibility
+                self._sim.edit_product(retailer_id, **fields)
+                self.edited_since_audit.add(retailer_id)
+
+    def _on_bus(self, step: SyncedStep | WarehouseStep | DiscontinueStep) -> None:
+        """The merchant's systems put events on the bus."""
+        now = self._sim.now().isoformat()
+        if isinstance(step, SyncedStep):
+            self._put("Warehouse Orders Synced", [{"order_ids": step.synced, "as_of": now}])
+        elif isinstance(step, WarehouseStep):
+            self._warehouse(step.warehouse)
+        else:
+            self._put(
+                "SKU Settings Changed",
+                [{"retailer_id": sku, "as_of": now, "discontinued": True} for sku in step.discontinue],
+            )
+
+    def _run(self, step: RunStep | WhilePushingStep, where: str) -> None:
+        if isinstance(step, WhilePushingStep):
+            self._while_pushing(step, where)
+            self._check_catalog(where)
+        elif step.run == "pipeline":
+            self._run_pipeline()
+            self._check_catalog(where)
+        elif step.run == "audit":
+            self._audit()
+            self._operate()
+        else:
+            assert step.bucket is not None
+            self._pipeline.sweep(step.bucket)
+            self._operate()
+
+    # -- the deployment, running ----------------------------------------------------------------------------
+
+    def _run_pipeline(self, stop: Callable[[], bool] | None = None) -> bool:
+        """Until every queue is empty and a poll that read the whole listing began after the last platform change
+        (waiting for the poll's next tick when the queues are empty first); or until ``stop`` holds."""
+        self._polls_this_run = 0
+        return self._operate(settle=True, stop=stop)
+
+    def _operate(
+        self, *, settle: bool = False, stop: Callable[[], bool] | None = None, until: datetime | None = None
+    ) -> bool:
+        """Deliver what is due, fire the poll on its ticks, and move the clock over the waits.
+
+        Ends when ``stop`` holds after an invocation (True), at ``until``, or when nothing is left to deliver and,
+        with ``settle`` or ``stop``, no platform change waits for a poll (False). Without ``settle`` it is a
+        plain drain during which polls still fire on their ticks, as they would in a deployment.
+        """
+        self._align_polls()
+        for _ in range(MAX_ROUNDS):
+            if stop is not None and stop():
+                return True
+            now = self._sim.now()
+            if until is not None and now >= until:
+                return False
+            if self._next_poll_at is not None and now >= self._next_poll_at:
+                self._poll()
+                continue
+            if self._pipeline.deliver_next():
+                continue
+            wait = self._pipeline.next_wait()
+            for_poll = (settle or stop is not None) and self._changes_unseen()
+            if wait is None and until is None and not for_poll:
+                return False
+            moments = [moment for moment in (until, self._next_poll_at) if moment is not None]
+            if wait is not None:
+                moments.append(now + timedelta(seconds=wait))
+            if not moments:
+                return False  # a change waits for a poll, but no poll has run yet to set the schedule's phase
+            self._pipeline.fast_forward(max(0.0, (min(moments) - now).total_seconds()))
+        raise PipelineStuckError(f"the pipeline did not settle in {MAX_ROUNDS} rounds")
+
+    def _changes_unseen(self) -> bool:
+        """A platform change no complete listing has covered yet, and a poll may still cover it."""
+        return (
+            self._changes_seen < self._platform_changes
+            and not self._source_disabled
+            and self._polls_this_run < MAX_POLLS_PER_RUN
+        )
+
+    def _align_polls(self) -> None:
+        """The next tick at or after now: the ticks that fell inside ``advance`` steps are skipped (nothing runs
+        in them), as a run starts where the scenario's clock is."""
+        if self._first_poll_at is None or self._next_poll_at is None:
+            return
+        now = self._sim.now()
+        if self._next_poll_at < now:
+            ticks = -((self._first_poll_at - now) // self._poll_every)  # ceil((now - first) / every)
+            self._next_poll_at = self._first_poll_at + ticks * self._poll_every
+
+    def _poll(self) -> None:
+        """poll_orders as its schedule fires it; the next tick is the first one after this one (or after the poll's
+        end, should a poll outlast PollRate)."""
+        changes = self._platform_changes
+        started = self._sim.now()
+        result = self._pipeline.run_schedule(POLL_FUNCTION) or {}
+        if self._first_poll_at is None:
+            self._first_poll_at = started
+        ticks = (max(started, self._sim.now()) - self._first_poll_at) // self._poll_every + 1
+        self._next_poll_at = self._first_poll_at + ticks * self._poll_every
+        self._polls_this_run += 1
+        if result.get("completed"):
+            self._changes_seen = changes
+        if result.get("disabled"):
+            self._source_disabled = True
+
+    def _audit(self) -> None:
+        """audit_catalog with the input its schedule passes (the scheduler's context attributes filled in)."""
+        schedule = self._pipeline.schedule_of(AUDIT_FUNCTION)
+        result = self._pipeline.invoke(schedule.function, scheduler_input(schedule.payload, self._sim.now()))
+        if isinstance(result, dict) and result.get("finished"):
+            self.edited_since_audit.clear()
+
+    def _while_pushing(self, step: WhilePushingStep, where: str) -> None:
+        """Run the pipeline until the simulator accepts an items_batch call; then each moment's steps at its point
+        of that batch's processing (the clock and the pipeline move to it, delivering what falls due before it);
+        then the pipeline runs on as ``run: pipeline`` does."""
+        known = len(self._sim.batches())
+        pushed = self._run_pipeline(stop=lambda: len(self._sim.batches()) > known)
+        race: dict[str, Any] = {"step": where, "batch": None, "moments": []}
+        timeline: dict[str, Any] | None = None
+        if pushed:
+            handle = list(self._sim.batches())[known]
+            timeline = self._sim.batches()[handle]
+            race["batch"] = handle
+        else:
+            print(
+                f"{where}: the pipeline settled without an items_batch call; the while_pushing steps ran after it",
+                file=sys.stderr,
+            )
+        ran_at: list[datetime] = []
+        for moment in step.while_pushing:
+            if timeline is not None:
+                self._operate(until=_point(moment, timeline))
+            ran_at.append(self._sim.now())
+            for nested in moment.steps:
+                self.play(nested, where)
+        self._run_pipeline()
+        if timeline is not None:
+            final = self._sim.batches()[race["batch"]]
+            sent, applied = final["accepted_at"], final["applied_at"]
+            race["applied_seconds_after_call"] = (applied - sent).total_seconds()
+            race["finished_seconds_after_call"] = (final["ready_at"] - sent).total_seconds()
+            race["moments"] = [
+                {
+                    "at": moment.at,
+                    "seconds_after_call": (moment_at - sent).total_seconds(),
+                    "relative": "before the batch was applied" if moment_at < applied else "after it was applied",
+                }
+                for moment, moment_at in zip(step.while_pushing, ran_at, strict=True)
+            ]
+        self.races.append(race)
+
+    def _check_catalog(self, where: str) -> None:
+        """After a run: every SKU's catalog shows its A, unless someone edited it outside stocksync since the last
+        audit, or the run's polls never read every order (a source throttled past MAX_POLLS_PER_RUN, removed)."""
+        unread = self._changes_seen < self._platform_changes
+        for difference in differences_from_a(self._local, self._sim):
+            why = None
+            if difference["retailer_id"] in self.edited_since_audit:
+                why = "edited outside stocksync since the last audit"
+            elif unread:
+                why = "the last poll did not read every order"
+            self.catalog_differs_from_a.append({"step": where, **difference, "why": why})
+
+    def _order(self, step: OrderStep) -> None:
+        order = step.order
+        if order.items is None:
+            if order.id not in self.refused_orders:
+                self._sim.move_order(order.id, order.state.value)
+                self._platform_changes += 1
+            return
+        try:
+            self._sim.place_order(
+                order.id, [(item.retailer_id, item.quantity) for item in order.items], state=order.state.value
+            )
+        except OrderRefused:
+            self.refused_orders.append(order.id)
+        else:
+            self._platform_changes += 1
+
+    def _warehouse(self, levels: dict[str, int]) -> None:
+        """Levels stamped strictly later than the previous step's: the simulated time and a per-replay ``sequence``.
+
+        Steps happen in order, but two of them without an ``advance`` between share the simulated time, and their
+        events reach the warehouse queue together, in an order SQS does not promise. The sequence (which the SKU
+        table compares when ``as_of`` is equal) makes ``warehouse 10, then 8, then 6`` end with 6 whatever the
+        delivery order, as a warehouse that numbers its counts would.
+        """
+        self._warehouse_steps += 1
+        now = self._sim.now().isoformat()
+        entries = [
+            {"retailer_id": sku, "level": level, "as_of": now, "sequence": self._warehouse_steps}
+            for sku, level in levels.items()
+        ]
+        self._put(
+            "Warehouse Stock Levels",
+            [{"levels": entries[start : start + 500]} for start in range(0, len(entries), 500)],
+        )
+
+    def _put(self, detail_type: str, details: list[dict[str, Any]]) -> None:
+        for start in range(0, len(details), 10):
+            answer = self._events.put_events(
+                Entries=[
+                    {
+                        "EventBusName": self._bus,
+                        "Source": "stocksync.replay",
+                        "DetailType": detail_type,
+                        "Detail": json.dumps(detail),
+                    }
+                    for detail in details[start : start + 10]
+                ]
+            )
+            if answer.get("FailedEntryCount"):
+                raise RuntimeError(f"the bus refused {detail_type} events: {answer['Entries']}")
+
+
+def _point(moment: PushMoment, timeline: dict[str, Any]) -> datetime:
+    """Where a moment falls in a batch's processing, from the batch's own instants (scenario.point_seconds says
+    the same from the settings): halfway to the application, halfway from it to the end, or seconds after the call."""
+    sent, applied, ready = timeline["accepted_at"], timeline["apply_at"], timeline["ready_at"]
+    if moment.at == "before_apply":
+        return sent + (applied - sent) / 2
+    if moment.at == "after_apply":
+        return applied + (ready - applied) / 2
+    return sent + timedelta(seconds=float(moment.at))
+
+
+def _dead_letters(local: LocalAws) -> list[dict[str, Any]]:
+    """Every message left in a dead-letter queue of the stack (the reasoned one and each queue's redrive DLQ)."""
+    sqs = local.client("sqs")
+    letters = []
+    for logical_id, (kind, url) in sorted(local.resources.items()):
+        if kind != "AWS::SQS::Queue" or not logical_id.endswith("DeadLetterQueue"):
+            continue
+        while True:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                attributes = {
+                    name: value.get("StringValue") for name, value in message.get("MessageAttributes", {}).items()
+                }
+                try:
+                    body: Any = json.loads(message["Body"])
+                except json.JSONDecodeError:
+                    body = message["Body"]
+                reason = attributes.get("reason") or "failed repeatedly (redriven after maxReceiveCount)"
+                letters.append({"queue": logical_id, "reason": reason, "body": body})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return letters
