@@ -13,9 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from stocksync.dal.codec import decode, encode
+from stocksync.dal.revisioned import put_if_revision
 from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
 from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 
@@ -125,18 +124,7 @@ class DynamoCallBudget:
             "blocked_until_ms": window.blocked_until_ms,
             "next_slot_ms": state.next_slot_ms,
             "held_until_ms": state.held_until_ms,
-            "revision": revision + 1,
         }
         if state.holder:
             item["holder"] = state.holder
-        condition = "attribute_not_exists(revision)" if revision == 0 else "revision = :expected"
-        request: dict[str, Any] = {"TableName": self._table, "Item": encode(item), "ConditionExpression": condition}
-        if revision:
-            request["ExpressionAttributeValues"] = encode({":expected": revision})
-        try:
-            self._client.put_item(**request)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_if_revision(self._client, self._table, item, revision)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from stocksync.dal.codec import decode, encode
+from stocksync.dal.revisioned import put_if_revision
 from stocksync.logic.verify_timing import MAX_OBSERVATIONS, Observation, first_check_delay, remember
 
 _CONFLICT_RETRIES = 8
@@ -76,16 +75,5 @@ class DynamoProcessingTimes:
                 {"handle": o.handle, "lower_ms": o.lower_ms, "upper_ms": o.upper_ms, "at_ms": o.observed_at_ms}
                 for o in observations
             ],
-            "revision": revision + 1,
         }
-        condition = "attribute_not_exists(revision)" if revision == 0 else "revision = :expected"
-        request: dict[str, Any] = {"TableName": self._table, "Item": encode(item), "ConditionExpression": condition}
-        if revision:
-            request["ExpressionAttributeValues"] = encode({":expected": revision})
-        try:
-            self._client.put_item(**request)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_if_revision(self._client, self._table, item, revision)
