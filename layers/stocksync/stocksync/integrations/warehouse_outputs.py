@@ -5,12 +5,16 @@ load that runs out of time, the snapshot queue it came from.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stocksync.errors import StockSyncError
 from stocksync.integrations.messaging import DeadLetters, QueuePublisher, RecomputeQueue
-from stocksync.logic.snapshot_load import SnapshotPosition
 from stocksync.observability import logger, metrics
+
+if TYPE_CHECKING:
+    # Annotations only: composition builds WarehouseSinks for several functions, and at run time this would load the
+    # snapshot loader and every Powertools Parser model into each of them at cold start, not only load_snapshot.
+    from stocksync.logic.snapshot_load import SnapshotPosition
 
 
 class HandOverError(StockSyncError):
