@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# First, before anything imports pydantic: Powertools' batch module, when it finds pydantic loaded, builds its ~30
+# parser models (Kafka, Kinesis, DynamoDB...) for type hints this function never uses, about a quarter of boto3's
+# import time at every cold start (README, "Cold start").
+import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
