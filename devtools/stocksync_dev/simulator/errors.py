@@ -13,7 +13,7 @@ from typing import Any
 OAUTH_EXCEPTION = "OAuthException"
 GRAPH_METHOD_EXCEPTION = "GraphMethodException"
 
-# Messages of the throttling codes the product must honour (graph-api.md section 4).
+# Messages of the throttling codes the product must honour (docs/graph-api.md, "Rate limits").
 THROTTLE_MESSAGES: dict[int, str] = {
     4: "(#4) Application request limit reached",
     17: "(#17) User request limit reached",

@@ -29,7 +29,7 @@ CANCEL_REASON_CODES = (
     "SUSPICIOUS_ORDER",
     "CANCEL_REASON_OTHER",
 )
-# A seller may cancel an order stuck in FB_PROCESSING only once it is this old (graph-api.md section 1.2).
+# A seller may cancel an order stuck in FB_PROCESSING only once it is this old (docs/graph-api.md, "States").
 SELLER_CANCEL_WAIT_IN_FB_PROCESSING = timedelta(hours=24)
 
 

@@ -3,8 +3,8 @@
 Why it looks the way it does:
 
 - One ``requests.Session`` with a pooled ``HTTPAdapter``: a warm Lambda reuses its TLS connections.
-- Every call carries ``access_token`` and ``appsecret_proof`` (graph-api.md 4); POSTs send them in the form body so
-  they stay out of URLs. Nothing logged or raised contains them (``graph_errors.redact``).
+- Every call carries ``access_token`` and ``appsecret_proof`` (docs/graph-api.md, "Authentication"); POSTs send
+  them in the form body so they stay out of URLs. Nothing logged or raised contains them (``graph_errors.redact``).
 - Transient failures (5xx, codes 1/2, ``is_transient``, network errors) are retried with exponential backoff and full
   jitter, at most ``max_attempts`` sends, then ``GraphTransientError``.
 - Throttling is honoured: the wait Meta announces in ``X-Business-Use-Case-Usage`` (minutes) is slept inline only
@@ -76,7 +76,7 @@ DEFAULT_ORDER_FIELDS = (
     "cancellations{id,items{retailer_id,quantity},restock_items,cancel_reason}"
 )
 DEFAULT_PRODUCT_FIELDS = "id,retailer_id,quantity_to_sell_on_facebook,visibility"
-MAX_BATCH_REQUESTS = 5000  # items_batch limit per call (graph-api.md 2.1)
+MAX_BATCH_REQUESTS = 5000  # items_batch limit per call (docs/graph-api.md, "Catalog: pushing stock")
 # Our bound on the retailer ids of one filtered products listing (Graph documents none; the ids go in each page's URL).
 MAX_FILTER_RETAILER_IDS = 100
 _AUTH_PARAMS = frozenset({"access_token", "appsecret_proof"})

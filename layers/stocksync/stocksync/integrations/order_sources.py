@@ -1,4 +1,4 @@
-"""Order sources: where sightings come from (DESIGN.md, "Where orders come from").
+"""Order sources: where sightings come from (docs/design.md, "Where orders come from").
 
 Two adapters feed the same ledger. ``MetaCommerceOrders`` polls the Commerce Order Management API (removed by Meta
 from every Graph API version on 2026-10-27; kept for the simulator, historic replays and accounts still on it).

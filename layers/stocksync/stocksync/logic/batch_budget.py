@@ -1,10 +1,10 @@
 """The catalog's items_batch call budget: a sliding window of the calls made in the trailing hour.
 
 Why a sliding window and not a refilling token bucket: the platform counts "calls per catalog per hour" (about
-100, error 80014 beyond, graph-api.md 2.4). A token bucket of capacity C refilling C per hour lets up to 2C calls
-through in one hour (a full bucket, then its refill); a log of the call times in the trailing hour allows exactly
-what the platform allows. The log is at most ``calls_per_hour`` numbers, so it fits one small DynamoDB item that
-concurrent push invocations update with optimistic concurrency (dal/budget.py).
+100, error 80014 beyond; docs/graph-api.md, "Rate limits"). A token bucket of capacity C refilling C per hour lets
+up to 2C calls through in one hour (a full bucket, then its refill); a log of the call times in the trailing hour
+allows exactly what the platform allows. The log is at most ``calls_per_hour`` numbers, so it fits one small
+DynamoDB item that concurrent push invocations update with optimistic concurrency (dal/budget.py).
 
 Why calls get fuller when the budget runs low: an invocation packs ``preferred`` rows per call (3,000, Meta's
 recommendation) while the budget is comfortable. Once fewer than ``LOW_BUDGET_FRACTION`` of the hour's calls would
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 BUDGET_WINDOW = timedelta(hours=1)
-MAX_REQUESTS_PER_CALL = 5000  # items_batch limit (graph-api.md 2.1)
+MAX_REQUESTS_PER_CALL = 5000  # items_batch limit (docs/graph-api.md, "Catalog: pushing stock")
 LOW_BUDGET_FRACTION = 0.25
 
 

@@ -1,6 +1,6 @@
 """Which received push messages still need sending, and how they are packed into items_batch calls.
 
-Rules (DESIGN.md invariants 2 and 6):
+Rules (docs/design.md, invariants 2, 8 and 9):
 
 - Per SKU only the newest version of a batch of messages matters: older copies in the same batch are superseded.
 - A version below the SKU's ``published_version`` is superseded (recompute already enqueued a newer value), and one

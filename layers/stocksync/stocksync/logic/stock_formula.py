@@ -1,6 +1,6 @@
 """The number the catalog should show for one SKU: pre-allocation, pending deductions, the pessimistic threshold.
 
-Both deduction modes, side by side (DESIGN.md, "The number the product publishes"; docs/recompute.md):
+Both deduction modes, side by side (docs/design.md, "The number the product publishes"; docs/recompute.md):
 
 =====================  ===========================================  ==============================================
                        merchant (default)                           platform
@@ -16,7 +16,7 @@ over-sold when         P + C > alloc(I)                             P + C + K > 
 =====================  ===========================================  ==============================================
 
 The merchant mode can only under-sell (an order is never counted upward twice), which is why it is the default
-while Meta's exact netting is unconfirmed (graph-api.md 0.3).
+while Meta's exact netting is unconfirmed (docs/graph-api.md, "What is not known").
 
 ``alloc(I)`` is the share of the warehouse level dedicated to Facebook/Instagram: a percentage (rounded down, so a
 share never rounds up into units another channel holds), a fixed cap (``min(I, cap)``), or all of ``I``. A SKU's

@@ -1,4 +1,4 @@
-"""Graph API shapes (graph-api.md), parsed at the edge so nothing downstream handles raw JSON.
+"""Graph API shapes (docs/graph-api.md), parsed at the edge so nothing downstream handles raw JSON.
 
 The models mirror the wire (``order.items.data[0]``), so a validation error's location reads like the JSON path a
 person would look up in the response. Requests the client sends are typed too (``ItemUpdate``, ``CancelLine``,
@@ -47,7 +47,7 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-# --- Commerce orders (graph-api.md 1.3) ---------------------------------------------------------------------------
+# --- Commerce orders (docs/graph-api.md, "Commerce orders") -------------------------------------------------------
 
 
 class OrderStatus(_Wire):
@@ -90,7 +90,7 @@ class CancelledItems(_Wire):
 
 
 class CancelReasonCode(StrEnum):
-    """Reason codes Meta accepts on a seller cancellation (graph-api.md 1.5)."""
+    """Reason codes Meta accepts on a seller cancellation (docs/graph-api.md, "Cancellation")."""
 
     CUSTOMER_REQUESTED = "CUSTOMER_REQUESTED"
     OUT_OF_STOCK = "OUT_OF_STOCK"
@@ -162,7 +162,7 @@ class CommerceOrderPage(BaseModel):
     has_next: bool
 
 
-# --- Catalog (graph-api.md 2, 3) ----------------------------------------------------------------------------------
+# --- Catalog (docs/graph-api.md, the "Catalog" sections) ----------------------------------------------------------
 
 
 class ItemUpdate(BaseModel):
@@ -316,7 +316,7 @@ class CancelLine(BaseModel):
 
 
 class GraphErrorBody(_Wire):
-    """The ``error`` object of a failed call (graph-api.md 4)."""
+    """The ``error`` object of a failed call (docs/graph-api.md, "Errors")."""
 
     message: str = ""
     type: str | None = None
@@ -345,7 +345,10 @@ class AcknowledgeOrdersResult(_Wire):
 
     @property
     def failed(self) -> list[AcknowledgedOrder]:
-        """Orders not acknowledged: Meta says not to process those (graph-api.md 1.4); retry them."""
+        """Orders not acknowledged: Meta says not to process those; retry them.
+
+        docs/graph-api.md, "Acknowledgement".
+        """
         return [order for order in self.orders if order.error is not None or order.state is None]
 
 
@@ -376,7 +379,7 @@ class ListResponse(_Wire):
         return self.paging is not None and self.paging.next is not None
 
 
-# --- Rate-limit usage headers (graph-api.md 4) ----------------------------------------------------------------------
+# --- Rate-limit usage headers (docs/graph-api.md, "Rate limits") ----------------------------------------------------
 
 
 class AppUsage(_Wire):

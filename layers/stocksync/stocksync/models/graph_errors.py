@@ -1,8 +1,8 @@
 """Graph API failures as types, so each caller reacts by kind: retry, back off, refresh, alarm or dead-letter.
 
-Classification follows graph-api.md 4. Every message is built from fields Meta returns plus the endpoint path
-(never its query string), and passes ``redact`` so an access token or appsecret_proof can never reach a log line,
-an exception message or a dead letter.
+Classification follows docs/graph-api.md ("Errors", "Rate limits"). Every message is built from fields Meta returns
+plus the endpoint path (never its query string), and passes ``redact`` so an access token or appsecret_proof can
+never reach a log line, an exception message or a dead letter.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Orders as the product sees them, whichever source they came from (DESIGN.md, "Where orders come from").
+"""Orders as the product sees them, whichever source they came from (docs/design.md, "Where orders come from").
 
 An ``OrderObservation`` is one sighting of an order: by the Commerce API poller, by an order event from the
 merchant's own systems, or by the warehouse saying it has accounted for the order. Sightings repeat, overlap and
@@ -18,7 +18,7 @@ OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_w
 
 
 class OrderState(StrEnum):
-    """Every state the Commerce API reports (graph-api.md 1.2), in lifecycle order."""
+    """Every state the Commerce API reports (docs/graph-api.md, "States"), in lifecycle order."""
 
     FB_PROCESSING = "FB_PROCESSING"
     CREATED = "CREATED"

@@ -25,7 +25,7 @@ _BUCKET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 class DeductionMode(StrEnum):
-    """How pending orders are subtracted (DESIGN.md, "The number the product publishes")."""
+    """How pending orders are subtracted (docs/design.md, "The number the product publishes")."""
 
     # A = alloc(I) - P - C: we subtract every order the warehouse has not yet taken. Can only under-sell.
     MERCHANT = "merchant"

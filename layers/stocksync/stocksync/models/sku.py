@@ -14,7 +14,10 @@ from stocksync.models.orders import RetailerId
 
 
 class Visibility(StrEnum):
-    """Catalog item visibility. A discontinued product is staged (hidden), never deleted (DESIGN.md invariant 4)."""
+    """Catalog item visibility.
+
+    A discontinued product is staged (hidden), never deleted (docs/design.md, invariant 4).
+    """
 
     PUBLISHED = "published"
     STAGING = "staging"
