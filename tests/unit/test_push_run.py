@@ -141,7 +141,9 @@ def test_more_rows_than_the_open_slots_carry_fill_them_to_5000_and_the_rest_wait
     assert {delay for _body, delay in rig.push_queue.sent} == {math.ceil(slot)}
     assert (outcome.next_slot_seconds, outcome.slots_used_in_hour) == (slot, 2)
     rest = [ReceivedPush(f"again{i}", QueuedPush.model_validate(b)) for i, b in enumerate(rig.push_queue.bodies)]
+    released = len(rig.budget.released)
     assert rig.pusher.push(rest).calls == 0  # too early: the slot is not open yet
+    assert len(rig.budget.released) == released  # no slot, no lease taken, nothing to give back
     rig.now += timedelta(seconds=slot)
     assert rig.pusher.push(rest).pushed == 2000
 
@@ -295,16 +297,19 @@ def test_the_first_status_check_follows_the_observed_processing_times_and_falls_
     class Timing:
         def __init__(self, answer: int | Exception) -> None:
             self.answer = answer
+            self.reads = 0
 
         def first_check_delay(self, default_seconds: int) -> int:
+            self.reads += 1
             if isinstance(self.answer, Exception):
                 raise self.answer
             return self.answer
 
-    rig = Rig(3)
-    rig.pusher._verify_timing = Timing(22)
-    rig.pusher.push(pushes(3))
-    assert rig.verify_queue.sent == [({"handle": "h1", "attempt": 1}, 22)]
+    rig = Rig(6000)
+    rig.pusher._verify_timing = timing = Timing(22)
+    rig.pusher.push(pushes(6000))
+    assert rig.verify_queue.sent == [({"handle": f"h{i}", "attempt": 1}, 22) for i in (1, 2)]
+    assert timing.reads == 1  # one read of the estimate for the run's two calls
     rig = Rig(3)
     rig.pusher._verify_timing = Timing(RuntimeError("table unavailable"))
     assert rig.pusher.push(pushes(3)).calls == 1  # the batch still goes out, checked after VerifyDelaySeconds

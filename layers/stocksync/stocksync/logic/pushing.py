@@ -187,6 +187,7 @@ class Pusher:
         self._dead_letters = dead_letters
         self._confirmations = confirmations
         self._verify_timing = verify_timing
+        self._check_delay: int | None = None
         self._now = now
 
     def push(self, received: Sequence[ReceivedPush], *, lease_seconds: float = 900.0) -> PushOutcome:
@@ -202,24 +203,17 @@ class Pusher:
             self._reject(push, f"retailer_id: no SKU record for {push.retailer_id!r}", outcome)
         rows = send_order(selection.to_send)
         outcome.urgent = sum(1 for push in rows if push.message.urgent)
+        self._check_delay = None
         if rows:
-            holder = uuid.uuid4().hex
-            try:
-                self._batch(rows, states, outcome, holder, lease_seconds)
-            finally:
-                self._budget.release(holder)
+            self._batch(rows, states, outcome, lease_seconds)
         return outcome
 
     # --- batch calls ----------------------------------------------------------------------------------------------
 
     def _batch(
-        self,
-        rows: list[ReceivedPush],
-        states: Mapping[str, SkuState],
-        outcome: PushOutcome,
-        holder: str,
-        lease_seconds: float,
+        self, rows: list[ReceivedPush], states: Mapping[str, SkuState], outcome: PushOutcome, lease_seconds: float
     ) -> None:
+        holder = uuid.uuid4().hex
         now = self._now()
         granted = self._budget.acquire_slots(
             len(rows),
@@ -228,6 +222,23 @@ class Pusher:
             holder=holder,
             lease_seconds=lease_seconds,
         )
+        if not granted.calls:  # no slot, so no lease taken: nothing to give back (the common run under load)
+            self._send(rows, states, outcome, granted, now)
+            return
+        try:
+            self._send(rows, states, outcome, granted, now)
+        finally:
+            self._budget.release(holder)
+
+    def _send(
+        self,
+        rows: list[ReceivedPush],
+        states: Mapping[str, SkuState],
+        outcome: PushOutcome,
+        granted: CallGrant,
+        now: datetime,
+    ) -> None:
+        """The granted calls, in send order; the rows they do not carry wait for the next slot."""
         outcome.slots_used_in_hour = granted.calls_in_hour
         calls = pack(rows[: granted.capacity], granted.size) if granted.calls else []
         waiting = rows[granted.capacity :]
@@ -301,6 +312,12 @@ class Pusher:
         outcome.handles.append(handle)
 
     def _first_check_delay(self) -> int:
+        """Read once per run: the calls of one run share the estimate."""
+        if self._check_delay is None:
+            self._check_delay = self._estimated_check_delay()
+        return self._check_delay
+
+    def _estimated_check_delay(self) -> int:
         default = self._config.verify_delay_seconds
         if self._verify_timing is None:
             return default
