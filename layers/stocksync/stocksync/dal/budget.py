@@ -1,10 +1,13 @@
-"""The shared items_batch call budget, one item in the control table per catalog.
+"""A catalog's call budgets, one item each in the control table: the items_batch pacer (``batch-call``: the call log,
+the next slot, the platform's pause and the pusher's lease), the catalog reads (``catalog-read``) and the status
+checks (``status-check``).
 
-Concurrent push invocations share it by optimistic concurrency: each reads the item, computes its grant
-(logic/batch_budget.py), and writes the new call log only if ``revision`` is still the one it read; on a conflict it
-reads again. Why this and not reserved concurrency: a concurrency limit bounds how many invocations run at once, not
-how many calls they make in an hour, and SQS-triggered functions with a low reserved concurrency get throttled
-pollers whose messages count receives towards the dead-letter queue.
+Concurrent invocations share an item by optimistic concurrency: each reads it, computes its grant
+(logic/call_pacing.py for the pacer, logic/batch_budget.py for the others), and writes it back only if its
+``revision`` is still the one read (dal/revisioned.py); on a conflict it reads again. Why this and not reserved
+concurrency: a concurrency limit bounds how many invocations run at once, not how many calls they make in an hour,
+and SQS-triggered functions with a low reserved concurrency get throttled pollers whose messages count receives
+towards the dead-letter queue.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
-"""The catalog's items_batch call budget: a sliding window of the calls made in the trailing hour.
+"""A call budget as a sliding window of the calls made in the trailing hour.
+
+Two uses. For items_batch it is the hard cap under the pacer (logic/call_pacing.py spaces the calls; this log
+keeps any trailing hour within what the platform counts). For the catalog reads and the status checks it is the
+whole budget (``grant``): those callers wait in their queue when it runs out, and their budgets are large.
 
 Why a sliding window and not a refilling token bucket: the platform counts "calls per catalog per hour" (about
 100, error 80014 beyond; docs/graph-api.md, "Rate limits"). A token bucket of capacity C refilling C per hour lets
 up to 2C calls through in one hour (a full bucket, then its refill); a log of the call times in the trailing hour
 allows exactly what the platform allows. The log is at most ``calls_per_hour`` numbers, so it fits one small
-DynamoDB item that concurrent push invocations update with optimistic concurrency (dal/budget.py).
+DynamoDB item that concurrent invocations update with optimistic concurrency (dal/budget.py).
 
-Why calls get fuller when the budget runs low: an invocation packs ``preferred`` rows per call (3,000, Meta's
-recommendation) while the budget is comfortable. Once fewer than ``LOW_BUDGET_FRACTION`` of the hour's calls would
-remain, it packs up to 5,000 (the API's limit) per call, and when no call is left it defers its rows to a later
-invocation (that then carries them together with newer ones) instead of holding calls in a queue of its own.
+Why ``grant`` makes calls fuller when the budget runs low: it packs ``preferred`` rows per call while the budget
+is comfortable; once fewer than ``LOW_BUDGET_FRACTION`` of the hour's calls would remain, up to 5,000 (the API's
+limit) per call, and when no call is left the caller defers its rows until ``retry_after_seconds``.
 """
 
 from __future__ import annotations
