@@ -414,3 +414,32 @@ def test_the_sample_events_run_through_the_handlers(local_aws: LocalAws, platfor
     assert no_failures(load_handler("verify_batch").lambda_handler(verify_event, FakeLambdaContext()))
     [letter] = messages(local_aws, "DEAD_LETTER_QUEUE_URL")
     assert letter["attributes"]["reason"].startswith("handle: no batch record for 'AcSim00000134c2f8e1a9d0'")
+
+
+def test_each_run_logs_and_counts_its_slot_and_a_bad_urgent_flag_is_dead_lettered_alone(
+    local_aws: LocalAws,
+    platform: CommercePlatformSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure(monkeypatch, STOCKSYNC_PUSH_BURST_CALLS="1")
+    seed(local_aws, platform, ["A", "B"])
+    assert no_failures(push([push_body("A", 3)]))  # takes the only slot
+    platform.advance(5)
+    capsys.readouterr()
+    answer = push([push_body("B", 0, urgent=True), push_body("X", 1, urgent="yes")])
+    assert no_failures(answer)
+    [letter] = messages(local_aws, "DEAD_LETTER_QUEUE_URL")
+    assert letter["attributes"]["reason"].startswith("urgent: Input should be a valid boolean")
+    assert release(local_aws, "PUSH_QUEUE_URL") == [35]  # B waits for the next slot, 40 s after the first call
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [report] = [line for line in lines if line.get("message") == "push finished"]
+    assert (report["pushed"], report["deferred"], report["urgent"], report["slots_used_in_hour"]) == (0, 1, 1, 1)
+    assert report["next_slot_seconds"] == 35 and report["oldest_waiting_age_seconds"] == 5
+    [emf] = [line for line in lines if "_aws" in line]
+    assert (emf["PushesDeferred"], emf["UrgentRows"], emf["SlotsUsedInHour"], emf["OldestWaitingAge"]) == (
+        [1.0],
+        [1.0],
+        [1.0],
+        [5.0],
+    )
