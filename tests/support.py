@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+from stocksync import clock
 from stocksync_dev.cli.pipeline import load_function
 
 
@@ -96,3 +100,28 @@ def emitted_metrics(stdout: str) -> dict[str, Any]:
             for metric in directive["Metrics"]:
                 values[f"{directive['Namespace']}/{metric['Name']} {dimensions}"] = blob[metric["Name"]]
     return values
+
+
+class SteppedClock:
+    """The product's clock (``stocksync.clock``), moved only by the test: a lease or a deadline passes when the
+    test says so. Use it with ``stepped_clock``."""
+
+    def __init__(self, start: datetime) -> None:
+        self.moment = start
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+@contextmanager
+def stepped_clock(start: datetime) -> Iterator[SteppedClock]:
+    """The product runs on a ``SteppedClock`` from ``start`` inside the block, on real time again after it."""
+    stepped = SteppedClock(start)
+    clock.use(stepped)
+    try:
+        yield stepped
+    finally:
+        clock.use(None)

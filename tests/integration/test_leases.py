@@ -14,33 +14,18 @@ from typing import Any
 
 import pytest
 
-from stocksync import clock
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.leases import Leases
 from stocksync_dev.local.aws import LocalAws
+from tests.support import SteppedClock, stepped_clock
 
 START = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
 
 
-class SteppedClock:
-    def __init__(self) -> None:
-        self.moment = START
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def time() -> Iterator[SteppedClock]:
-    stepped = SteppedClock()
-    clock.use(stepped)
-    try:
+    with stepped_clock(START) as stepped:
         yield stepped
-    finally:
-        clock.use(None)
 
 
 @pytest.fixture

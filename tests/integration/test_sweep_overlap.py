@@ -12,43 +12,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from stocksync import clock
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import load_template
 from tests.integration.test_recompute import SWEEP_ARN, messages, seed, sku_record
-from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, sqs_event
+from tests.support import (
+    FakeLambdaContext,
+    SteppedClock,
+    drain_queue,
+    emitted_metrics,
+    load_handler,
+    sqs_event,
+    stepped_clock,
+)
 
 SKUS = [f"SKU-{index:04d}" for index in range(2_500)]
 CHANGED = {sku for index, sku in enumerate(SKUS) if index % 25 == 0}  # one order each: 10 - 1 = 9 to push
 
 
-class SteppedClock:
-    """The product's clock, moved by the test: a lease expires when the test says so."""
-
-    def __init__(self) -> None:
-        self.moment = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def time() -> Iterator[SteppedClock]:
-    stepped = SteppedClock()
-    clock.use(stepped)
-    try:
+    with stepped_clock(datetime.now(UTC).replace(microsecond=0)) as stepped:
         yield stepped
-    finally:
-        clock.use(None)
 
 
 @pytest.fixture
