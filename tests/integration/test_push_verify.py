@@ -25,7 +25,7 @@ from stocksync.models.settings import get_settings
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
 from stocksync_dev.simulator.catalog_endpoints import CatalogEndpoints
-from tests.support import FakeLambdaContext, drain_queue, load_handler, sqs_event
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, sqs_event
 
 TOKEN, APP_SECRET = "push-test-token", "push-test-app-secret"
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -421,25 +421,23 @@ def test_each_run_logs_and_counts_its_slot_and_a_bad_urgent_flag_is_dead_lettere
     platform: CommercePlatformSimulator,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     configure(monkeypatch, STOCKSYNC_PUSH_BURST_CALLS="1")
     seed(local_aws, platform, ["A", "B"])
     assert no_failures(push([push_body("A", 3)]))  # takes the only slot
     platform.advance(5)
     capsys.readouterr()
+    caplog.clear()
     answer = push([push_body("B", 0, urgent=True), push_body("X", 1, urgent="yes")])
     assert no_failures(answer)
     [letter] = messages(local_aws, "DEAD_LETTER_QUEUE_URL")
     assert letter["attributes"]["reason"].startswith("urgent: Input should be a valid boolean")
     assert release(local_aws, "PUSH_QUEUE_URL") == [35]  # B waits for the next slot, 40 s after the first call
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    [report] = [line for line in lines if line.get("message") == "push finished"]
+    [report] = [vars(record) for record in caplog.records if record.getMessage() == "push finished"]
     assert (report["pushed"], report["deferred"], report["urgent"], report["slots_used_in_hour"]) == (0, 1, 1, 1)
     assert report["next_slot_seconds"] == 35 and report["oldest_waiting_age_seconds"] == 5
-    [emf] = [line for line in lines if "_aws" in line]
-    assert (emf["PushesDeferred"], emf["UrgentRows"], emf["SlotsUsedInHour"], emf["OldestWaitingAge"]) == (
-        [1.0],
-        [1.0],
-        [1.0],
-        [5.0],
-    )
+    metrics = emitted_metrics(capsys.readouterr().out)
+    counted = [metrics[f"StockSync/{name} service=stocksync"] for name in ("PushesDeferred", "UrgentRows")]
+    timed = [metrics[f"StockSync/{name} service=stocksync"] for name in ("SlotsUsedInHour", "OldestWaitingAge")]
+    assert (counted, timed) == ([[1.0], [1.0]], [[1.0], [5.0]])
