@@ -13,6 +13,15 @@ sent, and that property counts the queue's visible, delayed and in-flight messag
 reading the clock per message). Sending to a queue that holds n messages costs O(n): a benchmark that enqueues
 10,000 recompute requests nobody consumes becomes quadratic (30 minutes instead of seconds). While a send runs on
 this thread, ``attributes`` returns only the FIFO settings the send path reads; GetQueueAttributes still counts.
+
+**ReceiveMessage and DeleteMessage on a deep queue.** For every message it hands out, moto's ReceiveMessage checks the
+retention period through ``get_queue_attributes``, which builds ``queue.attributes`` three times, each counting every
+message of the queue (reading the clock twice per message): receiving n messages from a queue of n costs O(n^2)
+clock reads. The speed-up reads ``queue.message_retention_period`` itself (the value ``attributes`` holds).
+``Queue.messages`` (the visible, undelayed messages each receive scans) reads the clock once per scan instead of twice
+per message, and DeleteMessage finds its message in one pass and stops there, instead of testing every message twice
+against every receipt handle it ever had (moto's handles are 185 random letters: one message has a given handle).
+A replay of 12,000 SKUs drains tens of thousands of messages through such queues (issue 12).
 """
 
 from __future__ import annotations
@@ -21,12 +30,13 @@ import copy
 import threading
 from typing import Any
 
-from moto.core.utils import camelcase_to_underscores
+from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import Queue, SQSBackend
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
+from moto.sqs.models import Message, Queue, SQSBackend
 
 _state = threading.local()
 _installed = False
@@ -112,6 +122,44 @@ def _install_sqs() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
     SQSBackend.send_message = _sending(SQSBackend.send_message)  # type: ignore[method-assign]
     SQSBackend.send_message_batch = _sending(SQSBackend.send_message_batch)  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
+    Queue.messages = property(_deliverable)  # type: ignore[assignment,method-assign]
+    Queue.delete_message = _delete_message  # type: ignore[method-assign]
+
+
+def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    """moto's retention check, with the period read from the queue rather than from its counted attributes."""
+    retention_period = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
+    if retention_period is None:  # get_queue_attributes leaves a None attribute out: moto's own KeyError
+        raise KeyError("MessageRetentionPeriod")
+    return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+
+def _deliverable(self: Queue) -> list[Message]:
+    """``Queue.messages``: the visible messages not delayed, on one reading of the clock."""
+    now = unix_time_millis()
+    return [message for message in self._messages if now > message.visible_at and not now < message.delayed_until]
+
+
+def _delete_message(self: Queue, receipt_handle: str) -> None:
+    """moto's ``Queue.delete_message``: the same answers, one pass that stops at the message."""
+    if receipt_handle in self.deleted_messages:
+        return  # already deleted: moto accepts it again
+    messages = self._messages
+    index = next(
+        (
+            position
+            for position, message in enumerate(messages)
+            if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles
+        ),
+        None,
+    )
+    if index is None:
+        raise ReceiptHandleIsInvalid()
+    message = messages[index]
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+    self._messages = messages[:index] + messages[index + 1 :]  # a new list, as moto assigns one
 
 
 def install() -> None:

@@ -1,0 +1,147 @@
+"""The SQS receive and delete speed-ups a large replay needs (issue 12) keep what moto answers.
+
+moto's ReceiveMessage counted the whole queue for every message it handed out (the retention check went through
+``get_queue_attributes``), and DeleteMessage tested every message against every receipt handle it ever had; both
+made draining a deep queue quadratic. These tests hold the answers: what is received, what stays in flight or
+delayed, what a delete with a current, an old, a repeated or an unknown handle does, and that an expired message is
+not handed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto.backends import get_backend
+from moto.sqs.models import Queue
+
+from stocksync_dev.local.aws import LocalAws
+
+
+@pytest.fixture
+def queue(local_aws: LocalAws) -> Iterator[tuple[Any, str]]:
+    client = local_aws.client("sqs")
+    url = client.create_queue(QueueName="replay-scale-speedup")["QueueUrl"]
+    yield client, url
+    client.delete_queue(QueueUrl=url)
+
+
+def send(client: Any, url: str, count: int, *, delay: int = 0) -> None:
+    for start in range(0, count, 10):
+        entries = [
+            {"Id": str(n), "MessageBody": f"m{n}", "DelaySeconds": delay} for n in range(start, min(count, start + 10))
+        ]
+        client.send_message_batch(QueueUrl=url, Entries=entries)
+
+
+def counts(client: Any, url: str) -> dict[str, str]:
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    return client.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+
+
+def moto_queue(local_aws: LocalAws, url: str) -> Queue:
+    account = local_aws.client("sts").get_caller_identity()["Account"]
+    backend = get_backend("sqs")[account][local_aws.region]
+    return backend.queues[url.rsplit("/", 1)[-1]]
+
+
+def test_receive_hands_out_visible_undelayed_messages_in_order_and_counts_stay_right(queue: tuple[Any, str]) -> None:
+    client, url = queue
+    send(client, url, 25)
+    send(client, url, 3, delay=600)
+    first = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)["Messages"]
+    second = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)["Messages"]
+    assert [message["Body"] for message in first + second] == [f"m{n}" for n in range(20)]
+    assert counts(client, url) == {
+        "ApproximateNumberOfMessages": "5",
+        "ApproximateNumberOfMessagesNotVisible": "20",
+        "ApproximateNumberOfMessagesDelayed": "3",
+    }
+    rest = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [message["Body"] for message in rest] == [f"m{n}" for n in range(20, 25)]  # not the delayed three
+
+
+def test_receive_does_not_count_the_queue(
+    queue: tuple[Any, str], local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retention check reads the period, so receiving no longer builds the counted attributes per message."""
+    client, url = queue
+    send(client, url, 30)
+    built: list[int] = []
+    real_attributes = Queue.attributes
+
+    def recording(self: Queue) -> Any:
+        built.append(len(self._messages))
+        return real_attributes.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Queue, "attributes", property(recording))
+    received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(received) == 10
+    assert built == []
+    assert moto_queue(local_aws, url).message_retention_period == 86400 * 4  # what moto's check read, via attributes
+
+
+def test_an_expired_message_is_not_handed_out(queue: tuple[Any, str], local_aws: LocalAws) -> None:
+    client, url = queue
+    client.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
+    send(client, url, 1)
+    for message in moto_queue(local_aws, url)._messages:
+        message.sent_timestamp -= 120_000  # sent two minutes ago: past the period
+    assert client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_delete_by_current_old_repeated_and_unknown_handle(queue: tuple[Any, str]) -> None:
+    client, url = queue
+    send(client, url, 5)
+    received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=0)["Messages"]
+    again = client.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=300)["Messages"]
+    assert [m["Body"] for m in received] == [m["Body"] for m in again]  # the same three, each with a new handle
+    client.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"])  # current handle
+    client.delete_message(QueueUrl=url, ReceiptHandle=received[1]["ReceiptHandle"])  # an older handle still works
+    client.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"])  # repeated: accepted, no change
+    client.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])  # old handle of a deleted one
+    with pytest.raises(ClientError) as caught:
+        client.delete_message(QueueUrl=url, ReceiptHandle="x" * 185)
+    assert caught.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+    assert counts(client, url) == {
+        "ApproximateNumberOfMessages": "2",
+        "ApproximateNumberOfMessagesNotVisible": "1",
+        "ApproximateNumberOfMessagesDelayed": "0",
+    }
+    left = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [message["Body"] for message in left] == ["m3", "m4"]
+
+
+def test_a_batch_delete_reports_each_handle(queue: tuple[Any, str]) -> None:
+    client, url = queue
+    send(client, url, 3)
+    received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]
+    entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)]
+    entries.append({"Id": "bad", "ReceiptHandle": "y" * 185})
+    answer = client.delete_message_batch(QueueUrl=url, Entries=entries)
+    assert sorted(entry["Id"] for entry in answer["Successful"]) == ["0", "1", "2"]
+    assert [(entry["Id"], entry["Code"]) for entry in answer["Failed"]] == [("bad", "ReceiptHandleIsInvalid")]
+    assert counts(client, url)["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_draining_a_deep_queue_stays_linear(queue: tuple[Any, str], local_aws: LocalAws) -> None:
+    """2,000 messages received ten at a time and deleted: every message out exactly once, the queue empty."""
+    client, url = queue
+    send(client, url, 2000)
+    bodies: list[str] = []
+    while True:
+        batch = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        bodies.extend(message["Body"] for message in batch)
+        client.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)]
+        )
+    assert sorted(bodies) == sorted(f"m{n}" for n in range(2000))
+    assert moto_queue(local_aws, url)._messages == []
