@@ -37,6 +37,7 @@ Sku = Annotated[str, Field(min_length=1, max_length=100)]
 BucketName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 # A batch's processing, and a point inside it, are bounded: an hour is far beyond anything Meta documents or we saw.
 MAX_POINT_SECONDS = 3600
+MAX_GENERATED_SKUS = 100_000  # one generate_skus entry (the sweep benchmark's bucket size)
 APPLY_POINTS = ("before_apply", "after_apply")
 
 
@@ -110,6 +111,40 @@ class ScenarioSku(_OneAllocation):
     )
 
 
+class GeneratedSkus(_OneAllocation):
+    """Many SKUs alike in one entry (a catalog of 12,000 SKUs without 12,000 lines): ``count`` SKUs named ``prefix``
+    and a number zero-padded to ``digits`` (``SKU-00000``, ``SKU-00001``...), from ``start``."""
+
+    count: Annotated[int, Field(strict=True, ge=1, le=MAX_GENERATED_SKUS)]
+    prefix: Annotated[str, Field(min_length=1, max_length=80)] = "SKU-"
+    start: Annotated[int, Field(strict=True, ge=0)] = 0
+    digits: Annotated[int, Field(strict=True, ge=1, le=12)] = 5
+    warehouse: Annotated[int, Field(strict=True, ge=0, description="units on hand at the start, for each")]
+    bucket: str | None = None
+    catalog: Annotated[int, Field(strict=True, ge=0)] | None = Field(
+        default=None, description="the platform's value before the replay's initial publish (default: warehouse)"
+    )
+
+    @model_validator(mode="after")
+    def _numbers_fit(self) -> Self:
+        if len(str(self.start + self.count - 1)) > self.digits:
+            raise ValueError(f"{self.start + self.count - 1} has more than {self.digits} digits")
+        return self
+
+    def expand(self) -> list[ScenarioSku]:
+        return [
+            ScenarioSku(
+                retailer_id=f"{self.prefix}{number:0{self.digits}d}",
+                warehouse=self.warehouse,
+                bucket=self.bucket,
+                catalog=self.catalog,
+                allocation_percent=self.allocation_percent,
+                allocation_fixed=self.allocation_fixed,
+            )
+            for number in range(self.start, self.start + self.count)
+        ]
+
+
 class ItemLine(_Strict):
     retailer_id: Sku
     quantity: Quantity
@@ -147,6 +182,12 @@ class SyncedStep(_Strict):
 
 class WarehouseStep(_Strict):
     warehouse: Annotated[dict[Sku, Annotated[int, Field(strict=True, ge=0)]], Field(min_length=1)]
+
+
+class WarehouseAllStep(_Strict):
+    """Every SKU of the scenario at one new warehouse level: a ``warehouse`` step that lists them all."""
+
+    warehouse_all: Annotated[int, Field(strict=True, ge=0, description="the new level of every SKU")]
 
 
 class DiscontinueStep(_Strict):
@@ -256,6 +297,7 @@ Step = (
     | CancelStep
     | SyncedStep
     | WarehouseStep
+    | WarehouseAllStep
     | DiscontinueStep
     | CatalogEditStep
     | AdvanceStep
@@ -265,6 +307,7 @@ Step = (
 )
 _STEP_TYPES: dict[str, type[BaseModel]] = {
     **_NESTED_TYPES,
+    "warehouse_all": WarehouseAllStep,
     "advance": AdvanceStep,
     "run": RunStep,
     "throttle": ThrottleStep,
@@ -277,7 +320,10 @@ class Scenario(_Strict):
     description: str | None = None
     settings: ScenarioSettings = ScenarioSettings()
     platform: PlatformSettings = PlatformSettings()
-    skus: Annotated[list[ScenarioSku], Field(min_length=1)]
+    skus: list[ScenarioSku] = Field(default=[], description="at least one SKU here or in generate_skus")
+    generate_skus: list[GeneratedSkus] | None = Field(
+        default=None, description="SKUs alike, listed after skus (a large catalog in a few lines)"
+    )
     steps: list[Step]
     expect: dict[str, Any] | None = Field(
         default=None, description="optional expected end state, checked by the test suite: {catalog: {sku: units}}"
@@ -374,6 +420,24 @@ def parse_scenario(raw: Any, *, deployment_buckets: set[str] | None = None) -> S
         scenario = Scenario.model_validate({**raw, "steps": []})
     except ValidationError as error:
         raise ScenarioError(_first_location(error), _first_message(error)) from None
+    if scenario.generate_skus:
+        buckets = (deployment_buckets or set()) | set((scenario.settings.buckets or {}).keys())
+        for index, entry in enumerate(scenario.generate_skus):
+            if entry.bucket is not None and buckets and entry.bucket not in buckets:
+                raise ScenarioError(
+                    f"generate_skus[{index}].bucket", f"unknown bucket {entry.bucket!r}; known: {sorted(buckets)}"
+                )
+        generated = [sku for entry in scenario.generate_skus for sku in entry.expand()]
+        scenario = scenario.model_copy(update={"skus": [*scenario.skus, *generated], "generate_skus": None})
+    if not scenario.skus:
+        raise ScenarioError("skus", "a scenario has at least one SKU, in skus or generate_skus")
+    every_sku = [sku.retailer_id for sku in scenario.skus]
+    steps = [
+        WarehouseStep(warehouse=dict.fromkeys(every_sku, step.warehouse_all))
+        if isinstance(step, WarehouseAllStep)
+        else step
+        for step in steps
+    ]
     scenario = scenario.model_copy(update={"steps": steps})
     check_meaning(scenario, deployment_buckets or set())
     return scenario
