@@ -30,8 +30,10 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
+# Two tiers, both always run: the regular suite, then the scale and long end-to-end runs marked slow (issue 12).
 test: setup lint template-check build
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m slow
 	$(MAKE) --no-print-directory bench-quick
 
 # sam validate and cfn-lint see the SAM template; tools/check_template.py lints it translated, resource by resource

@@ -184,6 +184,7 @@ class CatalogMachine(RuleBasedStateMachine):
             self.sim.stop()
 
 
+@pytest.mark.slow
 def test_the_catalog_equals_a_whenever_the_product_settles(
     local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -148,6 +148,7 @@ def no_failures(answer: dict[str, Any]) -> bool:
     return answer == {"batchItemFailures": []}
 
 
+@pytest.mark.slow  # the same rule at unit scale: tests/unit/test_push_run.py (12,000 rows, four calls)
 def test_12000_changed_skus_go_out_in_the_minimum_number_of_calls_each_recorded_and_scheduled(
     local_aws: LocalAws, platform: CommercePlatformSimulator
 ) -> None:

@@ -362,6 +362,7 @@ def test_over_selling_without_auto_cancel_only_alerts(
 # ------------------------------------------------------------------------------------------------- sweep
 
 
+@pytest.mark.slow
 def test_a_sweep_of_20000_skus_enqueues_only_the_changed_ones(local_aws: LocalAws, aws_env: Any) -> None:
     changed = {f"SKU-{index:05d}" for index in range(0, 20_000, 97)}
     records = [sku_record(f"SKU-{index:05d}") for index in range(20_000)]

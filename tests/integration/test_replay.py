@@ -12,6 +12,8 @@ from stocksync_dev.cli.main import main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "events" / "scenarios"
 CHECKED = sorted(path for path in SCENARIOS.glob("*.json") if path.name != "scenario.schema.json")
+# A whole simulated day (what `make demo` runs): the slow tier replays it, the regular tier the shorter scenarios.
+LONG = {"demo_day"}
 
 
 def replay_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
@@ -20,7 +22,10 @@ def replay_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, di
     return code, json.loads(out)
 
 
-@pytest.mark.parametrize("scenario", CHECKED, ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "scenario",
+    [pytest.param(path, marks=[pytest.mark.slow] if path.stem in LONG else [], id=path.stem) for path in CHECKED],
+)
 def test_a_shipped_scenario_ends_with_its_expected_catalog_and_the_catalog_equals_a(
     scenario: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
