@@ -282,7 +282,7 @@ def allowed_value(spec: dict[str, Any]) -> st.SearchStrategy[str]:
 def whole_number_parameters() -> dict[str, tuple[re.Pattern[str], int, int]]:
     """String parameters that stand for a whole number: their pattern and the range their description states."""
     result = {}
-    for name, spec in load_template()["Parameters"].items():
+    for name, spec in sam_template()["Parameters"].items():
         stated = re.search(r"whole (?:number|seconds) from (\d+) to (\d+)", spec.get("ConstraintDescription", ""))
         if stated:
             result[name] = (re.compile(spec["AllowedPattern"]), int(stated[1]), int(stated[2]))
@@ -314,13 +314,13 @@ def test_a_whole_number_parameter_accepts_exactly_its_stated_range(name: str) ->
     assert wrong == []
     for refused in ("1.5", f"{high}.0", "-1", f"0{max(low, 1)}", "", " 1", "1e3", "+1"):
         assert not pattern.fullmatch(refused), refused
-    assert pattern.fullmatch(load_template()["Parameters"][name]["Default"])
+    assert pattern.fullmatch(sam_template()["Parameters"][name]["Default"])
 
 
 @settings(max_examples=100, deadline=None)
 @given(
     st.fixed_dictionaries(
-        {name: allowed_value(spec) for name, spec in load_template()["Parameters"].items() if name != "AlarmEmail"}
+        {name: allowed_value(spec) for name, spec in sam_template()["Parameters"].items() if name != "AlarmEmail"}
     )
 )
 def test_every_parameter_value_a_deploy_accepts_gives_functions_valid_settings(overrides: dict[str, str]) -> None:
