@@ -8,13 +8,11 @@ Every test ends by reading the simulator's catalog, not the product's records.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from stocksync import clock
 from stocksync.dal.codec import decode, encode
 from stocksync.models.settings import get_settings
 from stocksync_dev.cli.main import main
@@ -30,24 +28,14 @@ PROCESSING = 60  # seconds the simulator takes to process a batch; it is applied
 
 
 @pytest.fixture
-def platform(
-    local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CommercePlatformSimulator]:
-    with CommercePlatformSimulator(
-        access_token=TOKEN,
-        app_secret=APP_SECRET,
-        start=T0,
-        batch_processing_delay=timedelta(seconds=PROCESSING),
-        batch_apply_fraction=0.5,
-    ) as sim:
-        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
-        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        get_settings.cache_clear()
-        clock.use(sim.now)
-        try:
-            yield sim
-        finally:
-            clock.use(None)
+def platform_options() -> dict[str, Any]:
+    return {
+        "access_token": TOKEN,
+        "app_secret": APP_SECRET,
+        "start": T0,
+        "batch_processing_delay": timedelta(seconds=PROCESSING),
+        "batch_apply_fraction": 0.5,
+    }
 
 
 @pytest.fixture
@@ -64,6 +52,20 @@ def put_state(local_aws: LocalAws, retailer_id: str, **fields: Any) -> None:
         TableName=env(local_aws, "SKU_TABLE"),
         Item=encode({"retailer_id": retailer_id, "record": "state", "bucket": "slow", **fields}),
     )
+
+
+def put_states(local_aws: LocalAws, retailer_ids: list[str], **fields: Any) -> None:
+    """``put_state`` for many SKUs, 25 a BatchWriteItem call (the API's limit) instead of a PutItem each."""
+    client, table = local_aws.client("dynamodb"), env(local_aws, "SKU_TABLE")
+    for start in range(0, len(retailer_ids), 25):
+        pending: dict[str, Any] = {
+            table: [
+                {"PutRequest": {"Item": encode({"retailer_id": rid, "record": "state", "bucket": "slow", **fields})}}
+                for rid in retailer_ids[start : start + 25]
+            ]
+        }
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
 def state(local_aws: LocalAws, retailer_id: str) -> dict[str, Any]:
@@ -244,7 +246,7 @@ def test_an_audit_cut_short_by_throttling_resumes_where_it_stopped(
     skus = [f"SKU-{i:04d}" for i in range(1200)]
     for rid in skus:
         platform.add_product(rid, quantity=1)
-        put_state(local_aws, rid, warehouse_level=1, catalog_value=2, catalog_from_ms=0, catalog_to_ms=1)
+    put_states(local_aws, skus, warehouse_level=1, catalog_value=2, catalog_from_ms=0, catalog_to_ms=1)
     platform.throttle_after(1, code=80009, regain_minutes=5, endpoint="products")
     first = audit()
     assert (first["finished"], first["stopped_by"], first["read"]) == (False, "throttled", 500)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from stocksync import clock as stocksync_clock
 from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations import graph_api
@@ -22,17 +20,15 @@ STALL_METRIC = "StockSync/SecondsSinceCompleteListing service=stocksync"  # what
 
 
 @pytest.fixture
-def platform(local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CommercePlatformSimulator]:
-    with CommercePlatformSimulator(page_size=5, access_token=TOKEN, app_secret=APP_SECRET) as sim:
-        for sku in SKUS:
-            sim.add_product(sku, quantity=500)
-        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
-        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        stocksync_clock.use(sim.now)  # the product's clock follows the platform's, as in a replay
-        try:
-            yield sim
-        finally:
-            stocksync_clock.use(None)
+def platform_options() -> dict[str, Any]:
+    return {"page_size": 5, "access_token": TOKEN, "app_secret": APP_SECRET}  # the product's clock follows it
+
+
+@pytest.fixture
+def platform(platform: CommercePlatformSimulator) -> CommercePlatformSimulator:
+    for sku in SKUS:
+        platform.add_product(sku, quantity=500)
+    return platform
 
 
 def poll() -> dict[str, Any]:

@@ -7,13 +7,11 @@ The simulator's clock decides (Meta blocked v26.0+ on 2026-07-29 and removed the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from stocksync import clock as stocksync_clock
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
@@ -26,18 +24,20 @@ BEFORE_REMOVAL = datetime(2026, 10, 26, 23, 59, 30, tzinfo=UTC)  # v25.0 still s
 
 
 @pytest.fixture
-def platform(local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CommercePlatformSimulator]:
-    with CommercePlatformSimulator(
-        page_size=5, access_token=TOKEN, app_secret=APP_SECRET, start=BEFORE_REMOVAL, order_api_removed_on=REMOVAL_DATE
-    ) as sim:
-        sim.add_product("SKU-A", quantity=50)
-        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
-        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        stocksync_clock.use(sim.now)
-        try:
-            yield sim
-        finally:
-            stocksync_clock.use(None)
+def platform_options() -> dict[str, Any]:
+    return {
+        "page_size": 5,
+        "access_token": TOKEN,
+        "app_secret": APP_SECRET,
+        "start": BEFORE_REMOVAL,
+        "order_api_removed_on": REMOVAL_DATE,
+    }
+
+
+@pytest.fixture
+def platform(platform: CommercePlatformSimulator) -> CommercePlatformSimulator:
+    platform.add_product("SKU-A", quantity=50)
+    return platform
 
 
 def poll() -> dict[str, Any]:

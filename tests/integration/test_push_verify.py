@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from moto.backends import get_backend
 
-from stocksync import clock
 from stocksync.dal.batches_table import BatchesTable
 from stocksync.dal.codec import decode, encode
 from stocksync.logic.latency import summarize
@@ -33,18 +31,8 @@ FIELD = "quantity_to_sell_on_facebook"
 
 
 @pytest.fixture
-def platform(
-    local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CommercePlatformSimulator]:
-    with CommercePlatformSimulator(access_token=TOKEN, app_secret=APP_SECRET, start=T0) as sim:
-        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
-        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        get_settings.cache_clear()
-        clock.use(sim.now)
-        try:
-            yield sim
-        finally:
-            clock.use(None)
+def platform_options() -> dict[str, Any]:
+    return {"access_token": TOKEN, "app_secret": APP_SECRET, "start": T0}
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:

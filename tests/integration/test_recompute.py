@@ -13,7 +13,6 @@ import pytest
 
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
-from stocksync.integrations import graph_api
 from stocksync.integrations.recompute_io import PushQueueSender
 from stocksync_dev.cli import discontinue
 from stocksync_dev.local.aws import LocalAws
@@ -278,13 +277,8 @@ def test_in_the_platform_deduction_mode_only_acknowledged_units_are_subtracted(
 
 
 @pytest.fixture
-def platform(local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CommercePlatformSimulator]:
-    with CommercePlatformSimulator(page_size=25, access_token=TOKEN, app_secret=APP_SECRET) as sim:
-        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
-        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        graph_api.clear_graph_client_cache()
-        yield sim
-        graph_api.clear_graph_client_cache()
+def platform_options() -> dict[str, Any]:
+    return {"page_size": 25, "access_token": TOKEN, "app_secret": APP_SECRET, "follow_clock": False}
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ delays are real in moto, so a test releases the delayed messages it wants delive
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,18 +39,8 @@ STATUS = ("GET", "check_batch_request_status")
 
 
 @pytest.fixture
-def platform(
-    local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CommercePlatformSimulator]:
-    with CommercePlatformSimulator(access_token=TOKEN, app_secret=APP_SECRET, start=T0) as sim:
-        monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", sim.url)
-        local_aws.put_graph_credentials(TOKEN, APP_SECRET)
-        get_settings.cache_clear()
-        clock.use(sim.now)
-        try:
-            yield sim
-        finally:
-            clock.use(None)
+def platform_options() -> dict[str, Any]:
+    return {"access_token": TOKEN, "app_secret": APP_SECRET, "start": T0}
 
 
 def env(local_aws: LocalAws, name: str) -> str:
