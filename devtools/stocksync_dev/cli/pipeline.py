@@ -193,6 +193,7 @@ class LocalPipeline:
         parameters = parameter_values(template, local.parameter_overrides)
         self.consumers, self.schedules = discover(template, local.resources, parameters)
         self._handlers: dict[str, ModuleType] = {}
+        self._account_id: str | None = None
         self.invocations: dict[str, int] = {}
 
     def handler(self, function: str) -> ModuleType:
@@ -278,9 +279,15 @@ class LocalPipeline:
         event = {"Records": [_record(message, arn) for message in messages]}
         answer = self.invoke(consumer.function, event) or {}
         failed = {failure["itemIdentifier"] for failure in answer.get("batchItemFailures", [])}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self._sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        done = [message for message in messages if message["MessageId"] not in failed]
+        for start in range(0, len(done), 10):  # as Lambda deletes a batch's successes: DeleteMessageBatch, 10 a call
+            entries = [
+                {"Id": str(position), "ReceiptHandle": message["ReceiptHandle"]}
+                for position, message in enumerate(done[start : start + 10])
+            ]
+            answer = self._sqs.delete_message_batch(QueueUrl=consumer.queue_url, Entries=entries)
+            if answer.get("Failed"):
+                raise RuntimeError(f"{consumer.queue_logical_id}: SQS did not delete {answer['Failed']}")
         return True
 
     def _queues(self) -> list[Any]:
@@ -288,7 +295,9 @@ class LocalPipeline:
         return list(backend.queues.values())
 
     def _account(self) -> str:
-        return str(self._local.client("sts").get_caller_identity()["Account"])
+        if self._account_id is None:  # asked once: a GetCallerIdentity per wait and per clock move adds up
+            self._account_id = str(self._local.client("sts").get_caller_identity()["Account"])
+        return self._account_id
 
     def next_wait(self) -> float | None:
         """Seconds until the next consumed message becomes deliverable, or None when there is none."""

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError, WaiterError
 from moto.backends import get_backend
 from moto.server import ThreadedMotoServer
 
-from stocksync_dev.local import moto_speedups
+from stocksync_dev.local import in_process, moto_speedups
 from stocksync_dev.local.template import (
     ARTIFACT_BUCKET,
     TEMPLATE_PATH,
@@ -52,6 +52,9 @@ class LocalAws:
 
     ``parameter_overrides`` are the template parameters of a ``sam deploy --parameter-overrides``; they are checked
     against the template's AllowedPattern/AllowedValues as CloudFormation would (moto does not).
+
+    ``in_process``: boto3 calls of this process to the server are answered by the server's own application without
+    a socket (stocksync_dev.local.in_process); the server still listens for anything else.
     """
 
     def __init__(
@@ -60,11 +63,14 @@ class LocalAws:
         parameter_overrides: Mapping[str, str] | None = None,
         stack_name: str = "stocksync-local",
         region: str = "us-east-1",
+        *,
+        in_process: bool = False,
     ) -> None:
         self.template_path = Path(template_path)
         self.parameter_overrides = {**DEFAULT_PARAMETERS, **(parameter_overrides or {})}
         self.stack_name = stack_name
         self.region = region
+        self.in_process = in_process
         self.deploy_seconds = 0.0
         self._server: ThreadedMotoServer | None = None
         self._endpoint_url: str | None = None
@@ -107,6 +113,8 @@ class LocalAws:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
+        if self.in_process:
+            in_process.route(self._endpoint_url, self._server._server)  # type: ignore[arg-type]
         try:
             started = time.perf_counter()
             with _quiet_about_unsupported_types():
@@ -117,6 +125,8 @@ class LocalAws:
             raise
 
     def stop(self) -> None:
+        if self._endpoint_url is not None:
+            in_process.unroute(self._endpoint_url)
         if self._server is not None:
             self._server.stop()
         self._server = None
