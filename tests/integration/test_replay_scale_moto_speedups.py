@@ -4,7 +4,8 @@ moto's ReceiveMessage counted the whole queue for every message it handed out (t
 ``get_queue_attributes``), and DeleteMessage tested every message against every receipt handle it ever had; both
 made draining a deep queue quadratic. These tests hold the answers: what is received, what stays in flight or
 delayed, what a delete with a current, an old, a repeated or an unknown handle does, and that an expired message is
-not handed out.
+not handed out. DynamoDB items are serialized directly instead of through moto's shape walk: the answers are the
+walk's for every kind of attribute value.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from moto.backends import get_backend
 from moto.sqs.models import Queue
 
+from stocksync_dev.local import moto_speedups
 from stocksync_dev.local.aws import LocalAws
 
 
@@ -145,3 +147,85 @@ def test_draining_a_deep_queue_stays_linear(queue: tuple[Any, str], local_aws: L
         )
     assert sorted(bodies) == sorted(f"m{n}" for n in range(2000))
     assert moto_queue(local_aws, url)._messages == []
+
+
+@pytest.fixture
+def item_table(local_aws: LocalAws) -> Iterator[Any]:
+    client = local_aws.client("dynamodb")
+    client.create_table(
+        TableName="replay-scale-items",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    yield client
+    client.delete_table(TableName="replay-scale-items")
+
+
+EVERY_KIND = {
+    "pk": {"S": "a"},
+    "empty": {"S": ""},
+    "n": {"N": "-12.50"},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "names": {"SS": ["x", "y"]},
+    "numbers": {"NS": ["1", "2.5"]},
+    "blob": {"B": b"\x00\xffbinary"},
+    "blobs": {"BS": [b"\x01", b"\x02"]},
+    "map": {"M": {"s": {"S": "v"}, "deep": {"M": {"l": {"L": [{"N": "1"}, {"NULL": True}]}}}, "none": {"M": {}}}},
+    "list": {"L": [{"S": "x"}, {"M": {"b": {"BOOL": False}}}, {"L": []}, {"SS": ["z"]}]},
+    "mixed": {"M": {"bytes": {"B": b"\x07"}, "s": {"S": "x"}}},  # a B inside: the walk serializes the whole map
+}
+
+
+def test_item_answers_are_the_walks_for_every_kind_of_attribute_value(
+    item_table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item_table.put_item(TableName="replay-scale-items", Item=EVERY_KIND)
+    reads = [
+        lambda: item_table.get_item(TableName="replay-scale-items", Key={"pk": {"S": "a"}}),
+        lambda: item_table.update_item(
+            TableName="replay-scale-items",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET n = :n",
+            ExpressionAttributeValues={":n": {"N": "-12.50"}},
+            ReturnValues="ALL_NEW",
+        ),
+        lambda: item_table.batch_get_item(RequestItems={"replay-scale-items": {"Keys": [{"pk": {"S": "a"}}]}}),
+        lambda: item_table.scan(TableName="replay-scale-items"),
+    ]
+    direct = [strip(read()) for read in reads]
+    monkeypatch.setattr(moto_speedups, "attribute_value", lambda value: None)  # every value through moto's walk
+    walked = [strip(read()) for read in reads]
+    assert direct == walked
+    assert direct[0]["Item"] == EVERY_KIND
+
+
+def strip(answer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in answer.items() if key != "ResponseMetadata"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"S": "x"},
+        {"N": "1"},
+        {"BOOL": False},
+        {"NULL": True},
+        {"SS": ["a"]},
+        {"M": {"a": {"L": [{"S": ""}, {"NS": ["3"]}]}}},
+        {"L": []},
+        {"M": {}},
+    ],
+)
+def test_the_direct_values_are_written_as_given(value: dict[str, Any]) -> None:
+    assert moto_speedups.attribute_value(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"B": "AAE="}, {"BS": ["AAE="]}, {"S": 1}, {"N": 1}, {"S": "x", "N": "1"}, {}, {"M": {"a": {"B": "AAE="}}}, "x"],
+)
+def test_anything_else_is_left_to_motos_walk(value: Any) -> None:
+    assert moto_speedups.attribute_value(value) is None

@@ -22,6 +22,13 @@ clock reads. The speed-up reads ``queue.message_retention_period`` itself (the v
 per message, and DeleteMessage finds its message in one pass and stops there, instead of testing every message twice
 against every receipt handle it ever had (moto's handles are 185 random letters: one message has a given handle).
 A replay of 12,000 SKUs drains tens of thousands of messages through such queues (issue 12).
+
+**DynamoDB item answers.** moto serializes every answer by walking botocore's output shape, and for each attribute
+value of an item it asks a generic attribute picker for each of the ten members of ``AttributeValue`` under several
+aliases: an UpdateItem with ``ReturnValues=ALL_NEW`` on a SKU record spent most of its time there. An attribute value
+that is a one-key dict of ``S``/``N`` (a string), ``BOOL``/``NULL`` (a bool), ``SS``/``NS`` (strings), or ``M``/``L``
+of such values is written as the walk would write it; anything else (``B``, ``BS``, an unexpected type) still takes
+moto's walk. tests/integration/test_replay_scale_moto_speedups.py compares both on every kind.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import copy
 import threading
 from typing import Any
 
+from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -162,6 +170,55 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
     self._messages = messages[:index] + messages[index + 1 :]  # a new list, as moto assigns one
 
 
+_ATTRIBUTE_VALUE_MEMBERS = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"})
+
+
+def attribute_value(value: Any) -> dict[str, Any] | None:
+    """An item's attribute value as moto's shape walk serializes it, or None to leave it to the walk."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N"):
+        return {kind: inner} if type(inner) is str else None
+    if kind in ("BOOL", "NULL"):
+        return {kind: inner} if type(inner) is bool else None
+    if kind in ("SS", "NS"):
+        if type(inner) is not list or any(type(member) is not str for member in inner):
+            return None
+        return {kind: list(inner)}
+    if kind == "M" and type(inner) is dict:
+        members: dict[str, Any] = {}
+        for name, member in inner.items():
+            serialized = attribute_value(member)
+            if serialized is None:
+                return None
+            members[name] = serialized
+        return {"M": members}
+    if kind == "L" and type(inner) is list:
+        elements = []
+        for member in inner:
+            serialized = attribute_value(member)
+            if serialized is None:
+                return None
+            elements.append(serialized)
+        return {"L": elements}
+    return None  # B, BS: moto's walk (its base64 handling stays its own)
+
+
+def _install_serializer() -> None:
+    walk = BaseJSONSerializer._serialize_type_structure
+
+    def serialize_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and _ATTRIBUTE_VALUE_MEMBERS.issuperset(shape.members):
+            direct = attribute_value(value)
+            if direct is not None:
+                self._default_serialize(serialized, direct, shape, key)
+                return
+        walk(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Patch moto's DynamoDB and SQS backends in this process (idempotent). moto server threads share them."""
     global _installed  # noqa: PLW0603
@@ -184,4 +241,5 @@ def install() -> None:
         dynamodb_models.copy = _CopyModule()  # type: ignore[assignment]
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         _install_sqs()
+        _install_serializer()
         _installed = True
