@@ -13,15 +13,16 @@ from typing import Annotated, Any, Protocol
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, ValidationError
 
 from stocksync.errors import ConfigurationError
+from stocksync.models.base import Model
 
 CREDENTIALS_SETTING = "STOCKSYNC_GRAPH_CREDENTIALS"
 DEFAULT_MAX_AGE_SECONDS = 300
 
 
-class GraphCredentials(BaseModel):
+class GraphCredentials(Model):
     """The secret's JSON: ``{"access_token": "...", "app_secret": "..."}`` (other keys are ignored)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

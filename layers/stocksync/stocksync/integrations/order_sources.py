@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, ValidationError
 
 from stocksync.errors import (
     InvalidInputError,
@@ -23,6 +23,7 @@ from stocksync.errors import (
     describe_validation_error,
 )
 from stocksync.logic.order_polling import SourcePage
+from stocksync.models.base import Model
 from stocksync.models.graph import CommerceOrder
 from stocksync.models.graph_errors import (
     GraphEndpointRemovedError,
@@ -159,7 +160,7 @@ def _state(value: Any) -> Any:
     return value
 
 
-class MerchantOrderItem(BaseModel):
+class MerchantOrderItem(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     retailer_id: RetailerId
@@ -167,7 +168,7 @@ class MerchantOrderItem(BaseModel):
     cancelled: Annotated[int, Field(strict=True, ge=0)] = 0
 
 
-class MerchantOrderEvent(BaseModel):
+class MerchantOrderEvent(Model):
     """Detail of an "Order Changed" event on the product's bus (schema in README, sample in events/)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from stocksync.errors import SourceCursorRejectedError, SourceRemovedError, SourceThrottledError
 from stocksync.logic.order_ingest import OrderIngest, Unfinished
+from stocksync.models.base import Model
 
 if TYPE_CHECKING:
     # Annotations only: at run time this would load the order models into every function that reads a poll cursor
@@ -62,7 +63,7 @@ class PolledOrderSource(Protocol):
     ) -> Iterator[SourcePage]: ...
 
 
-class PollCursor(BaseModel):
+class PollCursor(Model):
     """A source's polling position, stored in the control table."""
 
     model_config = ConfigDict(frozen=True)

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, StrictBool
+from pydantic import ConfigDict, StrictBool
 
 from stocksync.logic.ledger import LedgerPart, contributions
+from stocksync.models.base import Model
 from stocksync.observability import logger
 
 # The SKU state's counter fields (models/sku.py), and the field of a ledger contribution each one sums.
@@ -95,7 +96,7 @@ class ReconcileReport:
         }
 
 
-class ReconcileRequest(BaseModel):
+class ReconcileRequest(Model):
     """What starts a run: the schedule's input or an operator's manual invoke. Other fields (the scheduler's
     scheduled time and execution id) are only there for the log of the event."""
 

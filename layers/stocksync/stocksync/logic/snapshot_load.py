@@ -27,10 +27,11 @@ from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from stocksync.errors import InvalidInputError, StockSyncError, describe_validation_error
 from stocksync.logic.warehouse_input import LevelStore, WarehouseSinks, apply_levels
+from stocksync.models.base import Model
 from stocksync.models.inventory import WarehouseLevel
 
 COLUMNS = ("retailer_id", "level", "as_of")
@@ -46,7 +47,7 @@ class SnapshotFormat(StrEnum):
     JSON_LINES = "jsonl"
 
 
-class SnapshotPosition(BaseModel):
+class SnapshotPosition(Model):
     """Where a snapshot load stands: the body of a continuation message on the snapshot queue."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

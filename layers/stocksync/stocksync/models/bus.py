@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from stocksync.models.base import Model
 
 
-class BusEvent(BaseModel):
+class BusEvent(Model):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     id: str = ""

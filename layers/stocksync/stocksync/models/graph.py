@@ -15,7 +15,6 @@ from typing import Annotated, Any, Self
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from stocksync.errors import InvalidInputError
+from stocksync.models.base import Model
 from stocksync.models.orders import OrderId, OrderState, RetailerId
 
 # A positive unit count as Meta sends it: a JSON integer (strict: "3", 2.0 or true are malformed, not coerced).
@@ -41,7 +41,7 @@ def _as_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 
 
-class _Wire(BaseModel):
+class _Wire(Model):
     """Response models ignore fields they do not use: Meta adds fields without a version bump."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -134,7 +134,7 @@ class CommerceOrder(_Wire):
         return self.order_status.state
 
 
-class RejectedRecord(BaseModel):
+class RejectedRecord(Model):
     """One record of a page that failed validation: the raw JSON to dead-letter, and why it failed.
 
     ``error`` is a ``stocksync.models.graph_errors.GraphResponseError`` (typed here by its base so models
@@ -148,7 +148,7 @@ class RejectedRecord(BaseModel):
     error: InvalidInputError
 
 
-class CommerceOrderPage(BaseModel):
+class CommerceOrderPage(Model):
     """One page of orders. A bad order lands in ``rejected`` and never hides the good ones of its page.
 
     ``after`` is the cursor that resumes right after this page; ``has_next`` says whether Meta announced more.
@@ -165,7 +165,7 @@ class CommerceOrderPage(BaseModel):
 # --- Catalog (docs/graph-api.md, the "Catalog" sections) ----------------------------------------------------------
 
 
-class ItemUpdate(BaseModel):
+class ItemUpdate(Model):
     """One ``items_batch`` UPDATE: the retailer id goes into ``data.id`` on the wire, never ``retailer_id``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -279,7 +279,7 @@ class CatalogProduct(_Wire):
     visibility: CatalogVisibility | None = None
 
 
-class ProductPage(BaseModel):
+class ProductPage(Model):
     """One page of catalog products; bad records land in ``rejected`` as in ``CommerceOrderPage``."""
 
     model_config = ConfigDict(frozen=True)
@@ -297,7 +297,7 @@ class SuccessResponse(_Wire):
     success: bool
 
 
-class OrderAcknowledgement(BaseModel):
+class OrderAcknowledgement(Model):
     """One entry of a bulk acknowledgement: Meta's order id and the merchant's own reference for it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -306,7 +306,7 @@ class OrderAcknowledgement(BaseModel):
     merchant_order_reference: Annotated[str, Field(min_length=1)]
 
 
-class CancelLine(BaseModel):
+class CancelLine(Model):
     """Units of one SKU to cancel on an order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -401,7 +401,7 @@ class BusinessUseCaseUsage(AppUsage):
     estimated_time_to_regain_access: NonNegativeFloat = 0
 
 
-class GraphUsage(BaseModel):
+class GraphUsage(Model):
     """Usage reported by one response, across both headers."""
 
     model_config = ConfigDict(frozen=True)

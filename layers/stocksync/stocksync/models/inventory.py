@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
+from stocksync.models.base import Model
 from stocksync.models.orders import OrderId, RetailerId
 
 # A sequence is stored as a DynamoDB number (38 significant digits) and compared there; bounding it to a signed 64-bit
@@ -28,7 +29,7 @@ from stocksync.models.orders import OrderId, RetailerId
 MAX_SEQUENCE = 2**63 - 1
 
 
-class WarehouseLevel(BaseModel):
+class WarehouseLevel(Model):
     """Units on hand for one SKU at ``as_of``. The greatest (``as_of``, ``sequence``) wins, a tie goes to the later
     arrival (the module docstring says why); an older level never overwrites a newer one."""
 
@@ -46,7 +47,7 @@ class WarehouseLevel(BaseModel):
         return int(self.as_of.timestamp() * 1000), self.sequence or 0
 
 
-class WarehouseLevelsDetail(BaseModel):
+class WarehouseLevelsDetail(Model):
     """EventBridge detail of a "Warehouse Stock Levels" event: many SKUs per event."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,7 +55,7 @@ class WarehouseLevelsDetail(BaseModel):
     levels: Annotated[list[WarehouseLevel], Field(min_length=1, max_length=5000)]
 
 
-class OrdersSyncedDetail(BaseModel):
+class OrdersSyncedDetail(Model):
     """EventBridge detail of a "Warehouse Orders Synced" event: orders the warehouse has now accounted for."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

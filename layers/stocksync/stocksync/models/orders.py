@@ -11,7 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
+
+from stocksync.models.base import Model
 
 RetailerId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
@@ -42,7 +44,7 @@ class OrderSource(StrEnum):
     WAREHOUSE = "warehouse"  # only an "order synced" notice so far; the order itself not seen yet
 
 
-class OrderLine(BaseModel):
+class OrderLine(Model):
     """One SKU of an order. ``cancelled`` and ``restocked`` only ever grow, so the largest sighting wins."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,7 +64,7 @@ class OrderLine(BaseModel):
         return self
 
 
-class OrderObservation(BaseModel):
+class OrderObservation(Model):
     """One sighting of an order. ``state`` is None for a sighting that only says the warehouse synced it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

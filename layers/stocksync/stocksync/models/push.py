@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
+from stocksync.models.base import Model
 from stocksync.models.sku import PushMessage, SkuState, Visibility
 
 
@@ -27,7 +28,7 @@ class QueuedPush(PushMessage):
         return self.model_dump(mode="json", exclude_defaults=True)
 
 
-class VerifyMessage(BaseModel):
+class VerifyMessage(Model):
     """Asks verify_batch to check one items_batch handle; ``attempt`` counts the checks made so far plus one."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,7 +44,7 @@ class VerifyMessage(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class BatchEntry(BaseModel):
+class BatchEntry(Model):
     """One row of an items_batch call exactly as it was sent, kept under the call's handle for verification."""
 
     model_config = ConfigDict(frozen=True)
@@ -84,7 +85,7 @@ class BatchState(StrEnum):
     ABANDONED = "abandoned"  # the platform kept it processing past the verify limit (alarmed)
 
 
-class BatchRecord(BaseModel):
+class BatchRecord(Model):
     """What one items_batch call carried: the handle, its rows, and when the platform accepted it."""
 
     model_config = ConfigDict(frozen=True)
@@ -98,7 +99,7 @@ class BatchRecord(BaseModel):
     sent_at: datetime | None = None
 
 
-class ConfirmReceipt(BaseModel):
+class ConfirmReceipt(Model):
     """What marking rows confirmed did, per retailer id.
 
     ``confirmed``: the SKU's confirmed version is now the row's. ``stale_corrected``: a newer version was confirmed

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
+from stocksync.models.base import Model
 from stocksync.models.orders import RetailerId
 
 
-class RecomputeRequest(BaseModel):
+class RecomputeRequest(Model):
     """A recompute queue message: this SKU's inputs changed (orders, warehouse level, settings)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -18,7 +19,7 @@ class RecomputeRequest(BaseModel):
     reason: str = ""
 
 
-class SweepRequest(BaseModel):
+class SweepRequest(Model):
     """Sweep one bucket: the schedule's input (just the bucket), or a hand-over that resumes after a SKU.
 
     ``after`` is the last retailer id the previous part finished, ``started_at`` when the first part began and
@@ -37,7 +38,7 @@ class SweepRequest(BaseModel):
     run: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
-class CatalogReadRequest(BaseModel):
+class CatalogReadRequest(Model):
     """A catalog read queue message: read this SKU back from the catalog (recompute found it ambiguous)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,7 +46,7 @@ class CatalogReadRequest(BaseModel):
     retailer_id: RetailerId
 
 
-class AuditRequest(BaseModel):
+class AuditRequest(Model):
     """What starts a catalog audit run: the schedule's input or an operator's invoke. Other fields (the scheduler's
     scheduled time and execution id) are only there for the log of the event."""
 

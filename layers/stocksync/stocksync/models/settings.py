@@ -14,9 +14,10 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stocksync.errors import ConfigurationError
+from stocksync.models.base import Model
 
 # EventBridge schedule expressions: rate(1 minute) | rate(N minutes|hours|days) | cron(six fields).
 _RATE = re.compile(r"^rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9]\d+) (?:minutes|hours|days))\)$")
@@ -44,7 +45,7 @@ def is_schedule_expression(expression: str) -> bool:
     return bool(_RATE.match(expression) or _CRON.match(expression))
 
 
-class BucketSettings(BaseModel):
+class BucketSettings(Model):
     """One velocity bucket: how often its sweep runs, its pessimistic threshold, its default allocation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -84,7 +85,7 @@ def _env(alias: str, **kwargs: Any) -> Any:
     return Field(alias=alias, **kwargs)
 
 
-class Settings(BaseModel):
+class Settings(Model):
     """Every setting the functions read. One model, so every function validates the same way."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
+from stocksync.models.base import Model
 from stocksync.models.orders import RetailerId
 
 
@@ -23,7 +24,7 @@ class Visibility(StrEnum):
     STAGING = "staging"
 
 
-class PlatformMove(BaseModel):
+class PlatformMove(Model):
     """A change the platform made to its own copy of a SKU's stock: ``units`` (negative for an order placed on
     Facebook/Instagram, positive for a restock), at an instant the product only knows to lie in
     [``not_before``, ``not_after``]. An order's placement time is exact (both bounds equal); a restock is known
@@ -60,7 +61,7 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-class SkuState(BaseModel):
+class SkuState(Model):
     """The SKU's "state" record. Counters are maintained by the ledger transaction, never set directly.
 
     ``published_*`` is the newest value recompute decided to push (``published_version`` is bumped conditionally,
@@ -119,7 +120,7 @@ class SkuState(BaseModel):
         return self
 
 
-class SkuSettingsChange(BaseModel):
+class SkuSettingsChange(Model):
     """Detail of a "SKU Settings Changed" event (the merchant's systems or the CLI): one SKU's own settings.
 
     A field left out is left as it is; a field sent as null clears the SKU's own value (``bucket: null`` hands the
@@ -149,7 +150,7 @@ class SkuSettingsChange(BaseModel):
         return {name: getattr(self, name) for name in sorted(self.model_fields_set - {"retailer_id", "as_of"})}
 
 
-class PushMessage(BaseModel):
+class PushMessage(Model):
     """Body of a push queue message. push_batch drops it when ``version`` is below the SKU's published_version
     (superseded) or at/below its confirmed_version (already in the catalog).
     """
