@@ -35,7 +35,7 @@ from bench.harness import (  # noqa: E402
 )
 
 BUCKET = "fast"
-PAGE_SIZE = 1000  # what the sweep reads per page (stocksync.recompute_entry.SWEEP_PAGE_SIZE)
+PAGE_SIZE = 1000  # what the sweep reads per page (stocksync.wiring.sweep_stock.SWEEP_PAGE_SIZE)
 TIMEOUT_SECONDS = 300  # SweepStockFunction's Timeout in template.yaml
 
 

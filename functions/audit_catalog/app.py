@@ -11,21 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-# First, before anything imports pydantic: Powertools' batch module, when it finds pydantic loaded, builds its ~30
-# parser models (Kafka, Kinesis, DynamoDB...) for type hints this function never uses, about a quarter of boto3's
-# import time at every cold start (README, "Cold start").
-import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stocksync.catalog_entry import audit_event
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
+from stocksync.wiring import audit_catalog as wiring
 
-get_settings()  # validate the environment at cold start
+get_settings()  # validate the environment at cold start: a bad setting fails here, naming the variable
 
 
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return audit_event(event, get_settings(), time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    return wiring.handle(event, context, get_settings())

@@ -8,39 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stocksync import composition
-from stocksync.dal import aws
-from stocksync.errors import ConfigurationError
-from stocksync.integrations.feed_store import S3FeedStore
-from stocksync.logic.feeds import FeedExporter
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
+from stocksync.wiring import export_feeds as wiring
+from stocksync.wiring.export_feeds import require_feed_bucket
 
-if not get_settings().feed_bucket_name:  # validate the environment at cold start
-    raise ConfigurationError("FEED_BUCKET", "export_feeds needs the feed bucket's name")
+require_feed_bucket(get_settings())  # validate the environment at cold start
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = get_settings()
-    skus = composition.sku_table(settings)
-    report = FeedExporter(
-        store=S3FeedStore(aws.client("s3"), settings.feed_bucket_name),
-        skus=skus,
-        confirmations=skus,
-        feed_buckets=settings.feed_buckets,
-        catalog_field=settings.catalog_field.value,
-    ).export()
-    metrics.add_metric(name="ReplaceFeedProducts", unit=MetricUnit.Count, value=report.replace_rows)
-    metrics.add_metric(name="UpdateFeedSkus", unit=MetricUnit.Count, value=report.update_rows)
-    metrics.add_metric(name="FeedValuesConfirmed", unit=MetricUnit.Count, value=report.confirmed)
-    if not report.replace_written:
-        logger.warning("no product master at source/products.csv in the feed bucket; replace feed not written")
-    summary = composition.describe(report)
-    logger.info("feeds exported", extra=summary)
-    return summary
+    return wiring.handle(event, context, get_settings())

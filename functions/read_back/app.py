@@ -16,15 +16,15 @@ from typing import Any
 import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stocksync.catalog_entry import read_back_batch
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
+from stocksync.wiring import read_back as wiring
 
-get_settings()  # validate the environment at cold start
+get_settings()  # validate the environment at cold start: a bad setting fails here, naming the variable
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return read_back_batch(event, context, get_settings())
+    return wiring.handle(event, context, get_settings())

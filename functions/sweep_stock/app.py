@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
-from stocksync.recompute_entry import require_sweep_queue, sweep_event
+from stocksync.wiring import sweep_stock as wiring
+from stocksync.wiring.sweep_stock import require_sweep_queue
 
 require_sweep_queue(get_settings())  # validate the environment at cold start
 
@@ -29,4 +30,4 @@ require_sweep_queue(get_settings())  # validate the environment at cold start
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sweep_event(event, context, get_settings())
+    return wiring.handle(event, context, get_settings())

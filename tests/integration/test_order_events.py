@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from stocksync import composition
 from stocksync.dal.codec import decode, encode
+from stocksync.integrations.messaging import RecomputeQueue
 from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler
 
@@ -153,15 +153,15 @@ def test_a_redelivery_after_a_crash_between_the_ledger_write_and_the_enqueue_enq
         ),
     )
     event = receive(local_aws)
-    enqueue = composition.RecomputeQueue.enqueue
+    enqueue = RecomputeQueue.enqueue
 
-    def die(self: composition.RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
+    def die(self: RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
         raise RuntimeError("the Lambda died before the enqueue")
 
-    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", die)
+    monkeypatch.setattr(RecomputeQueue, "enqueue", die)
     with pytest.raises(BatchProcessingError):  # every record failed: Lambda fails the batch, SQS delivers it again
         load_handler("order_events").lambda_handler(event, FakeLambdaContext())
-    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", enqueue)
+    monkeypatch.setattr(RecomputeQueue, "enqueue", enqueue)
     assert sku_state(local_aws, "SKU-1")["pending_created"] == 2 and drain_queue(sqs, recompute_url) == []
 
     redelivered = load_handler("order_events").lambda_handler(with_receive_count(event, 2), FakeLambdaContext())

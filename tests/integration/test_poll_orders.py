@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations import graph_api
+from stocksync.integrations.messaging import RecomputeQueue
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
@@ -222,15 +222,15 @@ def test_a_poll_that_died_before_its_enqueue_is_followed_by_one_that_enqueues_wh
     enqueues every SKU; the poll after it enqueues nothing."""
     sqs, recompute_url = local_aws.client("sqs"), local_aws.function_environment()["RECOMPUTE_QUEUE_URL"]
     ordered = place_orders(platform, 23)
-    enqueue = composition.RecomputeQueue.enqueue
+    enqueue = RecomputeQueue.enqueue
 
-    def die(self: composition.RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
+    def die(self: RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
         raise RuntimeError("the Lambda died before the enqueue")
 
-    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", die)
+    monkeypatch.setattr(RecomputeQueue, "enqueue", die)
     with pytest.raises(RuntimeError):
         poll()
-    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", enqueue)
+    monkeypatch.setattr(RecomputeQueue, "enqueue", enqueue)
     assert counters(local_aws) == {sku: (units, 0, 0, -units) for sku, units in ordered.items()}
     assert drain_queue(sqs, recompute_url) == []
 
@@ -256,15 +256,15 @@ def test_a_poll_that_died_before_its_enqueue_after_a_complete_one_re_enqueues_on
     drain_queue(sqs, recompute_url)
     platform.advance(60)
     platform.place_order("o-late", [("SKU-B", 2), ("SKU-C", 1)], state="FB_PROCESSING")
-    enqueue = composition.RecomputeQueue.enqueue
+    enqueue = RecomputeQueue.enqueue
 
-    def die(self: composition.RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
+    def die(self: RecomputeQueue, retailer_ids: Any, *, reason: str) -> None:
         raise RuntimeError("the Lambda died before the enqueue")
 
-    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", die)
+    monkeypatch.setattr(RecomputeQueue, "enqueue", die)
     with pytest.raises(RuntimeError):
         poll()
-    monkeypatch.setattr(composition.RecomputeQueue, "enqueue", enqueue)
+    monkeypatch.setattr(RecomputeQueue, "enqueue", enqueue)
 
     platform.advance(60)
     retry = poll()

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.settings import get_settings
+from stocksync.wiring import parts
 from stocksync_dev.cli import reconcile as reconcile_command
 from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler
@@ -36,7 +36,7 @@ def sighting(order_id: str, state: OrderState, *lines: tuple[str, int], synced: 
 def orders(aws_env: Any) -> None:
     """Orders in every state, one of them split over two ledger rows, ingested the way the pollers do."""
     many_lines = [(f"SKU-M{index:02d}", 1) for index in range(60)]  # more SKUs than one transaction holds
-    receipt = composition.order_ingest(get_settings(), now=T0).apply(
+    receipt = parts.order_ingest(get_settings(), now=T0).apply(
         [
             sighting("o-1", OrderState.FB_PROCESSING, ("SKU-A", 2), ("SKU-B", 1)),
             sighting("o-2", OrderState.CREATED, ("SKU-A", 3)),
@@ -47,7 +47,7 @@ def orders(aws_env: Any) -> None:
         ]
     )
     assert not receipt.rejected
-    composition.order_ingest(get_settings(), now=T0).apply([sighting("o-4", OrderState.CREATED, synced=True)])
+    parts.order_ingest(get_settings(), now=T0).apply([sighting("o-4", OrderState.CREATED, synced=True)])
 
 
 def run_function(dry_run: bool = False) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def test_the_command_reports_in_a_dry_run_and_repairs_without_one(
 
 
 def test_a_counter_changed_within_the_settle_time_waits_for_the_next_run(local_aws: LocalAws, orders: None) -> None:
-    composition.order_ingest(get_settings()).apply([sighting("o-9", OrderState.CREATED, ("SKU-A", 1))])  # now
+    parts.order_ingest(get_settings()).apply([sighting("o-9", OrderState.CREATED, ("SKU-A", 1))])  # now
     corrupt(local_aws, "SKU-A", "pending_created", 99)
     summary = run_function()
     assert summary["repairs"] == [] and summary["skipped_recent"] == ["SKU-A"]

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.settings import get_settings
+from stocksync.wiring import parts
 from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
 
@@ -118,7 +118,7 @@ def test_a_batch_with_bad_records_dead_letters_them_with_reasons_and_retries_onl
 
 
 def test_orders_synced_take_their_units_out_of_the_pending_counts(local_aws: LocalAws, aws_env: Any) -> None:
-    ingest = composition.order_ingest(get_settings(), now=T0)
+    ingest = parts.order_ingest(get_settings(), now=T0)
     ingest.apply(
         [
             OrderObservation(

@@ -13,12 +13,12 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
-from stocksync import composition
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_table import SkuTable
 from stocksync.integrations.warehouse_outputs import WarehouseSinks
 from stocksync.models.inventory import MAX_SEQUENCE, WarehouseLevel
 from stocksync.models.settings import get_settings
+from stocksync.wiring import parts
 from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
 
@@ -32,7 +32,7 @@ def level(units: int, as_of: datetime = T0, sequence: int | None = None) -> Ware
 
 
 def table() -> SkuTable:
-    return composition.sku_table(get_settings())
+    return parts.sku_table(get_settings())
 
 
 def stored(local_aws: LocalAws) -> dict[str, Any]:

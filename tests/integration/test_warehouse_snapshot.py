@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from stocksync import composition
 from stocksync.dal.codec import decode
 from stocksync.dal.snapshot_source import S3SnapshotSource
 from stocksync.logic.snapshot_load import SnapshotChangedError, SnapshotPosition
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.settings import get_settings
+from stocksync.wiring import parts
 from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler, sqs_event
 
@@ -103,7 +103,7 @@ def test_a_snapshot_loads_across_a_forced_hand_over_with_bad_lines_dead_lettered
     queue_url, queue_arn = snapshot_queue
     sqs = local_aws.client("sqs")
     newer = WarehouseLevel(retailer_id="SKU-00007", level=99, as_of=T0 + timedelta(hours=1))
-    composition.sku_table(get_settings()).put_warehouse_level(newer, default_bucket="medium")
+    parts.sku_table(get_settings()).put_warehouse_level(newer, default_bucket="medium")
     body = ("\n".join(csv_lines(120, bad={60, 100})) + "\n").encode()
     etag = put(local_aws, bucket, "daily/levels.csv", body)
     handler = load_handler("load_snapshot")

@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.recompute_queue import RecomputeQueueBatch, parse_recompute_message
+from stocksync.integrations.sqs_batch import redelivered
 from stocksync.logic.recompute import StateReads
+from stocksync.logic.recompute_batch import RecomputeQueueBatch, parse_recompute_message
 from stocksync.models.sku import SkuSettingsChange, SkuState
 from tests.support import bus_event, sqs_event
 
@@ -96,13 +97,23 @@ class Recompute:
         self.redelivered.append(redelivered)
 
 
+def prefetch(batch: RecomputeQueueBatch, event: dict[str, Any]) -> None:
+    batch.prefetch(record["body"] for record in event["Records"])
+
+
+def handle(batch: RecomputeQueueBatch, raw: dict[str, Any]) -> None:
+    """What recompute_stock's wiring does with each SQS record."""
+    record = SQSRecord(raw)
+    batch.handle(record.message_id, record.body, redelivered=redelivered(record))
+
+
 def run(store: Store, bodies: list[Any]) -> Recompute:
     recompute = Recompute()
     batch = RecomputeQueueBatch(store, recompute, buckets=BUCKETS)
     event = sqs_event(bodies)
-    batch.prefetch(event["Records"])
+    prefetch(batch, event)
     for record in event["Records"]:
-        batch.handle(SQSRecord(record))
+        handle(batch, record)
     return recompute
 
 
@@ -131,11 +142,11 @@ def test_an_invalid_record_is_an_input_error_and_a_missing_one_has_no_warehouse_
     recompute = Recompute()
     batch = RecomputeQueueBatch(store, recompute, buckets=BUCKETS)
     event = sqs_event([{"retailer_id": "BAD"}, {"retailer_id": "NEW"}])
-    batch.prefetch(event["Records"])
+    prefetch(batch, event)
     with pytest.raises(InvalidInputError, match="SKU record BAD: allocation_percent") as raised:
-        batch.handle(SQSRecord(event["Records"][0]))
+        handle(batch, event["Records"][0])
     assert raised.value.field == "sku"
-    batch.handle(SQSRecord(event["Records"][1]))
+    handle(batch, event["Records"][1])
     assert recompute.added == [SkuState(retailer_id="NEW")]
 
 
@@ -145,9 +156,9 @@ def test_a_redelivered_message_says_so_and_the_batch_names_the_messages_of_each_
     batch = RecomputeQueueBatch(store, recompute, buckets=BUCKETS)
     event = sqs_event([{"retailer_id": "A"}, {"retailer_id": "B"}, {"retailer_id": "A"}])
     event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "2"
-    batch.prefetch(event["Records"])
+    prefetch(batch, event)
     for record in event["Records"]:
-        batch.handle(SQSRecord(record))
+        handle(batch, record)
     # The second try of B's message may follow a first try that claimed a version and died before sending it.
     assert recompute.redelivered == [False, True]
     # Every message that asked for A comes back if A's push could not be sent.

@@ -19,10 +19,10 @@ import json
 import sys
 from typing import Any
 
-from stocksync.catalog_entry import run_audit
 from stocksync.errors import ConfigurationError
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
+from stocksync.wiring.audit_catalog import run_audit
 
 COMMAND = "audit"
 HELP = "compare the catalog's stock with what stocksync expects it to show, and repair the differences"

@@ -15,10 +15,11 @@ import argparse
 import sys
 from typing import Any
 
-from stocksync import clock, composition
+from stocksync import clock
 from stocksync.errors import ConfigurationError
 from stocksync.models.settings import get_settings
 from stocksync.models.sku import SkuSettingsChange
+from stocksync.wiring import parts
 
 COMMAND = "discontinue"
 HELP = "stage discontinued products at 0 units (never deleted), or --undo to publish them again"
@@ -51,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2
-    skus = composition.sku_table(settings)
+    skus = parts.sku_table(settings)
     verb = "published again" if args.undo else "discontinued (staging, 0 units)"
     for change in changes:
         applied = skus.apply_settings(change) is not None
         print(f"{change.retailer_id}: {verb}" if applied else f"{change.retailer_id}: a newer change is in place")
-    composition.recompute_queue(settings).enqueue(
+    parts.recompute_queue(settings).enqueue(
         [change.retailer_id for change in changes], reason="discontinue --undo" if args.undo else "discontinue"
     )
     return 0

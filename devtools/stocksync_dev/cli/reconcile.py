@@ -16,13 +16,14 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from stocksync import clock, composition
+from stocksync import clock
 from stocksync.dal import aws
 from stocksync.dal.counter_audit import SkuCounterAudit
 from stocksync.errors import ConfigurationError
 from stocksync.logic.reconciliation import DEFAULT_SETTLE, ReconcileReport, reconcile
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
+from stocksync.wiring import parts
 
 COMMAND = "reconcile"
 HELP = "recount pending counters from the order ledger and repair those that disagree"
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = reconcile(
             SkuCounterAudit(aws.client("dynamodb"), settings.sku_table),
-            composition.ledger(settings, now=now),
-            composition.recompute_queue(settings),
+            parts.ledger(settings, now=now),
+            parts.recompute_queue(settings),
             now=now,
             dry_run=args.dry_run,
             settle=timedelta(minutes=args.settle_minutes),

@@ -5,18 +5,22 @@ dead letters, and the run report (EMF metrics per bucket, warnings naming SKUs).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from stocksync.errors import StockSyncError
-from stocksync.integrations.graph_api import GraphApiClient
 from stocksync.integrations.messaging import BusPublisher, DeadLetters, QueuePublisher
 from stocksync.logic.recompute import RecomputeReport
 from stocksync.models.graph import CancelLine, CancelReasonCode
 from stocksync.models.recompute import CatalogReadRequest, SweepRequest
 from stocksync.models.sku import PushMessage
 from stocksync.observability import logger, metrics
+
+if TYPE_CHECKING:
+    # Annotations only: the Graph client (and requests) is loaded where a function calls Graph, not by every
+    # function that recomputes stock.
+    from stocksync.integrations.graph_api import GraphApiClient
 
 OVER_SELLING_DETAIL_TYPE = "Over-Selling Detected"
 # How many SKU names a warning carries; the count beside it is exact.

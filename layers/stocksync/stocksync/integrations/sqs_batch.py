@@ -1,18 +1,22 @@
-"""SQS batch handling shared by every queue-triggered function: partial failures, and bad input dead-lettered.
+"""SQS batches for every queue-triggered function: Powertools' BatchProcessor, taught to dead-letter bad input.
 
 Two kinds of failure are kept apart on purpose. Bad input (a validation error) will never succeed: it is logged
 with the field that was wrong, sent to the reasoned dead-letter queue, and counted as handled so SQS deletes it and
 the rest of the batch goes on. Anything else (throttling, a timeout) may succeed later: the record is reported as a
-batch item failure and SQS redelivers it (then redrives it to the queue's own DLQ after maxReceiveCount).
+batch item failure and SQS redelivers it (then redrives it to the queue's own DLQ after maxReceiveCount). Both are
+BatchProcessor's own extension points (``failure_handler``, ``process``), so partial responses, the all-failed
+rule and the record data classes stay Powertools'.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Collection
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
@@ -20,8 +24,10 @@ from stocksync.errors import InvalidInputError, describe_validation_error
 from stocksync.integrations.messaging import DeadLetters
 from stocksync.observability import logger, metrics
 
+T = TypeVar("T")
 
-def rejection_reason(error: Exception) -> str | None:
+
+def rejection_reason(error: BaseException | None) -> str | None:
     """The reason to dead-letter ``error`` with, or None when it is not a bad-input error."""
     if isinstance(error, ValidationError):
         return describe_validation_error(error)
@@ -32,29 +38,58 @@ def rejection_reason(error: Exception) -> str | None:
     return None
 
 
-def handle_sqs_batch(
-    event: dict[str, Any],
-    context: Any,
-    *,
-    source: str,
-    handle_record: Callable[[SQSRecord], None],
-    dead_letters: DeadLetters,
-) -> dict[str, Any]:
-    """Run ``handle_record`` on every record; return the ``batchItemFailures`` response SQS expects."""
+def redelivered(record: SQSRecord) -> bool:
+    """SQS delivered this record before (a try that failed somewhere, perhaps half-way)."""
+    return int(record.attributes.approximate_receive_count or 1) > 1
 
-    def record_handler(record: SQSRecord) -> None:
+
+class ReasonedBatchProcessor(BatchProcessor):
+    """A BatchProcessor for SQS whose bad-input failures are dead-lettered with their reason instead of retried."""
+
+    def __init__(self, *, source: str, dead_letters: DeadLetters) -> None:
+        super().__init__(event_type=EventType.SQS)
+        self.source = source
+        self.invalid = 0  # records dead-lettered as bad input in this batch
+        self._dead_letters = dead_letters
+
+    def run(self, event: dict[str, Any], context: Any, handle_record: Callable[[SQSRecord], Any]) -> dict[str, Any]:
+        """Run ``handle_record`` on every record; the ``batchItemFailures`` response SQS expects."""
+        response: PartialItemFailureResponse = process_partial_response(
+            event=event, record_handler=handle_record, processor=self, context=context
+        )
+        return dict(response)
+
+    def failure_handler(self, record: Any, exception: Any) -> Any:
+        reason = rejection_reason(exception[1])
+        if reason is None:
+            return super().failure_handler(record, exception)
+        logger.error("invalid input", extra={"source": self.source, "reason": reason, "message_id": record.message_id})
+        metrics.add_metric(name="InvalidInput", unit="Count", value=1)
         try:
-            handle_record(record)
-        except Exception as error:
-            reason = rejection_reason(error)
-            if reason is None:
-                raise
-            logger.error("invalid input", extra={"source": source, "reason": reason, "message_id": record.message_id})
-            metrics.add_metric(name="InvalidInput", unit="Count", value=1)
-            dead_letters.send(source=source, reason=reason, body=_body_for_dead_letter(record.body))
+            self._dead_letters.send(source=self.source, reason=reason, body=_body_for_dead_letter(record.body))
+        except Exception:
+            logger.exception("could not dead-letter invalid input", extra={"message_id": record.message_id})
+            return super().failure_handler(record, sys.exc_info())  # SQS keeps it: the next try dead-letters it
+        self.invalid += 1
+        return self.success_handler(record, None)
 
-    processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+class WholeBatchProcessor(ReasonedBatchProcessor, Generic[T]):
+    """Records parsed one by one (bad ones dead-lettered), then handled together in one call that names the
+    records to deliver again: for a use case that plans the whole batch at once (push_batch's call slots)."""
+
+    def __init__(
+        self, *, source: str, dead_letters: DeadLetters, handle_batch: Callable[[list[T]], Collection[str]]
+    ) -> None:
+        super().__init__(source=source, dead_letters=dead_letters)
+        self._handle_batch = handle_batch
+
+    def process(self) -> list[tuple[Any, ...]]:
+        results = super().process()
+        parsed: list[T] = [result for status, result, _record in results if status == "success" and result is not None]
+        failed = set(self._handle_batch(parsed))
+        self.fail_messages.extend(SQSRecord(record) for record in self.records if record["messageId"] in failed)
+        return results
 
 
 def _body_for_dead_letter(body: str) -> Any:

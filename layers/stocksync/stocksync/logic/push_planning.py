@@ -15,9 +15,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
-from stocksync.errors import describe_validation_error
 from stocksync.models.push import QueuedPush
 from stocksync.models.sku import SkuState
 
@@ -34,25 +31,10 @@ class ReceivedPush:
         return self.message.retailer_id
 
 
-@dataclass(frozen=True)
-class RejectedRecord:
-    """A queue record that is not a valid push message: dead-lettered with ``reason``, never retried."""
-
-    record_id: str
-    body: str
-    reason: str
-
-
-def parse_push_records(records: Iterable[tuple[str, str]]) -> tuple[list[ReceivedPush], list[RejectedRecord]]:
-    """(record id, body) pairs as push messages; the invalid ones with a reason that names the field."""
-    received: list[ReceivedPush] = []
-    rejected: list[RejectedRecord] = []
-    for record_id, body in records:
-        try:
-            received.append(ReceivedPush(record_id, QueuedPush.model_validate_json(body)))
-        except ValidationError as error:
-            rejected.append(RejectedRecord(record_id, body, describe_validation_error(error)))
-    return received, rejected
+def parse_push_record(record_id: str, body: str) -> ReceivedPush:
+    """A queue record as a push message; raises pydantic's ValidationError naming the field when it is not one
+    (then the record is dead-lettered with that reason, never retried)."""
+    return ReceivedPush(record_id, QueuedPush.model_validate_json(body))
 
 
 def coalesce(received: Iterable[ReceivedPush]) -> tuple[list[ReceivedPush], list[ReceivedPush]]:

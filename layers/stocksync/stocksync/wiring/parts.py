@@ -1,22 +1,23 @@
-"""Builds the product's parts from the settings, so handlers stay thin and tests can build the same parts.
+"""The parts several functions build alike, from the settings: tables, queues, the bus, the Graph client.
 
 Nothing here holds a rule; it only connects ports to adapters (DynamoDB, SQS, EventBridge, the Graph API).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from stocksync import clock
 from stocksync.dal import aws
-from stocksync.dal.control_table import ControlTable
 from stocksync.dal.ledger_table import DynamoLedger
 from stocksync.dal.sku_table import SkuTable
 from stocksync.integrations.messaging import BusPublisher, DeadLetters, QueuePublisher, RecomputeQueue
 from stocksync.integrations.warehouse_outputs import WarehouseSinks
 from stocksync.logic.order_ingest import OrderIngest
 from stocksync.models.settings import Settings
+from stocksync.observability import logger, metrics
 
 
 def ledger(settings: Settings, *, now: datetime | None = None) -> DynamoLedger:
@@ -37,16 +38,16 @@ def sku_table(settings: Settings) -> SkuTable:
     return SkuTable(aws.client("dynamodb"), settings.sku_table)
 
 
-def control_table(settings: Settings) -> ControlTable:
-    return ControlTable(aws.client("dynamodb"), settings.control_table)
-
-
 def dead_letters(settings: Settings) -> DeadLetters:
     return DeadLetters(aws.client("sqs"), settings.dead_letter_queue_url)
 
 
 def bus(settings: Settings) -> BusPublisher:
     return BusPublisher(aws.client("events"), settings.event_bus_name)
+
+
+def queue(url: str) -> QueuePublisher:
+    return QueuePublisher(aws.client("sqs"), url)
 
 
 def warehouse_sinks(settings: Settings, *, source: str) -> WarehouseSinks:
@@ -56,7 +57,12 @@ def warehouse_sinks(settings: Settings, *, source: str) -> WarehouseSinks:
 
 def recompute_queue(settings: Settings) -> RecomputeQueue:
     """The recompute queue's publisher (changed SKUs in, a failed enqueue logged and counted)."""
-    return RecomputeQueue(QueuePublisher(aws.client("sqs"), settings.recompute_queue_url))
+    return RecomputeQueue(queue(settings.recompute_queue_url))
+
+
+def time_left(context: Any) -> Callable[[], float]:
+    """Seconds this invocation has left, for the jobs that stop (and hand over) before Lambda's deadline."""
+    return lambda: context.get_remaining_time_in_millis() / 1000
 
 
 def describe(obj: Any) -> dict[str, Any]:
@@ -71,3 +77,12 @@ def describe(obj: Any) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def reject_event(settings: Settings, *, source: str, reason: str, event: Any) -> dict[str, Any]:
+    """A scheduled (or operator's) input that is invalid would fail the same way on every retry: logged naming the
+    field, counted and dead-lettered with the reason, not raised. The answer says why."""
+    logger.error("invalid input", extra={"source": source, "reason": reason})
+    metrics.add_metric(name="InvalidInput", unit="Count", value=1)
+    dead_letters(settings).send(source=source, reason=reason, body=event)
+    return {"rejected": reason}

@@ -1,4 +1,5 @@
-"""The recompute queue's messages: a SKU whose inputs changed, or a SKU's own settings from the bus.
+"""One batch of the recompute queue (the recompute_stock function's use case): a SKU whose inputs changed, or a
+SKU's own settings from the bus.
 
 Two shapes share the queue because both end in the same recompute of one SKU:
 
@@ -16,8 +17,6 @@ import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from stocksync.errors import InvalidInputError
 from stocksync.logic.recompute import Evaluation, StateReads
@@ -69,20 +68,22 @@ class RecomputeQueueBatch:
         self._done: set[str] = set()
         self._messages: dict[str, list[str]] = {}  # retailer id -> ids of the messages that asked for it
 
-    def prefetch(self, records: Iterable[dict[str, Any]]) -> None:
+    def prefetch(self, bodies: Iterable[str]) -> None:
         """Read every SKU the batch names in as few calls as possible (bad messages are left to ``handle``)."""
         wanted = set()
-        for record in records:
+        for body in bodies:
             try:
-                wanted.add(parse_recompute_message(record.get("body", ""), self._buckets).retailer_id)
+                wanted.add(parse_recompute_message(body, self._buckets).retailer_id)
             except (ValueError, InvalidInputError):  # JSONDecodeError and ValidationError are ValueErrors
                 continue
         self._reads = self._skus.read_states(wanted)
 
-    def handle(self, record: SQSRecord) -> None:
-        message = parse_recompute_message(record.body, self._buckets)
+    def handle(self, message_id: str, body: str, *, redelivered: bool = False) -> None:
+        """One message; raises what ``parse_recompute_message`` raises, or InvalidInputError for an unreadable SKU
+        record, so the caller dead-letters it with the reason. ``redelivered``: SQS delivered it before."""
+        message = parse_recompute_message(body, self._buckets)
         retailer_id = message.retailer_id
-        self._messages.setdefault(retailer_id, []).append(record.message_id)
+        self._messages.setdefault(retailer_id, []).append(message_id)
         state = None
         if message.settings_change is not None:
             state = self._skus.apply_settings(message.settings_change)  # None: an older change or a repeat
@@ -93,7 +94,6 @@ class RecomputeQueueBatch:
                 raise InvalidInputError("sku", f"SKU record {retailer_id}: {self._reads.invalid[retailer_id]}")
             # A SKU without a record has no warehouse level: reported as such, nothing published.
             state = self._reads.states.get(retailer_id) or SkuState(retailer_id=retailer_id)
-        redelivered = int(record.attributes.approximate_receive_count or 1) > 1
         self._recompute.add(state, redelivered=redelivered)
         self._done.add(retailer_id)
 
