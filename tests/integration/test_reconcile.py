@@ -150,3 +150,19 @@ def test_the_command_names_a_missing_setting(
     finally:
         get_settings.cache_clear()
     assert "SKU_TABLE" in capsys.readouterr().err
+
+
+def test_an_invalid_schedule_input_is_dead_lettered_naming_the_field_not_retried(
+    local_aws: LocalAws, orders: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = load_handler("reconcile")
+    with caplog.at_level(logging.ERROR):
+        answer = handler.lambda_handler({"dry_run": "maybe"}, FakeLambdaContext())
+    assert answer["rejected"].startswith("dry_run:")
+    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert [(letter["attributes"]["source"], letter["body"]["body"]) for letter in letters] == [
+        ("reconcile", {"dry_run": "maybe"})
+    ]
+    assert letters[0]["attributes"]["reason"] == answer["rejected"]
+    assert any(getattr(record, "reason", "").startswith("dry_run:") for record in caplog.records)
+    assert run_function(dry_run=True)["repairs"] == []  # nothing was repaired by the rejected run

@@ -1,0 +1,110 @@
+"""The SQS batch processor: bad input dead-lettered with its reason, anything else delivered again, and a whole
+batch handled at once where a use case plans it so (push_batch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from stocksync.errors import InvalidInputError
+from stocksync.integrations.sqs_batch import ReasonedBatchProcessor, WholeBatchProcessor
+from stocksync.models.push import VerifyMessage
+from tests.support import FakeLambdaContext, sqs_event
+
+
+class DeadLetters:
+    """The reasoned dead-letter queue, in memory; ``broken`` makes every send fail like an SQS outage."""
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.sent: list[tuple[str, str, Any]] = []
+        self.broken = broken
+
+    def send(self, *, source: str, reason: str, body: Any) -> None:
+        if self.broken:
+            raise ConnectionError("sqs unreachable")
+        self.sent.append((source, reason, body))
+
+
+def failures(response: dict[str, Any]) -> list[str]:
+    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+def verify(record: SQSRecord) -> None:
+    message = VerifyMessage.model_validate_json(record.body)
+    if message.handle == "throttled":
+        raise TimeoutError("the status call timed out")  # may succeed later
+
+
+def test_bad_input_is_dead_lettered_with_the_field_and_a_transient_error_comes_back() -> None:
+    dead_letters = DeadLetters()
+    processor = ReasonedBatchProcessor(source="verify_batch", dead_letters=dead_letters)  # type: ignore[arg-type]
+    event = sqs_event([{"handle": "h-1"}, {"handle": 7}, {"handle": "throttled"}, "not json"])
+    response = processor.run(event, FakeLambdaContext(), verify)
+    assert failures(response) == ["msg-2"]
+    assert processor.invalid == 2
+    assert [(source, reason.split(":")[0]) for source, reason, _body in dead_letters.sent] == [
+        ("verify_batch", "handle"),
+        ("verify_batch", "body"),
+    ]
+    assert dead_letters.sent[0][2] == {"handle": 7}  # the body as sent, parsed back to JSON where it is JSON
+
+
+def test_bad_input_that_cannot_be_dead_lettered_comes_back_for_the_next_try() -> None:
+    processor = ReasonedBatchProcessor(source="verify_batch", dead_letters=DeadLetters(broken=True))  # type: ignore[arg-type]
+    response = processor.run(sqs_event([{"handle": 7}, {"handle": "h-1"}]), FakeLambdaContext(), verify)
+    assert failures(response) == ["msg-0"]
+    assert processor.invalid == 0
+
+
+def test_a_batch_where_every_record_failed_is_raised_whole() -> None:
+    processor = ReasonedBatchProcessor(source="verify_batch", dead_letters=DeadLetters())  # type: ignore[arg-type]
+    with pytest.raises(BatchProcessingError):
+        processor.run(sqs_event([{"handle": "throttled"}, {"handle": "throttled"}]), FakeLambdaContext(), verify)
+
+
+def test_a_whole_batch_is_handled_once_with_the_valid_records_and_names_what_comes_back() -> None:
+    calls: list[list[str]] = []
+
+    def plan(handles: list[str]) -> list[str]:
+        calls.append(handles)
+        return ["msg-3"]  # e.g. a row whose call failed
+
+    def parse(record: SQSRecord) -> str:
+        handle = record.json_body.get("handle")
+        if not isinstance(handle, str):
+            raise InvalidInputError("handle", "must be a string")
+        return handle
+
+    dead_letters = DeadLetters()
+    processor: WholeBatchProcessor[str] = WholeBatchProcessor(
+        source="push_batch",
+        dead_letters=dead_letters,  # type: ignore[arg-type]
+        handle_batch=plan,
+    )
+    event = sqs_event([{"handle": "a"}, {"handle": None}, {"handle": "b"}, {"handle": "c"}])
+    response = processor.run(event, FakeLambdaContext(), parse)
+    assert calls == [["a", "b", "c"]]
+    assert failures(response) == ["msg-3"]
+    assert [reason for _source, reason, _body in dead_letters.sent] == ["handle: must be a string"]
+
+
+def test_a_whole_batch_of_bad_records_still_runs_the_batch_step_with_nothing() -> None:
+    calls: list[list[str]] = []
+
+    def plan(handles: list[str]) -> list[str]:
+        calls.append(handles)
+        return []
+
+    def parse(record: SQSRecord) -> str:
+        raise InvalidInputError("handle", "missing")
+
+    processor: WholeBatchProcessor[str] = WholeBatchProcessor(
+        source="push_batch",
+        dead_letters=DeadLetters(),  # type: ignore[arg-type]
+        handle_batch=plan,
+    )
+    assert failures(processor.run(sqs_event([{}, {}]), FakeLambdaContext(), parse)) == []
+    assert calls == [[]]
