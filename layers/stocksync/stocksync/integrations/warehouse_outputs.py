@@ -12,7 +12,7 @@ from stocksync.integrations.messaging import DeadLetters, QueuePublisher, Recomp
 from stocksync.observability import logger, metrics
 
 if TYPE_CHECKING:
-    # Annotations only: composition builds WarehouseSinks for several functions, and at run time this would load the
+    # Annotations only: wiring/parts.py builds WarehouseSinks for several functions, and at run time this would load the
     # snapshot loader and every Powertools Parser model into each of them at cold start, not only load_snapshot.
     from stocksync.logic.snapshot_load import SnapshotPosition
 

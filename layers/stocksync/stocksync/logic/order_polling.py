@@ -35,7 +35,7 @@ from stocksync.models.base import Model
 
 if TYPE_CHECKING:
     # Annotations only: at run time this would load the order models into every function that reads a poll cursor
-    # from the control table (all of them, through composition), not only poll_orders (cold start).
+    # from the control table, not only poll_orders (cold start).
     from stocksync.models.orders import OrderObservation
 
 # Changed SKUs are enqueued once per this many distinct SKUs (and at the end of the poll), not per page: a SKU
