@@ -229,3 +229,19 @@ def test_the_direct_values_are_written_as_given(value: dict[str, Any]) -> None:
 )
 def test_anything_else_is_left_to_motos_walk(value: Any) -> None:
     assert moto_speedups.attribute_value(value) is None
+
+
+def test_the_module_listing_is_the_folders_listing(local_aws: LocalAws) -> None:
+    """moto's server asks for its module folders at every request; the listing is read once and stays the same."""
+    import os
+
+    import moto
+    from moto import backends
+
+    folder = os.path.dirname(moto.__file__)
+    on_disk = sorted(
+        name for name in os.listdir(folder) if os.path.isdir(os.path.join(folder, name)) and not name.startswith("__")
+    )
+    assert list(backends.list_of_moto_modules()) == on_disk
+    assert "dynamodb" in backends.list_of_moto_modules() and "sqs" in backends.list_of_moto_modules()
+    assert local_aws.client("sts").get_caller_identity()["Account"]

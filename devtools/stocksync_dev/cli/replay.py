@@ -206,15 +206,19 @@ def local_stack(
     parameters: dict[str, str] | None = None,
     graph_base_url: str | None = None,
     catalog_id: str = "1001",
+    in_process: bool = True,
 ) -> Iterator[tuple[LocalAws, CommercePlatformSimulator, LocalPipeline]]:
-    """moto server with the template deployed + the simulator, the process environment pointed at both."""
+    """moto server with the template deployed + the simulator, the process environment pointed at both.
+
+    ``in_process``: this process's boto3 calls reach moto without a socket each (LocalAws says how); False sends them
+    over HTTP, as replays did before issue 12 (bench/replay_bench.py's baseline)."""
     saved = dict(os.environ)
     parameter_overrides = {"CatalogId": catalog_id, **(parameters or {})}
     # A stack name of its own: moto's state is per process, and a test session may hold another stack already.
     stack_name = f"stocksync-replay-{uuid.uuid4().hex[:8]}"
     with (
         # in_process: the handlers' calls reach moto without a socket each (issue 12: 12,000 SKUs, ~150,000 calls).
-        LocalAws(parameter_overrides=parameter_overrides, stack_name=stack_name, in_process=True) as local,
+        LocalAws(parameter_overrides=parameter_overrides, stack_name=stack_name, in_process=in_process) as local,
         CommercePlatformSimulator(catalog_id=catalog_id, access_token=TOKEN, app_secret=APP_SECRET) as sim,
     ):
         environment = local.function_environment(
@@ -265,9 +269,10 @@ def _buckets(scenario: Scenario, defaults: str) -> str:
     return json.dumps(buckets, sort_keys=True)
 
 
-def replay_scenario(scenario: Scenario) -> dict[str, Any]:
+def replay_scenario(scenario: Scenario, *, in_process: bool = True) -> dict[str, Any]:
+    stack = local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id, in_process=in_process)
     with (
-        local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id) as (local, sim, pipeline),
+        stack as (local, sim, pipeline),
         loop_figures() as figures,
     ):
         if scenario.settings.buckets or scenario.settings.default_bucket:

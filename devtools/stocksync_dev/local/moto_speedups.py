@@ -29,14 +29,20 @@ aliases: an UpdateItem with ``ReturnValues=ALL_NEW`` on a SKU record spent most 
 that is a one-key dict of ``S``/``N`` (a string), ``BOOL``/``NULL`` (a bool), ``SS``/``NS`` (strings), or ``M``/``L``
 of such values is written as the walk would write it; anything else (``B``, ``BS``, an unexpected type) still takes
 moto's walk. tests/integration/test_replay_scale_moto_speedups.py compares both on every kind.
+
+**Finding the service of a request.** moto's server lists its own package folder (a directory read and ~200
+``isdir`` calls) for every request, to learn whether the host names a moto module; the folder does not change while
+the process runs, so it is listed once.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+from moto import backends as moto_backends
 from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.dynamodb import models as dynamodb_models
@@ -219,6 +225,15 @@ def _install_serializer() -> None:
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
+def _install_module_listing() -> None:
+    modules = tuple(moto_backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> Iterator[str]:
+        return iter(modules)
+
+    moto_backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
 def install() -> None:
     """Patch moto's DynamoDB and SQS backends in this process (idempotent). moto server threads share them."""
     global _installed  # noqa: PLW0603
@@ -242,4 +257,5 @@ def install() -> None:
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         _install_sqs()
         _install_serializer()
+        _install_module_listing()
         _installed = True
