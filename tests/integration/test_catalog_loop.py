@@ -240,6 +240,7 @@ def test_the_audit_repairs_drift_reports_unknown_items_and_skips_unreadable_valu
     assert audit()["drifted"] == 0
 
 
+@pytest.mark.slow  # 1,200 SKUs, a write each; the rule at unit scale: tests/unit/test_catalog_reads.py
 def test_an_audit_cut_short_by_throttling_resumes_where_it_stopped(
     local_aws: LocalAws, pipeline: LocalPipeline, platform: CommercePlatformSimulator
 ) -> None:
