@@ -245,3 +245,27 @@ def test_the_module_listing_is_the_folders_listing(local_aws: LocalAws) -> None:
     assert list(backends.list_of_moto_modules()) == on_disk
     assert "dynamodb" in backends.list_of_moto_modules() and "sqs" in backends.list_of_moto_modules()
     assert local_aws.client("sts").get_caller_identity()["Account"]
+
+
+def test_a_message_moved_to_its_dead_letter_queue_is_deleted_there_not_where_it_was(local_aws: LocalAws) -> None:
+    client = local_aws.client("sqs")
+    dlq = client.create_queue(QueueName="replay-scale-dlq")["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = client.create_queue(
+        QueueName="replay-scale-source",
+        Attributes={"RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "1"}}'},
+    )["QueueUrl"]
+    try:
+        client.send_message(QueueUrl=source, MessageBody="poison")
+        first = client.receive_message(QueueUrl=source, VisibilityTimeout=0)["Messages"][0]
+        assert client.receive_message(QueueUrl=source, VisibilityTimeout=0).get("Messages", []) == []  # moved
+        with pytest.raises(ClientError) as caught:
+            client.delete_message(QueueUrl=source, ReceiptHandle=first["ReceiptHandle"])
+        assert caught.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+        dead = client.receive_message(QueueUrl=dlq)["Messages"][0]
+        assert dead["Body"] == "poison"
+        client.delete_message(QueueUrl=dlq, ReceiptHandle=first["ReceiptHandle"])  # an old handle of the message
+        assert counts(client, dlq)["ApproximateNumberOfMessagesNotVisible"] == "0"
+    finally:
+        client.delete_queue(QueueUrl=source)
+        client.delete_queue(QueueUrl=dlq)
