@@ -269,3 +269,33 @@ def test_a_message_moved_to_its_dead_letter_queue_is_deleted_there_not_where_it_
     finally:
         client.delete_queue(QueueUrl=source)
         client.delete_queue(QueueUrl=dlq)
+
+
+def test_a_fifo_queue_still_holds_back_a_group_in_flight(local_aws: LocalAws) -> None:
+    """A receive skips the pending groups' walk only for a standard queue: a FIFO group in flight stays blocked."""
+    client = local_aws.client("sqs")
+    url = client.create_queue(
+        QueueName="replay-scale-groups.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    try:
+        for body, group in (("g1", "g"), ("g2", "g"), ("h1", "h")):
+            client.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
+        first = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=300)["Messages"]
+        second = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)["Messages"]
+        assert [m["Body"] for m in first] == ["g1"]
+        assert [m["Body"] for m in second] == ["h1"]  # g2 waits while g1 is in flight
+    finally:
+        client.delete_queue(QueueUrl=url)
+
+
+def test_receipt_handles_are_185_lowercase_letters_and_long_polls_still_wait(queue: tuple[Any, str]) -> None:
+    import time
+
+    client, url = queue
+    send(client, url, 3)
+    handles = [m["ReceiptHandle"] for m in client.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]]
+    assert len(set(handles)) == 3
+    assert all(len(handle) == 185 and handle.isalpha() and handle.islower() for handle in handles)
+    started = time.monotonic()
+    assert client.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []  # all three in flight
+    assert time.monotonic() - started >= 0.9

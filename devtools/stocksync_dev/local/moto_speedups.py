@@ -23,7 +23,11 @@ per message, and DeleteMessage finds its message by the handle (every handle a r
 with its message; the message's place in the queue is then found by identity at C speed) or else in one pass that
 stops there, instead of testing every message twice against every receipt handle it ever had (moto's handles are 185
 random letters: one message has a given handle).
-A replay of 12,000 SKUs drains tens of thousands of messages through such queues (issue 12).
+While a receive runs on this thread, ``Queue.messages`` is walked lazily (the receive stops after the messages it
+hands out; truth and length still count), a standard queue's pending message groups (which moto rebuilds from
+every in-flight message, and reads only for a FIFO queue) are not built, and a receipt handle is drawn with one
+``choices`` call of moto's own generator instead of 185 ``choice`` calls (185 lowercase letters either way). A replay of
+12,000 SKUs drains tens of thousands of messages through queues that hold thousands in flight (issue 12).
 
 **DynamoDB item answers.** moto serializes every answer by walking botocore's output shape, and for each attribute
 value of an item it asks a generic attribute picker for each of the ten members of ``AttributeValue`` under several
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import string
 import threading
 import weakref
 from collections.abc import Iterator
@@ -53,6 +58,8 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.moto_api._internal import mock_random
+from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -149,6 +156,16 @@ def _install_sqs() -> None:
         _by_handle[self.receipt_handle] = self  # type: ignore[index]
 
     Message.mark_received = mark_received  # type: ignore[method-assign]
+    SQSBackend.receive_message = _receiving(SQSBackend.receive_message)  # type: ignore[method-assign]
+    sqs_models.generate_receipt_handle = _receipt_handle
+    pending_groups = Queue.pending_message_groups
+
+    def pending_message_groups(self: Queue) -> set[str]:
+        if getattr(_state, "receiving", False) and not self.fifo_queue:
+            return set()  # a receive reads them for a FIFO queue only
+        return pending_groups.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[assignment,method-assign]
     Queue.messages = property(_deliverable)  # type: ignore[assignment,method-assign]
     Queue.delete_message = _delete_message  # type: ignore[method-assign]
 
@@ -161,10 +178,47 @@ def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
     return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
 
 
-def _deliverable(self: Queue) -> list[Message]:
-    """``Queue.messages``: the visible messages not delayed, on one reading of the clock."""
+def _deliverable(self: Queue) -> Any:
+    """``Queue.messages``: the visible messages not delayed, on one reading of the clock (lazily during a receive)."""
+    if getattr(_state, "receiving", False):
+        return _Deliverable(self._messages)
     now = unix_time_millis()
     return [message for message in self._messages if now > message.visible_at and not now < message.delayed_until]
+
+
+class _Deliverable:
+    """The deliverable messages of a queue as of one reading of the clock, found as they are iterated."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self._messages = messages
+        self._now = unix_time_millis()
+
+    def __iter__(self) -> Iterator[Message]:
+        now = self._now
+        return (message for message in self._messages if now > message.visible_at and not now < message.delayed_until)
+
+    def __bool__(self) -> bool:
+        return any(True for _ in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _receiving(method: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_state, "receiving", False)
+        _state.receiving = True
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _state.receiving = outer
+
+    return wrapper
+
+
+def _receipt_handle() -> str:
+    # moto's: 185 lowercase letters from its own (seedable) generator, drawn one random.choice at a time
+    return "".join(mock_random.choices(string.ascii_lowercase, k=185))
 
 
 def _delete_message(self: Queue, receipt_handle: str) -> None:
