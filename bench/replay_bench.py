@@ -2,7 +2,7 @@
 quiet) as `stocksync replay` runs it, beside the same replay with its AWS calls sent over HTTP, as before issue 12.
 
     .venv/bin/python bench/replay_bench.py            # 12,000 SKUs (events/scenarios/scale/catalog_12000.json)
-    .venv/bin/python bench/replay_bench.py --quick    # 200 SKUs (what `make test` runs)
+    .venv/bin/python bench/replay_bench.py --quick    # 100 SKUs (what `make test` runs)
     .venv/bin/python bench/replay_bench.py --skus 3000 --no-baseline --json
 
 Each side runs in a child process of its own (moto server, the simulator and the handlers, as `stocksync replay`
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import finish, in_child, peak_memory_mb  # noqa: E402
 
 FULL_SKUS = 12_000
-QUICK_SKUS = 200
+QUICK_SKUS = 100
 START_LEVEL, NEW_LEVEL = 20, 19
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_TRACE_DISABLED": "1"}
 
