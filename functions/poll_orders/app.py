@@ -9,8 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger, metrics, tracer
 from stocksync.wiring import poll_orders as wiring
+from stocksync.wiring.poll_orders import require_cms_id
 
-get_settings()  # validate the environment at cold start: a bad setting fails here, naming the variable
+require_cms_id(get_settings())  # validate the environment at cold start: a bad setting fails here, naming it
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -322,3 +322,15 @@ def test_tests_reach_this_machine_only(local_aws: LocalAws) -> None:
     with pytest.raises(SocketBlockedError, match=r"192\.0\.2\.1"), socket.socket() as outside:
         outside.settimeout(2)  # without the guard: a timeout, not a hang
         outside.connect(("192.0.2.1", 443))  # TEST-NET-1: documentation only, never routed
+
+
+def test_an_events_only_stack_has_no_poller_and_its_functions_start_without_a_merchant_settings_id(
+    tmp_path: Path,
+) -> None:
+    overrides = {"OrderSources": "events", "CommerceMerchantSettingsId": ""}
+    with LocalAws(parameter_overrides=overrides, stack_name="stocksync-events-only") as aws:
+        assert "PollOrdersFunction" in aws.skipped_resources and "PollOrdersFunction" not in aws.resources
+        assert "OrderEventsFunction" in aws.resources
+        environment = aws.function_environment()
+        assert environment["STOCKSYNC_CMS_ID"] == ""
+        assert Settings.from_env(environment).cms_id == ""

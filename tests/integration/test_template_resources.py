@@ -217,12 +217,34 @@ def test_the_defaults_and_the_required_values_deploy() -> None:
     assert values["FastSweepRate"] == "rate(5 minutes)" and values["MediumMinUnitsPerHour"] == "0.2"
 
 
+def test_a_default_deploy_takes_order_events_and_needs_no_commerce_merchant_settings() -> None:
+    values = parameter_values(sam_template(), {"CatalogId": "1001"})
+    assert (values["OrderSources"], values["CommerceMerchantSettingsId"]) == ("events", "")
+
+
+def test_the_poller_its_schedule_and_its_alarms_exist_only_with_the_meta_commerce_source() -> None:
+    resources = sam_template()["Resources"]
+    polling = {name for name, resource in resources.items() if resource.get("Condition") == "PollsMetaCommerce"}
+    assert polling == {"PollOrdersFunction", "OrderSourceRemovedAlarm", "PollStalledAlarm", "PollOrdersErrorsAlarm"}
+    # Nothing left unconditional may name the poller (a Ref to a resource that is not created fails the deploy).
+    others = json.dumps({name: resource for name, resource in resources.items() if name not in polling})
+    assert "PollOrdersFunction" not in others and "SecondsSinceCompleteListing" not in others
+    outputs = json.dumps(sam_template().get("Outputs", {}))
+    assert "PollOrdersFunction" not in outputs
+
+
 @pytest.mark.parametrize(
     ("overrides", "parameter"),
     [
         ({}, "CatalogId"),
         ({"CatalogId": "my-shop"}, "CatalogId"),
-        ({"CommerceMerchantSettingsId": ""}, "CommerceMerchantSettingsId"),
+        ({"CommerceMerchantSettingsId": "cms-1"}, "CommerceMerchantSettingsId"),
+        ({"OrderSources": "shopify"}, "OrderSources"),
+        ({"OrderSources": "meta_commerce", "CommerceMerchantSettingsId": ""}, "MetaCommerceNeedsItsMerchantSettings"),
+        (
+            {"OrderSources": "events,meta_commerce", "CommerceMerchantSettingsId": ""},
+            "MetaCommerceNeedsItsMerchantSettings",
+        ),
         ({"GraphApiVersion": "25.0"}, "GraphApiVersion"),
         ({"GraphBaseUrl": "graph.facebook.com"}, "GraphBaseUrl"),
         ({"GraphBaseUrl": "https://graph.facebook.com/"}, "GraphBaseUrl"),
@@ -324,6 +346,10 @@ def test_a_whole_number_parameter_accepts_exactly_its_stated_range(name: str) ->
     )
 )
 def test_every_parameter_value_a_deploy_accepts_gives_functions_valid_settings(overrides: dict[str, str]) -> None:
+    if overrides["OrderSources"] != "events" and not overrides["CommerceMerchantSettingsId"]:
+        with pytest.raises(ConfigurationError, match="CommerceMerchantSettingsId"):
+            parameter_values(sam_template(), overrides)  # the template's rule refuses the deploy
+        return
     parameters = parameter_values(sam_template(), overrides)
     variables = sam_template()["Globals"]["Function"]["Environment"]["Variables"]
     environment = {name: resolve(value, parameters) for name, value in variables.items()}

@@ -36,7 +36,8 @@ from stocksync_dev.local.template import (
 
 # Fake, and named so: moto accepts any credentials, and nothing here can reach a real account.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-DEFAULT_PARAMETERS = {"CatalogId": "1001", "CommerceMerchantSettingsId": "2001"}
+# The local stack polls the simulator's Commerce order API (it still serves v25.0) besides taking order events.
+DEFAULT_PARAMETERS = {"CatalogId": "1001", "OrderSources": "events,meta_commerce", "CommerceMerchantSettingsId": "2001"}
 # Extra stack outputs that make CloudFormation (moto) itself resolve each Globals.Function environment variable.
 _ENV_OUTPUT_PREFIX = "StockSyncLocalFunctionEnv"
 # moto refuses a second PurgeQueue within 60 s, as SQS does; reset_data() purges before every test.

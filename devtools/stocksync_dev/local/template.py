@@ -200,7 +200,35 @@ def parameter_values(template: dict[str, Any], overrides: Mapping[str, str] | No
         if problem:
             raise ConfigurationError(name, f"{value!r} {problem}")
         values[name] = value
+    for rule_name, rule in template.get("Rules", {}).items():
+        if not _evaluate(rule.get("RuleCondition", True), values):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not _evaluate(assertion["Assert"], values):
+                raise ConfigurationError(rule_name, assertion.get("AssertDescription", "rule assertion failed"))
     return values
+
+
+def _evaluate(expression: Any, values: Mapping[str, str]) -> Any:
+    """A Rules expression (Ref to a parameter, Fn::Equals/Not/And/Or, Fn::Contains) against the parameter values:
+    CloudFormation refuses a deploy whose rule fails, so a local deploy does too (moto ignores Rules)."""
+    if not isinstance(expression, dict):
+        return expression
+    [(function, argument)] = expression.items()
+    if function == "Ref":
+        return values[argument]
+    arguments = [_evaluate(item, values) for item in argument]
+    if function == "Fn::Equals":
+        return str(arguments[0]) == str(arguments[1])
+    if function == "Fn::Not":
+        return not arguments[0]
+    if function == "Fn::And":
+        return all(arguments)
+    if function == "Fn::Or":
+        return any(arguments)
+    if function == "Fn::Contains":
+        return str(arguments[1]) in [str(item) for item in arguments[0]]
+    raise ConfigurationError("Rules", f"{function} is not supported by the local stack's rule check")
 
 
 def _parameter_problem(spec: dict[str, Any], value: str) -> str | None:

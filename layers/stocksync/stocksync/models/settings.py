@@ -92,8 +92,9 @@ class Settings(Model):
 
     # Graph object ids are numeric; template.yaml's parameters enforce the same pattern at deploy time.
     catalog_id: Annotated[str, _env("STOCKSYNC_CATALOG_ID", pattern=r"^\d+$")]
-    # The commerce merchant settings id (commerce orders are listed under it).
-    cms_id: Annotated[str, _env("STOCKSYNC_CMS_ID", pattern=r"^\d+$")]
+    # The commerce merchant settings id (commerce orders are listed under it): poll_orders' alone, which exists only
+    # with the meta_commerce order source (template.yaml, OrderSources); empty elsewhere.
+    cms_id: Annotated[str, _env("STOCKSYNC_CMS_ID", pattern=r"^(\d+)?$")] = ""
     buckets: Annotated[dict[str, BucketSettings], _env("STOCKSYNC_BUCKETS")]
     default_bucket: Annotated[str, _env("STOCKSYNC_DEFAULT_BUCKET")]
     deduction_mode: Annotated[DeductionMode, _env("STOCKSYNC_DEDUCTION_MODE")] = DeductionMode.MERCHANT

@@ -9,6 +9,7 @@ from typing import Any
 from stocksync import clock
 from stocksync.dal import aws
 from stocksync.dal.control_table import ControlTable
+from stocksync.errors import ConfigurationError
 from stocksync.integrations.graph_api import graph_client_from_settings
 from stocksync.integrations.order_sources import MetaCommerceOrders
 from stocksync.integrations.poll_sinks import OrderPollSinks
@@ -18,6 +19,13 @@ from stocksync.observability import logger, metrics
 from stocksync.wiring import parts
 
 SOURCE = "meta_commerce"
+
+
+def require_cms_id(settings: Settings) -> str:
+    """Checked at cold start: the orders are listed under the commerce merchant settings id."""
+    if not settings.cms_id:
+        raise ConfigurationError("STOCKSYNC_CMS_ID", "poll_orders needs CommerceMerchantSettingsId")
+    return settings.cms_id
 
 
 def report(outcome: PollReport) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
     )
     outcome = poll_orders(
         SOURCE,
-        MetaCommerceOrders(graph_client_from_settings(settings), settings.cms_id),
+        MetaCommerceOrders(graph_client_from_settings(settings), require_cms_id(settings)),
         parts.order_ingest(settings, now=now),
         ControlTable(aws.client("dynamodb"), settings.control_table),
         sinks,
