@@ -12,7 +12,8 @@ import pytest
 
 from stocksync.dal import aws as product_aws
 from stocksync.errors import ConfigurationError
-from stocksync.models.settings import Settings
+from stocksync.models.settings import Settings, get_settings
+from stocksync_dev.cli.pipeline import load_function
 from stocksync_dev.local.aws import LocalAws, LocalAwsError
 from stocksync_dev.local.template import REPO_ROOT, TEMPLATE_PATH, load_template
 from tests.conftest import SocketBlockedError
@@ -325,7 +326,7 @@ def test_tests_reach_this_machine_only(local_aws: LocalAws) -> None:
 
 
 def test_an_events_only_stack_has_no_poller_and_its_functions_start_without_a_merchant_settings_id(
-    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     overrides = {"OrderSources": "events", "CommerceMerchantSettingsId": ""}
     with LocalAws(parameter_overrides=overrides, stack_name="stocksync-events-only") as aws:
@@ -334,3 +335,12 @@ def test_an_events_only_stack_has_no_poller_and_its_functions_start_without_a_me
         environment = aws.function_environment()
         assert environment["STOCKSYNC_CMS_ID"] == ""
         assert Settings.from_env(environment).cms_id == ""
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            load_function("order_events")  # starts: it never needed the id
+            with pytest.raises(ConfigurationError, match="STOCKSYNC_CMS_ID"):
+                load_function("poll_orders")  # were it deployed anyway, it would say what is missing at once
+        finally:
+            get_settings.cache_clear()
