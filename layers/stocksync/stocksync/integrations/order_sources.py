@@ -23,6 +23,7 @@ from stocksync.errors import (
     describe_validation_error,
 )
 from stocksync.logic.order_polling import SourcePage
+from stocksync.logic.shop_orders import IdentityMapping, ShopLine, ShopOrder, sighting
 from stocksync.models.base import Model
 from stocksync.models.graph import CommerceOrder
 from stocksync.models.graph_errors import (
@@ -149,7 +150,6 @@ MERCHANT_STATES = {
     "completed": OrderState.COMPLETED,  # done or cancelled
     "cancelled": OrderState.COMPLETED,
 }
-PLATFORM_CHANNELS = frozenset({"facebook", "instagram"})
 
 
 def _state(value: Any) -> Any:
@@ -188,27 +188,17 @@ def merchant_order_event(detail: Any, *, observed_at: datetime) -> OrderObservat
     is processed): a restock the next event shows happened after this content, not after its processing, and the
     catalog model must not place it later than it was (docs/catalog.md)."""
     event = MerchantOrderEvent.model_validate(detail)
-    quantities: dict[str, list[int]] = {}
-    for item in event.items:
-        total = quantities.setdefault(item.retailer_id, [0, 0])
-        total[0] += item.quantity
-        total[1] += item.cancelled
-    on_platform = event.channel.lower() in PLATFORM_CHANNELS
-    return OrderObservation(
+    order = ShopOrder(
         order_id=event.order_id,
-        source=OrderSource.EVENTS,
         state=event.state,
         lines=tuple(
-            OrderLine(
-                retailer_id=rid,
-                quantity=quantity,
-                cancelled=cancelled,
-                # Buyer-side cancellations of platform orders are restocked by the platform itself.
-                restocked=cancelled if on_platform else 0,
-            )
-            for rid, (quantity, cancelled) in quantities.items()
+            # Buyer-side cancellations of platform orders are restocked by the platform itself.
+            ShopLine(str(index), item.retailer_id, item.quantity, item.cancelled, restocked=item.cancelled)
+            for index, item in enumerate(event.items)
         ),
-        sold_on_platform=on_platform,
+        updated_at=event.occurred_at,
         placed_at=event.placed_at,
-        observed_at=min(observed_at, event.occurred_at),
+        channel=event.channel,
     )
+    # The event names catalog items itself: nothing to map, and no line without one.
+    return sighting(order, IdentityMapping(), observed_at=observed_at).observation
