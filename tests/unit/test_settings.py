@@ -39,7 +39,6 @@ ENVIRONMENT = {
 }
 REQUIRED = [
     "STOCKSYNC_CATALOG_ID",
-    "STOCKSYNC_CMS_ID",
     "STOCKSYNC_BUCKETS",
     "STOCKSYNC_DEFAULT_BUCKET",
     "STOCKSYNC_GRAPH_CREDENTIALS",
@@ -93,6 +92,14 @@ def test_optional_variables_fall_back_to_the_documented_defaults() -> None:
     assert settings.catalog_field is CatalogField.QUANTITY_TO_SELL_ON_FACEBOOK
     assert settings.graph_base_url == "https://graph.facebook.com"
     assert settings.graph_api_version == "v25.0"
+
+
+def test_the_merchant_settings_id_is_only_for_the_poller_and_numeric_when_set() -> None:
+    assert Settings.from_env(environment(STOCKSYNC_CMS_ID=None)).cms_id == ""
+    assert Settings.from_env(environment(STOCKSYNC_CMS_ID="")).cms_id == ""
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env(environment(STOCKSYNC_CMS_ID="cms-1"))
+    assert raised.value.setting == "STOCKSYNC_CMS_ID"
 
 
 @pytest.mark.parametrize("name", REQUIRED)
