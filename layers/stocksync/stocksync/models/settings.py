@@ -166,6 +166,12 @@ class Settings(Model):
     # of the two within what Meta allows the catalog.
     status_checks_per_hour: Annotated[int, _env("STOCKSYNC_STATUS_CHECKS_PER_HOUR", ge=1, le=100_000)] = 720
 
+    # Signed webhooks (docs/connectors.md, "WooCommerce and signed webhooks"): the queue the endpoint hands verified
+    # deliveries to, and the Secrets Manager secret holding the shared secrets by platform. Only the two webhook
+    # functions get them (template.yaml, when WebhookEndpoint is not "none") and check them at cold start.
+    webhook_queue_url: Annotated[str, _env("WEBHOOK_QUEUE_URL")] = ""
+    webhook_secret_name: Annotated[str, _env("WEBHOOK_SECRET_NAME", pattern=r"^([A-Za-z0-9/_+=.@-]{1,512})?$")] = ""
+
     @property
     def catalog_reads_enabled(self) -> bool:
         return self.catalog_reads_per_hour > 0 and bool(self.catalog_read_queue_url)
