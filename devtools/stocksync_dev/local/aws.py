@@ -21,6 +21,7 @@ from typing import Any, Self
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 from moto.backends import get_backend
+from moto.cloudformation.parsing import resource_class_from_type
 from moto.server import ThreadedMotoServer
 
 from stocksync_dev.local import in_process, moto_speedups
@@ -223,6 +224,7 @@ class LocalAws:
         template = translate(sam_template, self.template_path.parent, parameters, region=self.region)
         env_names = _add_environment_outputs(template, sam_template)
         _disable_event_source_mappings(template)
+        _drop_outputs_moto_cannot_resolve(template)
         self._upload_artifacts(local_artifacts(sam_template, self.template_path.parent))
 
         cloudformation = self.client("cloudformation")
@@ -294,6 +296,19 @@ def _disable_event_source_mappings(template: dict[str, Any]) -> None:
     for resource in template.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Lambda::EventSourceMapping":
             resource.setdefault("Properties", {})["Enabled"] = False
+
+
+def _drop_outputs_moto_cannot_resolve(template: dict[str, Any]) -> None:
+    """moto refuses a whole stack whose Outputs read an attribute of a type it does not create (the webhook
+    endpoint's ``AWS::Lambda::Url``): such outputs are left out locally, as the resource itself is.
+    """
+    resources = template.get("Resources", {})
+    for name, output in list(template.get("Outputs", {}).items()):
+        value = output.get("Value")
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            target = resources.get(value["Fn::GetAtt"][0], {})
+            if resource_class_from_type(target.get("Type", "")) is None:
+                del template["Outputs"][name]
 
 
 @contextmanager

@@ -136,8 +136,11 @@ def _queue_once(delivery: WebhookDelivery, digest: str, context: Any, settings: 
     config.register_lambda_context(context)
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=aws.client("dynamodb"))
 
+    ran: list[bool] = []
+
     @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
     def enqueue(request: dict[str, str]) -> dict[str, str]:
+        ran.append(True)
         receipt = queue.send([delivery.model_dump(mode="json", exclude_none=True)])
         if receipt.failed:
             raise QueueError(f"webhook queue refused the delivery: {receipt.failed[0][1]}")
@@ -153,12 +156,16 @@ def _queue_once(delivery: WebhookDelivery, digest: str, context: Any, settings: 
     try:
         first = enqueue(request={"key": f"{delivery.platform}:{delivery.delivery_id}", "digest": digest})
     except IdempotencyValidationError:
+        metrics.add_metric(name="WebhookDeliveryConflicts", unit="Count", value=1)
         logger.warning("webhook delivery id reused with another body", extra=where)
         return _answer(409, "delivery id already used for another body")
     except IdempotencyAlreadyInProgressError:
+        metrics.add_metric(name="WebhookDeliveryConflicts", unit="Count", value=1)
         return _answer(409, "delivery in progress; retry later")
     except QueueError:
         logger.exception("webhook delivery not queued", extra=where)
         return _answer(503, "could not queue the delivery; retry later")
-    logger.info("webhook delivery accepted", extra=where)
+    if not ran:  # answered from the idempotency record: a replayed delivery id, queued before
+        metrics.add_metric(name="WebhookDeliveriesRepeated", unit="Count", value=1)
+    logger.info("webhook delivery accepted", extra={**where, "repeated": not ran})
     return _answer(200, "accepted", delivery_id=delivery.delivery_id, queued_at=first["queued_at"])
