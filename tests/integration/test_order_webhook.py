@@ -98,14 +98,16 @@ def queued(env: dict[str, str], local: LocalAws) -> list[dict[str, Any]]:
         messages.extend(batch)
 
 
-def consume(local: LocalAws, env: dict[str, str], messages: list[dict[str, Any]]) -> dict[str, Any]:
+def consume(
+    local: LocalAws, env: dict[str, str], messages: list[dict[str, Any]], *, receive_count: int = 1
+) -> dict[str, Any]:
     event = {
         "Records": [
             {
                 "messageId": message["MessageId"],
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "attributes": {"ApproximateReceiveCount": str(receive_count)},
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:WebhookQueue",
@@ -263,3 +265,58 @@ def test_a_bad_payload_is_dead_lettered_naming_the_field(webhook_stack: LocalAws
     assert consume(webhook_stack, env, queued(env, webhook_stack)) == {"batchItemFailures": []}
     letters = drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])
     assert [letter["attributes"]["reason"].split(":")[0] for letter in letters] == ["date_modified_gmt"]
+
+
+# ------------------------------------------------------------------ requests that are not deliveries
+def test_requests_that_are_not_deliveries_are_refused_before_the_signature(
+    webhook_stack: LocalAws, env: dict[str, str]
+) -> None:
+    body = woo_body("processing")
+    get = url_event(body, woo_headers(body, "m-1"))
+    get["requestContext"]["http"]["method"] = "GET"
+    assert post(get)[0] == 405
+    broken = url_event(body, woo_headers(body, "m-2"))
+    broken.update(body="***", isBase64Encoded=True)
+    assert post(broken)[0] == 400
+    latin1 = '{"caf\xe9": 1}'.encode("latin-1")
+    assert post(url_event(latin1, woo_headers(latin1, "m-3"), base64_body=True))[0] == 400
+    assert post(url_event(body, woo_headers(body, "bad\nid")))[0] == 400
+    assert queued(env, webhook_stack) == []
+    assert count_items(webhook_stack, env["IDEMPOTENCY_TABLE"]) == 0
+
+
+def test_a_delivery_without_an_id_is_keyed_on_its_body(webhook_stack: LocalAws, env: dict[str, str]) -> None:
+    body = woo_body("processing")
+    headers = {"x-wc-webhook-signature": sign(SECRETS["woocommerce"], body)}
+    first, second = post(url_event(body, headers)), post(url_event(body, headers))
+    assert first[0] == second[0] == 200 and first[1]["delivery_id"].startswith("sha256:")
+    assert len(queued(env, webhook_stack)) == 1
+
+
+def test_a_redelivered_record_reports_its_unplaced_line_again(webhook_stack: LocalAws, env: dict[str, str]) -> None:
+    """A first try may have failed after its ledger write and before its dead letter: the retry reports again."""
+    assert post(sample("woocommerce_order_updated.json"))[0] == 200
+    messages = queued(env, webhook_stack)
+    assert consume(webhook_stack, env, messages) == {"batchItemFailures": []}
+    assert consume(webhook_stack, env, messages) == {"batchItemFailures": []}  # a repeat: quiet
+    assert len(drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])) == 1
+    drain_queue(webhook_stack.client("sqs"), env["RECOMPUTE_QUEUE_URL"])
+    assert consume(webhook_stack, env, messages, receive_count=2) == {"batchItemFailures": []}
+    letters = drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])
+    assert [letter["attributes"]["reason"] for letter in letters] == [
+        "order woocommerce:727 line 316: line item has no SKU"
+    ]
+    # ...and enqueues the order's SKUs again, as order_events does (its first enqueue may be what failed).
+    recompute = drain_queue(webhook_stack.client("sqs"), env["RECOMPUTE_QUEUE_URL"])
+    assert [message["body"]["retailer_id"] for message in recompute] == ["MUG-RED"]
+
+
+def test_an_order_whose_line_items_changed_is_dead_lettered(webhook_stack: LocalAws, env: dict[str, str]) -> None:
+    first = woo_body("processing", lines=[{"id": 1, "sku": "MUG-RED", "quantity": 2}])
+    edited = woo_body("processing", "2026-12-04T10:10:00", lines=[{"id": 1, "sku": "MUG-RED", "quantity": 5}])
+    for body, delivery_id in ((first, "e-1"), (edited, "e-2")):
+        assert post(url_event(body, woo_headers(body, delivery_id)))[0] == 200
+        assert consume(webhook_stack, env, queued(env, webhook_stack)) == {"batchItemFailures": []}
+    letters = drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])
+    assert len(letters) == 1 and "first seen with 2 units" in letters[0]["attributes"]["reason"]
+    assert sku_state(webhook_stack, env, "MUG-RED")["pending_created"] == 2

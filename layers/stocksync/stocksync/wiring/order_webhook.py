@@ -93,6 +93,7 @@ def _read(event: dict[str, Any]) -> bytes | dict[str, Any]:
 def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str, Any]:
     raw = _read(event)
     if isinstance(raw, dict):
+        metrics.add_metric(name="WebhookRequestsRefused", unit="Count", value=1)
         return raw
     headers = lower_headers(event.get("headers"))
 
@@ -118,8 +119,10 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
             raw=raw,
         )
     except UnicodeDecodeError:
+        metrics.add_metric(name="WebhookRequestsRefused", unit="Count", value=1)
         return _answer(400, "body is not UTF-8")
     except ValidationError:
+        metrics.add_metric(name="WebhookRequestsRefused", unit="Count", value=1)
         return _answer(400, "delivery id or topic header is not a printable token of at most 200 characters")
     return _queue_once(delivery, digest, context, settings)
 
