@@ -116,7 +116,7 @@ class WebhookSecrets:
     """The shared secrets, by platform, from the Secrets Manager secret named ``secret_name`` (cached).
 
     Nothing is fetched until the first ``get``. A secret that is missing, not JSON or not an object of strings is a
-    ConfigurationError (the endpoint answers 500 and the sender retries later); its values are never logged.
+    ConfigurationError (the invocation fails, the sender sees a 5xx and may retry); its values are never logged.
     """
 
     def __init__(self, secret_name: str, *, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> None:
