@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from stocksync.errors import ConfigurationError
@@ -146,3 +148,21 @@ def test_a_missing_or_malformed_secret_is_a_configuration_error_that_shows_no_va
     assert "12345" not in str(caught.value)
     with pytest.raises(ConfigurationError):
         WebhookSecrets("")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.text(min_size=1, max_size=64),
+    body=st.binary(max_size=2048),
+    position=st.integers(min_value=0),
+    flip=st.integers(min_value=1, max_value=255),
+)
+def test_any_one_byte_change_breaks_the_signature(secret: str, body: bytes, position: int, flip: int) -> None:
+    signature = sign(secret, body)
+    assert signature_matches(secret, body, signature)
+    if body:
+        index = position % len(body)
+        tampered = body[:index] + bytes([body[index] ^ flip]) + body[index + 1 :]
+        assert not signature_matches(secret, tampered, signature)
+    assert not signature_matches(secret, body + b"\n", signature)
+    assert not signature_matches(secret + "x", body, signature)
