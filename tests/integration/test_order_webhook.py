@@ -320,3 +320,12 @@ def test_an_order_whose_line_items_changed_is_dead_lettered(webhook_stack: Local
     letters = drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])
     assert len(letters) == 1 and "first seen with 2 units" in letters[0]["attributes"]["reason"]
     assert sku_state(webhook_stack, env, "MUG-RED")["pending_created"] == 2
+
+
+def test_a_body_too_large_for_a_queue_message_is_413_with_nothing_stored(
+    webhook_stack: LocalAws, env: dict[str, str]
+) -> None:
+    body = json.dumps({"id": 1, "noise": base64.b64encode(os.urandom(400_000)).decode()}).encode()
+    assert post(url_event(body, woo_headers(body, "huge-1")))[0] == 413
+    assert queued(env, webhook_stack) == []
+    assert count_items(webhook_stack, env["IDEMPOTENCY_TABLE"]) == 0

@@ -121,8 +121,10 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
     except UnicodeDecodeError:
         metrics.add_metric(name="WebhookRequestsRefused", unit="Count", value=1)
         return _answer(400, "body is not UTF-8")
-    except ValidationError:
+    except ValidationError as error:
         metrics.add_metric(name="WebhookRequestsRefused", unit="Count", value=1)
+        if any(issue["loc"][:1] == ("body_zlib_base64",) for issue in error.errors()):
+            return _answer(413, "body too large for one queue message, even compressed")
         return _answer(400, "delivery id or topic header is not a printable token of at most 200 characters")
     return _queue_once(delivery, digest, context, settings)
 
