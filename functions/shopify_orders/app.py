@@ -1,0 +1,29 @@
+"""shopify_orders: Shopify order webhooks (delivered by Shopify to Amazon EventBridge) into the ledger.
+
+The partner event bus's rule routes the order topics to this function's queue; each SQS record carries one
+EventBridge event (detail-type "shopifyWebhook"). The mapping onto the product's state model is docs/connectors.md,
+"Shopify". Off unless the stack is deployed with ShopifyEventSourceName.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# First, before anything imports pydantic: Powertools' batch module, when it finds pydantic loaded, builds its ~30
+# parser models (Kafka, Kinesis, DynamoDB...) for type hints this function never uses, about a quarter of boto3's
+# import time at every cold start (README, "Cold start").
+import aws_lambda_powertools.utilities.batch  # noqa: F401
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stocksync.models.settings import get_settings
+from stocksync.observability import logger, metrics, tracer
+from stocksync.wiring import shopify_orders as wiring
+
+get_settings()  # validate the environment at cold start: a bad setting fails here, naming the variable
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return wiring.handle(event, context, get_settings())
