@@ -67,11 +67,10 @@ def _blank_is_none(value: Any) -> Any:
 ShopifyId = Annotated[str, BeforeValidator(_id_text), StringConstraints(pattern=r"^[0-9]{1,20}$")]
 # Printable text: no control characters (they would reach logs, dead letters and the ledger's keys).
 Text = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Sku = Annotated[
-    str | None,
-    BeforeValidator(_blank_is_none),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"),
+SkuText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+Sku = Annotated[SkuText | None, BeforeValidator(_blank_is_none)]
 Status = Annotated[str, StringConstraints(max_length=40, pattern=r"^[a-z_]*$")]
 Units = Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)]
 
