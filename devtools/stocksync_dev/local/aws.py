@@ -24,7 +24,7 @@ from moto.backends import get_backend
 from moto.cloudformation.parsing import resource_class_from_type
 from moto.server import ThreadedMotoServer
 
-from stocksync_dev.local import in_process, moto_speedups
+from stocksync_dev.local import in_process, moto_fixes, moto_speedups
 from stocksync_dev.local.template import (
     ARTIFACT_BUCKET,
     TEMPLATE_PATH,
@@ -111,6 +111,7 @@ class LocalAws:
         self._saved_request_log_level = request_log.level
         request_log.setLevel(logging.WARNING)
         moto_speedups.install()  # moto's transaction rollback copies whole tables: quadratic ingest otherwise
+        moto_fixes.install()  # partner event bus names (slashes and all), as EventBridge takes them
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
