@@ -325,3 +325,30 @@ def test_the_shipped_sample_batch_applies_the_order_and_notes_the_refund(shopify
     assert load_handler("shopify_orders").lambda_handler(sample, FakeLambdaContext()) == {"batchItemFailures": []}
     assert counters(shopify_aws, "MUG-RED") == (0, 2, 0) and counters(shopify_aws, "MUG-BLUE") == (0, 1, 0)
     assert dead_letters(shopify_aws) == []
+
+
+def test_an_edit_that_adds_a_line_item_is_dead_lettered_and_the_order_stays_as_applied(
+    shopify_aws: LocalAws, env: Any
+) -> None:
+    """docs/connectors.md, "Not handled yet": the ledger fixes an order's line items at its first sighting."""
+    publish(webhook_event("orders/create", order(("MUG-RED", 2, 2), order_id=7007)))
+    deliver(shopify_aws)
+    publish(webhook_event("orders/updated", order(("MUG-RED", 2, 1), ("MUG-BLUE", 1, 1), order_id=7007, minutes=1)))
+    assert deliver(shopify_aws) == [{"batchItemFailures": []}]
+    assert counters(shopify_aws, "MUG-RED") == (0, 2, 0)
+    reasons = [letter["attributes"]["reason"] for letter in dead_letters(shopify_aws)]
+    assert len(reasons) == 1 and "first seen without SKU(s) ['MUG-BLUE']" in reasons[0]
+
+
+def test_a_redelivered_record_enqueues_its_skus_again_and_counts_once(shopify_aws: LocalAws, env: Any) -> None:
+    """A first try may have written the ledger and died before its recompute enqueue: SQS's redelivery (receive
+    count 2) finds the order unchanged and enqueues its SKUs all the same."""
+    publish(webhook_event("orders/create", order(("MUG-RED", 2, 2), ("MUG-BLUE", 1, 1), order_id=7008)))
+    batch = receive(shopify_aws)
+    handler = load_handler("shopify_orders")
+    handler.lambda_handler(batch, FakeLambdaContext())
+    assert recomputed(shopify_aws) == ["MUG-BLUE", "MUG-RED"]
+    again = {"Records": [{**record, "attributes": {"ApproximateReceiveCount": "2"}} for record in batch["Records"]]}
+    assert handler.lambda_handler(again, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert recomputed(shopify_aws) == ["MUG-BLUE", "MUG-RED"]
+    assert counters(shopify_aws, "MUG-RED") == (0, 2, 0)
