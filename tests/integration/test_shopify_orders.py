@@ -25,6 +25,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from stocksync.dal.aws import reset_clients
 from stocksync.dal.codec import decode, encode
 from stocksync.models.settings import get_settings
+from stocksync_dev.cli.main import main
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import load_template, translate_template
 from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
@@ -352,3 +353,11 @@ def test_a_redelivered_record_enqueues_its_skus_again_and_counts_once(shopify_aw
     assert handler.lambda_handler(again, FakeLambdaContext()) == {"batchItemFailures": []}
     assert recomputed(shopify_aws) == ["MUG-BLUE", "MUG-RED"]
     assert counters(shopify_aws, "MUG-RED") == (0, 2, 0)
+
+
+def test_the_sample_batch_replays_like_sam_local_invoke(capsys: pytest.CaptureFixture[str]) -> None:
+    """`stocksync replay events/shopify_orders_sqs_batch.json --function shopify_orders` (its own stack, connector
+    off: invoking the function needs only the function)."""
+    code = main(["replay", str(EVENTS / "shopify_orders_sqs_batch.json"), "--function", "shopify_orders"])
+    answer = json.loads(capsys.readouterr().out)
+    assert (code, answer) == (0, {"dead_letters": [], "result": {"batchItemFailures": []}})
