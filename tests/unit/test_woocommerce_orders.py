@@ -6,12 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from stocksync.errors import InvalidInputError
+from stocksync.integrations import shopify
 from stocksync.integrations.woocommerce import (
     WOOCOMMERCE_STATES,
     generic_order,
@@ -281,9 +283,19 @@ def test_deliveries_that_carry_nothing_to_apply_say_why() -> None:
 def test_undecodable_or_unparsed_deliveries_are_bad_input() -> None:
     with pytest.raises(InvalidInputError, match="body: not valid JSON"):
         parse_delivery(delivery("woocommerce", "webhook_id=12"))
-    with pytest.raises(InvalidInputError, match="platform"):
-        parse_delivery(delivery("shopify", {"id": 1}, topic="orders/updated"))
+    with pytest.raises(InvalidInputError, match=r"detail\.payload"):
+        parse_delivery(delivery("shopify", {"id": 1}, topic="orders/updated"))  # no line items, no times
     with pytest.raises(ValidationError, match="exactly one"):
         WebhookDelivery.model_validate({"platform": "generic", "delivery_id": "d", "received_at": NOW.isoformat()})
     with pytest.raises(ValidationError, match="delivery_id"):
         WebhookDelivery.of(platform="generic", delivery_id="d\n1", topic=None, received_at=NOW, raw=b"{}")
+
+
+def test_a_shopify_https_delivery_is_parsed_like_its_eventbridge_twin() -> None:
+    """The same order payload, signed over HTTPS instead of routed through EventBridge: the same ShopOrder."""
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "shopify_orders_create.json").read_text())
+    from_bus = shopify.parse_delivery(json.dumps(event))
+    over_https = parse_delivery(delivery("shopify", event["detail"]["payload"], topic="orders/create"))
+    assert over_https.order is not None and over_https.order == from_bus.order
+    refund = parse_delivery(delivery("shopify", {"id": 9}, topic="refunds/create"))
+    assert refund.order is None and "carries no whole order" in (refund.skipped or "")

@@ -284,6 +284,17 @@ def parse_delivery(body: str) -> ShopifyDelivery:
     )
 
 
+def https_order(topic: str, payload: Any) -> ShopOrder | None:
+    """The order of a Shopify webhook delivered over HTTPS (the signed endpoint, integrations/webhook_signatures.py):
+    the same payload as on EventBridge, its topic in the ``X-Shopify-Topic`` header. None for the topics that carry
+    no whole order (edits and refunds arrive with the orders/updated Shopify sends alongside)."""
+    if topic not in ORDER_TOPICS:
+        return None
+    if not isinstance(payload, dict):
+        raise InvalidInputError("detail.payload", "must be a JSON object")
+    return shop_order(_validated(ShopifyOrder, payload))
+
+
 def _validated(model: type[M], payload: dict[str, Any]) -> M:
     try:
         return model.model_validate(payload)

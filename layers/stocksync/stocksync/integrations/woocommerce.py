@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from stocksync.errors import InvalidInputError
+from stocksync.integrations.shopify import https_order
 from stocksync.logic.shop_orders import ShopLine, ShopOrder
 from stocksync.models.base import Model
 from stocksync.models.orders import OrderState
@@ -223,6 +224,7 @@ def parse_delivery(delivery: WebhookDelivery) -> ParsedDelivery:
         return ParsedDelivery(order, None if order is not None else "draft order: holds no stock")
     if delivery.platform == "generic":
         return ParsedDelivery(generic_order(payload))
-    raise InvalidInputError(
-        "platform", f"{delivery.platform} deliveries are verified but not parsed here: use its own connector"
-    )
+    if delivery.platform == "shopify":
+        order = https_order(topic, payload)
+        return ParsedDelivery(order, None if order is not None else f"topic {delivery.topic} carries no whole order")
+    raise InvalidInputError("platform", f"{delivery.platform} deliveries are verified but not parsed here")

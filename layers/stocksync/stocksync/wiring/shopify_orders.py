@@ -17,34 +17,19 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from stocksync import clock
 from stocksync.integrations.shopify import ShopifyDelivery, parse_delivery
 from stocksync.integrations.sqs_batch import ReasonedBatchProcessor, redelivered
-from stocksync.logic.ledger import LedgerPart
-from stocksync.logic.shop_orders import IdentityMapping, SkuMapping, sighting
 from stocksync.models.settings import Settings
 from stocksync.observability import logger, metrics
 from stocksync.wiring import parts
+from stocksync.wiring.shop_order_parts import ShopOrderApplier
 
 SOURCE = "shopify_orders"
 
 
-def sku_mapping(_settings: Settings) -> SkuMapping:
-    """The merchant's Shopify SKU -> catalog retailer_id mapping. For now the SKU is the retailer_id; a mapping
-    read from the merchant's file replaces this one function."""
-    return IdentityMapping()
-
-
-def _every_row(_row: LedgerPart) -> bool:
-    """On a redelivery, any unchanged row may be one the failed try wrote without enqueueing: enqueue it again."""
-    return True
-
-
 def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str, Any]:
-    dead_letters = parts.dead_letters(settings)
-    processor = ReasonedBatchProcessor(source=SOURCE, dead_letters=dead_letters)
-    recompute_queue = parts.recompute_queue(settings)
-    mapping = sku_mapping(settings)
+    processor = ReasonedBatchProcessor(source=SOURCE, dead_letters=parts.dead_letters(settings))
+    orders = ShopOrderApplier(settings, source=SOURCE)
 
     def apply(record: SQSRecord) -> None:
         delivery = parse_delivery(record.body)
@@ -54,27 +39,10 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
             logger.info("shopify webhook noted", extra={**facts, "note": delivery.note})
             metrics.add_metric(name="ShopifyWebhooksNoted", unit="Count", value=1)
             return
-        now = clock.now()
-        seen = sighting(delivery.order, mapping, observed_at=now)
-        receipt = None
-        if seen.observation.lines:
-            receipt = parts.order_ingest(settings, now=now).apply(
-                [seen.observation], unfinished=_every_row if redelivered(record) else None
-            )
-        for line in seen.unplaced:
-            metrics.add_metric(name="OrderLinesUnplaced", unit="Count", value=1)
-            dead_letters.send(
-                source=SOURCE,
-                reason=f"order {line.order_id} line item {line.line_ref}: {line.reason}",
-                body={**facts, "line_item_id": line.line_ref, "sku": line.sku},
-            )
-        if receipt is None:
-            return
-        for _observation, error in receipt.rejected:
-            raise error  # e.g. an edit that added line items: dead-lettered with the reason
-        recompute_queue.enqueue(receipt.skus_to_recompute, reason="shopify order")
-        logger.info("shopify order applied", extra={**facts, "changed": bool(receipt.applied)})
-        metrics.add_metric(name="ShopifyOrdersApplied", unit="Count", value=receipt.applied)
+        receipt = orders.apply(delivery.order, redelivered=redelivered(record), facts=facts)
+        if receipt is not None:
+            logger.info("shopify order applied", extra={**facts, "changed": bool(receipt.applied)})
+            metrics.add_metric(name="ShopifyOrdersApplied", unit="Count", value=receipt.applied)
 
     return processor.run(event, context, apply)
 
