@@ -100,6 +100,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--profile", help="AWS profile for --endpoint-url or a real account")
     parser.add_argument("--graph-base-url", help="Graph API base URL (default: the embedded simulator)")
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="hand this process's AWS calls to moto without a socket each (faster for large scenarios; by default "
+        "every call takes a real HTTP hop, the path a deployed function's calls take)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="also show the handlers' info logs and EMF metrics (warnings show anyway)",
@@ -157,7 +163,7 @@ def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
             file=sys.stderr,
         )
         return 2, None
-    report = replay_scenario(scenario)
+    report = replay_scenario(scenario, in_process=getattr(args, "in_process", False))
     broken = failed_checks(report)
     for difference in broken:
         print(
@@ -206,18 +212,18 @@ def local_stack(
     parameters: dict[str, str] | None = None,
     graph_base_url: str | None = None,
     catalog_id: str = "1001",
-    in_process: bool = True,
+    in_process: bool = False,
 ) -> Iterator[tuple[LocalAws, CommercePlatformSimulator, LocalPipeline]]:
     """moto server with the template deployed + the simulator, the process environment pointed at both.
 
-    ``in_process``: this process's boto3 calls reach moto without a socket each (LocalAws says how); False sends them
-    over HTTP, as replays did before issue 12 (bench/replay_bench.py's baseline)."""
+    ``in_process``: this process's boto3 calls reach moto without a socket each (LocalAws says how), for large
+    scenarios (``--in-process``, bench/replay_bench.py); by default they go over HTTP to the server on 127.0.0.1, the
+    same path as a deployed function's calls to AWS, as the tests and ``make demo`` run."""
     saved = dict(os.environ)
     parameter_overrides = {"CatalogId": catalog_id, **(parameters or {})}
     # A stack name of its own: moto's state is per process, and a test session may hold another stack already.
     stack_name = f"stocksync-replay-{uuid.uuid4().hex[:8]}"
     with (
-        # in_process: the handlers' calls reach moto without a socket each (issue 12: 12,000 SKUs, ~150,000 calls).
         LocalAws(parameter_overrides=parameter_overrides, stack_name=stack_name, in_process=in_process) as local,
         CommercePlatformSimulator(catalog_id=catalog_id, access_token=TOKEN, app_secret=APP_SECRET) as sim,
     ):
@@ -269,7 +275,7 @@ def _buckets(scenario: Scenario, defaults: str) -> str:
     return json.dumps(buckets, sort_keys=True)
 
 
-def replay_scenario(scenario: Scenario, *, in_process: bool = True) -> dict[str, Any]:
+def replay_scenario(scenario: Scenario, *, in_process: bool = False) -> dict[str, Any]:
     stack = local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id, in_process=in_process)
     with (
         stack as (local, sim, pipeline),
