@@ -271,8 +271,8 @@ def stack_with_a_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield aws
 
 
-def function_configuration(aws: LocalAws) -> dict[str, Any]:
-    resource_type, function_name = aws.resources["LocalAwsProbeFunction"]
+def function_configuration(aws: LocalAws, logical_id: str = "LocalAwsProbeFunction") -> dict[str, Any]:
+    resource_type, function_name = aws.resources[logical_id]
     assert resource_type == "AWS::Lambda::Function"
     return aws.client("lambda").get_function_configuration(FunctionName=function_name)
 
@@ -282,10 +282,16 @@ def test_the_resolved_environment_is_what_a_deployed_function_gets(stack_with_a_
     deployed = {name: str(value) for name, value in variables.items()}  # moto keeps Number parameters as numbers
     resolved = stack_with_a_function.function_environment()
 
+    # The order webhook function's own variables are resolved too (the local tools run every function in one
+    # process); the probe function does not get them, as in AWS.
+    webhook = function_configuration(stack_with_a_function, "OrderWebhookFunction")["Environment"]["Variables"]
+    own = {name: value for name, value in webhook.items() if name not in deployed}
+    assert set(own) == {"WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_NAME"}
     assert deployed == {
-        **{name: value for name, value in resolved.items() if not name.startswith("AWS_")},
+        **{name: value for name, value in resolved.items() if not name.startswith("AWS_") and name not in own},
         "POWERTOOLS_SERVICE_NAME": "probe",  # the function's own variable wins over Globals, as in AWS
     }
+    assert {name: resolved[name] for name in own} == own
     settings = Settings.from_env(resolved)
     assert settings.catalog_id == "777" and settings.bucket("fast").threshold == 9
     assert resolved["POWERTOOLS_LOG_LEVEL"] == "DEBUG"

@@ -18,6 +18,7 @@ from stocksync.dal.aws import reset_clients
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations.webhook_signatures import sign
 from stocksync.models.settings import get_settings
+from stocksync_dev.cli.main import main
 from stocksync_dev.local.aws import LocalAws
 from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
 
@@ -331,3 +332,14 @@ def test_a_body_too_large_for_a_queue_message_is_413_with_nothing_stored(
     assert post(url_event(body, woo_headers(body, "huge-1")))[0] == 413
     assert queued(env, webhook_stack) == []
     assert count_items(webhook_stack, env["IDEMPOTENCY_TABLE"]) == 0
+
+
+@pytest.mark.parametrize("sample", ["woocommerce_order_updated.json", "generic_order_webhook.json"])
+def test_a_signed_sample_replays_like_sam_local_invoke(sample: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`stocksync replay events/<sample> --function order_webhook`: the local stack has the endpoint and stores the
+    secrets the samples are signed with, so the sample is accepted as a real delivery would be."""
+    parameters.clear_caches()
+    code = main(["replay", str(EVENTS / sample), "--function", "order_webhook"])
+    answer = json.loads(capsys.readouterr().out)
+    assert (code, answer["dead_letters"], answer["result"]["statusCode"]) == (0, [], 200)
+    assert json.loads(answer["result"]["body"])["message"] == "accepted"

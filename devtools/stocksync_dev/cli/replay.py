@@ -232,6 +232,7 @@ def local_stack(
         )
         os.environ.update(environment)
         local.put_graph_credentials(TOKEN, APP_SECRET)
+        local.put_webhook_secrets()  # what the webhook samples in events/ are signed with
         _reset_process_caches()
         clock.use(sim.now)
         try:

@@ -37,8 +37,20 @@ from stocksync_dev.local.template import (
 
 # Fake, and named so: moto accepts any credentials, and nothing here can reach a real account.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# The local stack polls the simulator's Commerce order API (it still serves v25.0) besides taking order events.
-DEFAULT_PARAMETERS = {"CatalogId": "1001", "OrderSources": "events,meta_commerce", "CommerceMerchantSettingsId": "2001"}
+# The local stack polls the simulator's Commerce order API (it still serves v25.0) besides taking order events, and
+# has the signed webhook endpoint, so every function can be replayed.
+DEFAULT_PARAMETERS = {
+    "CatalogId": "1001",
+    "OrderSources": "events,meta_commerce",
+    "CommerceMerchantSettingsId": "2001",
+    "WebhookEndpoint": "function-url",
+}
+# The secrets the webhook samples in events/ are signed with (docs/connectors.md): never a real shop's.
+SAMPLE_WEBHOOK_SECRETS = {
+    "woocommerce": "stocksync-sample-woocommerce-secret",
+    "shopify": "stocksync-sample-shopify-secret",
+    "generic": "stocksync-sample-generic-secret",
+}
 # Extra stack outputs that make CloudFormation (moto) itself resolve each Globals.Function environment variable.
 _ENV_OUTPUT_PREFIX = "StockSyncLocalFunctionEnv"
 # moto refuses a second PurgeQueue within 60 s, as SQS does; reset_data() purges before every test.
@@ -177,8 +189,8 @@ class LocalAws:
         return self._clients[service_name]
 
     def function_environment(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The environment a function of this stack gets from Globals.Function (references resolved by the
-        stack), plus what points boto3 at moto: endpoint, fake credentials, region. ``overrides`` win.
+        """The environment the stack's functions get from Globals.Function and their own Environment (references
+        resolved by the stack), plus what points boto3 at moto: endpoint, fake credentials, region. ``overrides`` win.
         """
         return {
             **self._function_environment,
@@ -205,13 +217,22 @@ class LocalAws:
             elif resource_type == "AWS::SQS::Queue":
                 sqs.purge_queue(physical_id.rsplit("/", 1)[-1])  # the physical id is the queue URL
 
+    def put_webhook_secrets(self, secrets: Mapping[str, str] = SAMPLE_WEBHOOK_SECRETS) -> str:
+        """Store the signed webhooks' shared secrets where WEBHOOK_SECRET_NAME points; returns the secret's ARN."""
+        name = self._function_environment.get("WEBHOOK_SECRET_NAME", "")
+        if not name:
+            raise LocalAwsError("this stack has no signed webhook endpoint (WebhookEndpoint=none)")
+        return self._put_secret(name, json.dumps(dict(secrets)))
+
     def put_graph_credentials(self, access_token: str, app_secret: str) -> str:
         """Store the Graph API credentials where STOCKSYNC_GRAPH_CREDENTIALS points; returns the secret's ARN."""
         reference = self._function_environment.get("STOCKSYNC_GRAPH_CREDENTIALS", "")
         kind, _, secret_name = reference.partition(":")
         if kind != "secretsmanager" or not secret_name:
             raise LocalAwsError(f"STOCKSYNC_GRAPH_CREDENTIALS {reference!r} does not name a Secrets Manager secret")
-        secret = json.dumps({"access_token": access_token, "app_secret": app_secret})
+        return self._put_secret(secret_name, json.dumps({"access_token": access_token, "app_secret": app_secret}))
+
+    def _put_secret(self, secret_name: str, secret: str) -> str:
         secrets = self.client("secretsmanager")
         try:
             return str(secrets.put_secret_value(SecretId=secret_name, SecretString=secret)["ARN"])
@@ -249,7 +270,8 @@ class LocalAws:
             raise LocalAwsError(f"stack {self.stack_name} was not created: {failures or error}") from error
         stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-        self._function_environment = {name: outputs.pop(key) for key, name in env_names.items()}
+        # A conditional function's own variables have no output when its condition is false: nothing to set.
+        self._function_environment = {name: outputs.pop(key) for key, name in env_names.items() if key in outputs}
         self._outputs = outputs
         paginator = cloudformation.get_paginator("list_stack_resources")
         self._resources = {
@@ -277,16 +299,33 @@ class LocalAws:
 
 
 def _add_environment_outputs(template: dict[str, Any], sam_template: dict[str, Any]) -> dict[str, str]:
-    """Add one output per Globals.Function environment variable, so the stack resolves every Ref, Sub and GetAtt
-    exactly as it does for a function. Returns output key -> variable name.
+    """Add one output per environment variable the functions get: Globals.Function's, and those a function sets
+    for itself (under the function's own Condition), so the stack resolves every Ref, Sub and GetAtt exactly as it
+    does for a function. The local tools run every function in one process, so a function's own variables join the
+    shared environment; a name set twice with different values is refused. Returns output key -> variable name.
     """
-    variables = sam_template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     outputs = template.setdefault("Outputs", {})
     env_names: dict[str, str] = {}
-    for index, (name, value) in enumerate(variables.items()):
-        key = f"{_ENV_OUTPUT_PREFIX}{index}"
-        outputs[key] = {"Value": value, "Description": name}
+    declared: dict[str, Any] = {}
+
+    def add(name: str, value: Any, condition: str | None) -> None:
+        if name in declared and declared[name] != value:
+            raise LocalAwsError(f"environment variable {name} is set to two different values; the local tools cannot")
+        declared[name] = value
+        key = f"{_ENV_OUTPUT_PREFIX}{len(env_names)}"
+        outputs[key] = {"Value": value, "Description": name, **({"Condition": condition} if condition else {})}
         env_names[key] = name
+
+    variables = sam_template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for name, value in variables.items():
+        add(name, value, None)
+    for resource in sam_template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        own = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        for name, value in own.items():
+            if name not in variables:  # a function's own value of a Globals name only differs for that function
+                add(name, value, resource.get("Condition"))
     return env_names
 
 
