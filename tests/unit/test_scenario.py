@@ -257,3 +257,24 @@ def test_the_schema_module_prints_the_shipped_schema() -> None:
         [sys.executable, "-m", "stocksync_dev.cli.scenario"], check=True, capture_output=True, text=True
     ).stdout
     assert printed == (ROOT / "events" / "scenarios" / "scenario.schema.json").read_text()
+
+
+def test_a_shop_order_names_known_skus_and_a_merchant_state() -> None:
+    base = {"skus": [{"retailer_id": "A", "warehouse": 5}]}
+    good = {
+        **base,
+        "steps": [{"shop_order": {"id": "web-1", "state": "placed", "items": [{"retailer_id": "A", "quantity": 2}]}}],
+    }
+    assert parse_scenario(good).steps[0].shop_order.channel == "web"  # type: ignore[union-attr]
+    unknown = {
+        **base,
+        "steps": [{"shop_order": {"id": "web-1", "state": "placed", "items": [{"retailer_id": "Z", "quantity": 1}]}}],
+    }
+    with pytest.raises(ScenarioError, match=r"steps\[0\]\.shop_order\.items\[0\]"):
+        parse_scenario(unknown)
+    bad_state = {
+        **base,
+        "steps": [{"shop_order": {"id": "web-1", "state": "CREATED", "items": [{"retailer_id": "A", "quantity": 1}]}}],
+    }
+    with pytest.raises(ScenarioError, match="state"):
+        parse_scenario(bad_state)

@@ -64,6 +64,7 @@ from stocksync_dev.cli.scenario import (
     RunStep,
     Scenario,
     ScenarioError,
+    ShopOrderStep,
     SyncedStep,
     ThrottleStep,
     WarehouseStep,
@@ -375,7 +376,7 @@ class ScenarioPlayer:
         """One step; ``where`` (``steps[3]``) names it in the checks and races the report lists."""
         if isinstance(step, OrderStep | CancelStep | CatalogEditStep):
             self._on_platform(step)
-        elif isinstance(step, SyncedStep | WarehouseStep | DiscontinueStep):
+        elif isinstance(step, ShopOrderStep | SyncedStep | WarehouseStep | DiscontinueStep):
             self._on_bus(step)
         elif isinstance(step, RunStep | WhilePushingStep):
             self._run(step, where)
@@ -405,10 +406,21 @@ class ScenarioPlayer:
                 self._sim.edit_product(retailer_id, **fields)
                 self.edited_since_audit.add(retailer_id)
 
-    def _on_bus(self, step: SyncedStep | WarehouseStep | DiscontinueStep) -> None:
+    def _on_bus(self, step: ShopOrderStep | SyncedStep | WarehouseStep | DiscontinueStep) -> None:
         """The merchant's systems put events on the bus."""
         now = self._sim.now().isoformat()
-        if isinstance(step, SyncedStep):
+        if isinstance(step, ShopOrderStep):
+            order = step.shop_order
+            detail = {
+                "order_id": order.id,
+                "state": order.state,
+                "channel": order.channel,
+                "items": [{"retailer_id": item.retailer_id, "quantity": item.quantity} for item in order.items],
+                "placed_at": now,
+                "occurred_at": now,
+            }
+            self._put("Order Changed", [detail])
+        elif isinstance(step, SyncedStep):
             self._put("Warehouse Orders Synced", [{"order_ids": step.synced, "as_of": now}])
         elif isinstance(step, WarehouseStep):
             self._warehouse(step.warehouse)

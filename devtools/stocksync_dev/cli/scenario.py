@@ -172,6 +172,22 @@ class OrderStep(_Strict):
     order: OrderSpec
 
 
+class ShopOrderSpec(_Strict):
+    """An order taken on another channel (the merchant's web shop): an "Order Changed" event on the product's bus,
+    as a checkout or a web-shop connector sends it. The platform never sees it; only the warehouse stock it uses."""
+
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    state: Literal["pending", "placed", "accepted", "completed", "cancelled"] = Field(
+        description="the merchant's order state (README, the bus schema)"
+    )
+    items: Annotated[list[ItemLine], Field(min_length=1)]
+    channel: Annotated[str, Field(min_length=1, max_length=64)] = "web"
+
+
+class ShopOrderStep(_Strict):
+    shop_order: ShopOrderSpec
+
+
 class CancelStep(_Strict):
     cancel: CancelSpec
 
@@ -260,9 +276,10 @@ class ThrottleStep(_Strict):
 
 # What may happen while a batch is in flight: buyers and the merchant's systems act, someone edits the catalog.
 # Not the clock, the pipeline or faults: the moment's ``at`` places them in time, and the pipeline is running.
-NestedStep = OrderStep | CancelStep | SyncedStep | WarehouseStep | DiscontinueStep | CatalogEditStep
+NestedStep = OrderStep | ShopOrderStep | CancelStep | SyncedStep | WarehouseStep | DiscontinueStep | CatalogEditStep
 _NESTED_TYPES: dict[str, type[BaseModel]] = {
     "order": OrderStep,
+    "shop_order": ShopOrderStep,
     "cancel": CancelStep,
     "synced": SyncedStep,
     "warehouse": WarehouseStep,
@@ -294,6 +311,7 @@ class WhilePushingStep(_Strict):
 
 Step = (
     OrderStep
+    | ShopOrderStep
     | CancelStep
     | SyncedStep
     | WarehouseStep
@@ -532,6 +550,8 @@ def _check_step(step: Step, where: str, skus: set[str], buckets: set[str], order
         _check_order(step.order, where, skus, orders)
     elif isinstance(step, CancelStep):
         _check_cancel(step.cancel, where, orders)
+    elif isinstance(step, ShopOrderStep):
+        _check_shop_order(step.shop_order, where, skus)
     elif isinstance(step, SyncedStep):
         for position, order_id in enumerate(step.synced):
             if order_id not in orders:
@@ -549,6 +569,12 @@ def _check_step(step: Step, where: str, skus: set[str], buckets: set[str], order
                 raise ScenarioError(f"{where}.{kind}.{name}", f"unknown SKU {name!r}")
     elif isinstance(step, RunStep) and step.bucket is not None and buckets and step.bucket not in buckets:
         raise ScenarioError(f"{where}.bucket", f"unknown bucket {step.bucket!r}; known: {sorted(buckets)}")
+
+
+def _check_shop_order(order: ShopOrderSpec, where: str, skus: set[str]) -> None:
+    for position, item in enumerate(order.items):
+        if item.retailer_id not in skus:
+            raise ScenarioError(f"{where}.shop_order.items[{position}]", f"unknown SKU {item.retailer_id!r}")
 
 
 def _check_order(order: OrderSpec, where: str, skus: set[str], orders: dict[str, _OrderSoFar]) -> None:
