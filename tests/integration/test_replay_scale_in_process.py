@@ -1,4 +1,4 @@
-"""Calls answered in process (stocksync_dev.local.in_process, which `stocksync replay --in-process` turns on) get what the wire gets.
+"""Calls answered in process (stocksync_dev.local.in_process, `stocksync replay --in-process`) get what the wire gets.
 
 Each call is made twice against the session's moto server: over HTTP, then with the endpoint routed in process.
 The answers must be equal but for what differs between any two calls (request ids, dates, new ids), including
