@@ -30,7 +30,8 @@ SECRETS = {"woocommerce": "stocksync-sample-woocommerce-secret", "generic": "sto
 @pytest.fixture(scope="module")
 def webhook_stack() -> Iterator[LocalAws]:
     with LocalAws(parameter_overrides={"WebhookEndpoint": "function-url"}, stack_name="stocksync-webhook") as local:
-        local.client("secretsmanager").create_secret(Name="stocksync/webhooks", SecretString=json.dumps(SECRETS))
+        # moto's state is per process: another stack of the session (a replay) may have stored the secret already.
+        local.put_webhook_secrets(SECRETS)
         yield local
 
 
