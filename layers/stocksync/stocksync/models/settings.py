@@ -142,6 +142,11 @@ class Settings(Model):
     # Hybrid catalog (docs/feeds.md): buckets whose stock goes out in the scheduled update feed, not the API.
     feed_buckets: Annotated[frozenset[str], _env("STOCKSYNC_FEED_BUCKETS")] = frozenset()
     feed_bucket_name: Annotated[str, _env("FEED_BUCKET")] = ""
+    # Web-shop connectors (docs/connectors.md, "SKU mapping"): the key, in the feed bucket, of the merchant's
+    # shop_sku,retailer_id CSV; empty: a shop's SKU is the catalog's retailer_id.
+    sku_mapping_key: Annotated[str, _env("STOCKSYNC_SKU_MAPPING_KEY", pattern=r"^([A-Za-z0-9!_.*'()/-]{1,1024})?$")] = (
+        ""
+    )
 
     # Stock recompute (docs/recompute.md). A pushed value not confirmed within this time is pushed again.
     confirmation_timeout_seconds: Annotated[int, _env("STOCKSYNC_CONFIRMATION_TIMEOUT_SECONDS", ge=60, le=86400)] = 900

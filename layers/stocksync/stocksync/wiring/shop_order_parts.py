@@ -6,18 +6,35 @@ from __future__ import annotations
 from typing import Any
 
 from stocksync import clock
+from stocksync.dal import aws
+from stocksync.dal.sku_mapping_source import SkuMappingError, shared_source
+from stocksync.errors import ConfigurationError
 from stocksync.logic.ledger import LedgerPart
 from stocksync.logic.order_ingest import IngestReceipt
 from stocksync.logic.shop_orders import IdentityMapping, ShopOrder, SkuMapping, sighting
 from stocksync.models.settings import Settings
-from stocksync.observability import metrics
+from stocksync.observability import logger, metrics
 from stocksync.wiring import parts
 
 
-def sku_mapping(_settings: Settings) -> SkuMapping:
-    """The merchant's shop SKU -> catalog retailer_id mapping. For now the SKU is the retailer_id
-    (docs/connectors.md); a mapping read from the merchant's file replaces this one function."""
-    return IdentityMapping()
+def sku_mapping(settings: Settings) -> SkuMapping:
+    """The merchant's shop SKU -> catalog retailer_id mapping (docs/connectors.md, "SKU mapping"): the SKU itself
+    without ``SkuMappingKey``, else the CSV at that key of the feed bucket (cached per container, re-checked by ETag).
+
+    A mapping file that cannot be read or parsed raises (logged, naming the problem): the whole batch fails and SQS
+    delivers it again, rather than counting sales against the shop's ids as if they were the catalog's.
+    """
+    if not settings.sku_mapping_key:
+        return IdentityMapping()
+    if not settings.feed_bucket_name:
+        raise ConfigurationError("FEED_BUCKET", "the SKU mapping (STOCKSYNC_SKU_MAPPING_KEY) is read from it; set it")
+    source = shared_source(aws.client("s3"), bucket=settings.feed_bucket_name, key=settings.sku_mapping_key)
+    try:
+        return source.mapping()
+    except SkuMappingError as error:
+        logger.error("SKU mapping unusable; the batch is retried", extra={"problem": str(error)})
+        metrics.add_metric(name="SkuMappingUnusable", unit="Count", value=1)
+        raise
 
 
 def _every_row(_row: LedgerPart) -> bool:
