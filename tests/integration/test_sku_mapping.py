@@ -108,15 +108,24 @@ def pending_created(aws: LocalAws, sku: str) -> int | None:
 
 
 def test_the_connectors_may_read_the_mapping_object_and_only_it() -> None:
-    resources = translate_template()["Resources"]
-    for role in ("ShopifyOrdersFunctionRole", "WebhookOrdersFunctionRole"):
-        policies = resources[role]["Properties"]["Policies"]
-        (conditional,) = [policy for policy in policies if "Fn::If" in policy]
-        condition, policy, otherwise = conditional["Fn::If"]
-        assert (condition, otherwise) == ("HasSkuMapping", {"Ref": "AWS::NoValue"})
-        (statement,) = policy["PolicyDocument"]["Statement"]
+    template = translate_template()
+    resources = template["Resources"]
+    for function, connector in (("ShopifyOrders", "HasShopify"), ("WebhookOrders", "HasWebhookEndpoint")):
+        policy = resources[f"SkuMappingReadFor{function}"]
+        condition = policy["Condition"]
+        assert template["Conditions"][condition] == {
+            "Fn::And": [{"Condition": connector}, {"Condition": "HasSkuMapping"}]
+        }
+        assert policy["Properties"]["Roles"] == [{"Ref": f"{function}FunctionRole"}]
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Action"] == "s3:GetObject"
         assert statement["Resource"] == {"Fn::Sub": "${FeedBucket.Arn}/${SkuMappingKey}"}
+    assert template["Parameters"]["SkuMappingKey"]["Default"] == ""
+
+
+def test_the_stack_with_a_mapping_grants_the_read(mapped_aws: LocalAws) -> None:
+    assert mapped_aws.resources["SkuMappingReadForShopifyOrders"][0] == "AWS::IAM::Policy"
+    assert "SkuMappingReadForWebhookOrders" not in mapped_aws.resources  # the webhook endpoint is off here
 
 
 def test_mapped_skus_count_against_the_catalog_id_and_an_unmapped_one_is_dead_lettered(
