@@ -34,7 +34,7 @@ KEY = "source/sku-mapping.csv"
 def mapped_aws() -> Iterator[LocalAws]:
     get_backend("events")[PARTNER_ACCOUNT][REGION].create_partner_event_source(SOURCE_NAME, DEFAULT_ACCOUNT_ID)
     stack = f"stocksync-skumap-{uuid.uuid4().hex[:8]}"
-    overrides = {"ShopifyEventSourceName": SOURCE_NAME, "SkuMappingKey": KEY}
+    overrides = {"ShopifyEventSourceName": SOURCE_NAME, "SkuMappingKey": KEY, "WebhookEndpoint": "none"}
     with LocalAws(parameter_overrides=overrides, stack_name=stack) as aws:
         yield aws
 
