@@ -243,7 +243,7 @@ def assert_big_order_counted_exactly_once(ledger: TableLedger) -> None:
     assert implied == ordered and ledger.sold == ordered
     assert ledger.platform_units == {sku: -units for sku, units in ordered.items()}
     at = as_ms(NOW)
-    assert platform_moves(ledger) == {sku: [[-units, at, at]] for sku, units in ordered.items()}
+    assert platform_moves(ledger) == {sku: [[-units, at, at + 1000]] for sku, units in ordered.items()}
 
 
 @pytest.mark.parametrize("crashed_before", [1, 2])

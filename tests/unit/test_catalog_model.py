@@ -118,7 +118,7 @@ def apply(row: LedgerPart, observation: OrderObservation) -> tuple[LedgerPart, t
 def test_the_ledger_dates_an_order_at_its_placement_and_a_restock_between_two_sightings() -> None:
     empty = LedgerPart("o-1", 0, 1, OrderSource.META_COMMERCE, None, False, True)
     first, moves = apply(empty, sighting(100))
-    assert moves == (at(0, -3),)  # the platform reports when the order was placed
+    assert moves == (at(0, -3, until=1),)  # the platform reports when the order was placed, cut to the second
     repeat, moves = apply(first, sighting(200))
     assert moves == () and repeat.seen_at == first.seen_at  # a repeat changes nothing, not even seen_at
     _, moves = apply(repeat, sighting(300, cancelled=3, restocked=3))
@@ -129,3 +129,19 @@ def test_an_order_without_a_placement_time_is_known_only_up_to_its_sighting() ->
     empty = LedgerPart("o-1", 0, 1, OrderSource.EVENTS, None, False, True)
     _, moves = apply(empty, sighting(100, placed=None))
     assert moves[0].not_after == T0 + timedelta(seconds=100) and moves[0].not_before.year == 1970
+
+
+def test_an_order_placed_in_the_second_a_read_began_is_not_taken_as_already_read() -> None:
+    """Graph cuts ``created`` to the second: an order placed 0.7 s into a second, just after a read sent at 0.5 s,
+    is reported at 0.0 s. Taken as exact, it looked behind the read (already in the value read), so when the seller
+    then cancelled it without restock the product expected the value read while the catalog showed it minus the
+    order's units, and A (which no longer counts the cancelled order) equalled the expectation: nothing was pushed."""
+    read = Anchor(9, Visibility.PUBLISHED, T0 + timedelta(seconds=0.5), T0 + timedelta(seconds=0.5))
+    empty = LedgerPart("o-2", 0, 1, OrderSource.META_COMMERCE, None, False, True)
+    _, moves = apply(empty, sighting(10, placed=0))  # really placed at 0.7 s
+    _, cancelled = apply(empty, sighting(10, cancelled=3, restocked=0, placed=0))  # first seen already cancelled
+    for seen in (moves, cancelled):
+        belief = belief_at(read, seen, MERCHANT)
+        assert belief.ambiguous and belief.ambiguous_units == 3  # read it back, never assume the read included it
+    later_read = Anchor(6, Visibility.PUBLISHED, T0 + timedelta(seconds=1.5), T0 + timedelta(seconds=1.5))
+    assert belief_at(later_read, cancelled, MERCHANT) == belief_at(later_read, (), MERCHANT)  # a read a second on

@@ -16,7 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stocksync.logic.ledger import MAX_LINES_PER_PART, LedgerPart, LineItemsChangedError, contributions
+from stocksync.logic.ledger import (
+    MAX_LINES_PER_PART,
+    PLACED_AT_RESOLUTION,
+    LedgerPart,
+    LineItemsChangedError,
+    contributions,
+)
 from stocksync.logic.order_ingest import MAX_CONFLICT_RETRIES, OrderIngest, StaleLedgerError
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.sku import PlatformMove
@@ -87,7 +93,9 @@ def assert_counted_exactly_once(ledger: InMemoryLedger, order: OrderObservation,
         sku, units = line.retailer_id, line.quantity
         assert ledger.counters[sku][counter] == units, sku
         assert ledger.sold[sku] == units and ledger.platform_units[sku] == -units, sku
-        assert ledger.platform_moves[sku] == [PlatformMove(units=-units, not_before=NOW, not_after=NOW)], sku
+        assert ledger.platform_moves[sku] == [
+            PlatformMove(units=-units, not_before=NOW, not_after=NOW + PLACED_AT_RESOLUTION)
+        ], sku
     assert_counters_equal_what_the_ledger_implies(ledger)
 
 

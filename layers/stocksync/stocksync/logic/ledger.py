@@ -26,7 +26,7 @@ import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from stocksync.errors import InvalidInputError
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
@@ -36,6 +36,9 @@ MAX_LINES_PER_PART = 49
 OPEN_SHARDS = 8  # spreads the sparse open-orders index over a few partitions
 # The lower bound of a platform move whose instant nothing bounds from below (an order without a placement time).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# Graph reports an order's ``created`` cut to the second: the order was placed at some instant in the second that
+# follows it, so an anchor that began inside that second cannot tell whether the order came before it.
+PLACED_AT_RESOLUTION = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,14 +235,16 @@ def platform_moves(
 ) -> list[PlatformMove]:
     """The moves a merge revealed on the platform's own copy, with the instants they are known to lie between.
 
-    An order's units left the platform's copy when it was placed (the platform reports that time); a restock
-    happened after the last sighting that changed the row (which did not show it yet) and before this one.
+    An order's units left the platform's copy when it was placed: at the time the platform reports, or up to
+    ``PLACED_AT_RESOLUTION`` later (that time is cut to the second); a restock happened after the last sighting
+    that changed the row (which did not show it yet) and before this one.
     """
     seen_at = after.seen_at or after.placed_at or EARLIEST
     moves = []
     if newly_ordered:
         if after.placed_at is not None:
-            moves.append(PlatformMove(units=-newly_ordered, not_before=after.placed_at, not_after=after.placed_at))
+            placed = after.placed_at
+            moves.append(PlatformMove(units=-newly_ordered, not_before=placed, not_after=placed + PLACED_AT_RESOLUTION))
         else:
             moves.append(PlatformMove(units=-newly_ordered, not_before=before.seen_at or EARLIEST, not_after=seen_at))
     if newly_restocked:

@@ -27,8 +27,8 @@ class Visibility(StrEnum):
 class PlatformMove(Model):
     """A change the platform made to its own copy of a SKU's stock: ``units`` (negative for an order placed on
     Facebook/Instagram, positive for a restock), at an instant the product only knows to lie in
-    [``not_before``, ``not_after``]. An order's placement time is exact (both bounds equal); a restock is known
-    only between two sightings of its order.
+    [``not_before``, ``not_after``]. An order lies within the second after its reported placement time (Graph cuts
+    it to the second); a restock is known only between two sightings of its order.
     """
 
     model_config = ConfigDict(frozen=True)
