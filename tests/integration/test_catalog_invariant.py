@@ -121,7 +121,9 @@ class CatalogMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.shop.open_units))
     @rule(data=st.data(), by=st.sampled_from(["buyer", "seller"]), restock=st.booleans())
     def cancel(self, data: st.DataObject, by: str, restock: bool) -> None:
-        order_id = data.draw(st.sampled_from(sorted(self.shop.open_units)))
+        self._cancel(data.draw(st.sampled_from(sorted(self.shop.open_units))), by, restock)
+
+    def _cancel(self, order_id: str, by: str, restock: bool) -> None:
         self.sim.cancel_order(order_id, by=by, restock_items=restock)
         del self.shop.open_units[order_id]
 
@@ -182,6 +184,32 @@ class CatalogMachine(RuleBasedStateMachine):
         finally:
             clock.use(None)
             self.sim.stop()
+
+
+@pytest.mark.slow
+def test_an_order_placed_in_the_second_of_a_read_then_cancelled_without_restock_is_republished(
+    local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example hypothesis found: o-1 is read back (ambiguous), o-2 is placed at the instant of that read (Graph
+    reports it at the second before), the seller cancels o-2 without restock. The catalog shows 7, A is 9."""
+    monkeypatch.setenv("STOCKSYNC_DEFAULT_BUCKET", "slow")
+    monkeypatch.setenv("STOCKSYNC_GRAPH_BASE_URL", "http://127.0.0.1:9")
+    local_aws.put_graph_credentials(TOKEN, APP_SECRET)
+    CatalogMachine.local = local_aws
+    machine = CatalogMachine()
+    machine.step("VerifyQueue")
+    machine.step("RecomputeQueue")
+    machine.buyer_orders("SKU-B", 1)
+    machine.settle()
+    machine.settle()
+    machine.sweep()
+    machine.buyer_orders("SKU-B", 2)
+    machine.step("RecomputeQueue")
+    machine._cancel("o-2", "seller", restock=False)
+    machine.warehouse_level("SKU-B", 10, back=1)
+    machine.step("PushQueue")
+    machine.teardown()  # settles, and asserts the catalog shows A
+    assert machine.sim.catalog()["SKU-B"][FIELD] == 9
 
 
 @pytest.mark.slow
