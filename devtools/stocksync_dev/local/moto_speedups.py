@@ -53,7 +53,7 @@ from typing import Any
 
 from moto import backends as moto_backends
 from moto.core.serialize import BaseJSONSerializer
-from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -175,14 +175,21 @@ def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
     retention_period = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
     if retention_period is None:  # get_queue_attributes leaves a None attribute out: moto's own KeyError
         raise KeyError("MessageRetentionPeriod")
-    return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+    return bool(retention_period + message.sent_timestamp / 1000 > sqs_models.unix_time())  # type: ignore[operator]
+
+
+def _sqs_now() -> float:
+    """moto's SQS clock, looked up on moto.sqs.models at each call as moto's own code does, so a caller that runs SQS
+    on a simulated clock by replacing ``moto.sqs.models.unix_time_millis`` (bench/latency_bench.py) moves these
+    checks with it."""
+    return float(sqs_models.unix_time_millis())
 
 
 def _deliverable(self: Queue) -> Any:
     """``Queue.messages``: the visible messages not delayed, on one reading of the clock (lazily during a receive)."""
     if getattr(_state, "receiving", False):
         return _Deliverable(self._messages)
-    now = unix_time_millis()
+    now = _sqs_now()
     return [message for message in self._messages if now > message.visible_at and not now < message.delayed_until]
 
 
@@ -191,7 +198,7 @@ class _Deliverable:
 
     def __init__(self, messages: list[Message]) -> None:
         self._messages = messages
-        self._now = unix_time_millis()
+        self._now = _sqs_now()
 
     def __iter__(self) -> Iterator[Message]:
         now = self._now
