@@ -47,6 +47,8 @@ class Consumer:
     queue_logical_id: str
     queue_url: str
     batch_size: int
+    # MaximumBatchingWindowInSeconds: how long Lambda gathers messages before it invokes with fewer than batch_size.
+    batching_window: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,11 @@ def discover(
                 if queue and queue in resources:
                     consumers.append(
                         Consumer(
-                            function, queue, resources[queue][1], int(_resolve(spec.get("BatchSize", 10), parameters))
+                            function,
+                            queue,
+                            resources[queue][1],
+                            int(_resolve(spec.get("BatchSize", 10), parameters)),
+                            float(_resolve(spec.get("MaximumBatchingWindowInSeconds", 0), parameters)),
                         )
                     )
             elif kind in ("Schedule", "ScheduleV2"):
@@ -195,6 +201,10 @@ class LocalPipeline:
         self._handlers: dict[str, ModuleType] = {}
         self._account_id: str | None = None
         self.invocations: dict[str, int] = {}
+        # Simulated seconds the pipeline has moved the clock by, and per windowed queue the moment (on that count)
+        # its batching window opened: when the pipeline first found a message deliverable there.
+        self._elapsed = 0.0
+        self._window_opened: dict[str, float] = {}
 
     def handler(self, function: str) -> ModuleType:
         if function not in self._handlers:
@@ -256,9 +266,28 @@ class LocalPipeline:
         raise PipelineStuckError(f"queues did not drain in {MAX_ROUNDS} rounds")
 
     def deliver_next(self) -> bool:
-        """One batch to one function: the first consumer (in template order) whose queue has a deliverable message.
-        False when none has; a caller that interleaves other work (a schedule) between deliveries uses this."""
-        return any(self._deliver(consumer) for consumer in self.consumers)
+        """One batch to one function: the first consumer (in template order) whose queue has a batch due. False when
+        none has; a caller that interleaves other work (a schedule) between deliveries uses this.
+
+        A batch is due as Lambda's event source mapping invokes: at once without a batching window; with one
+        (``MaximumBatchingWindowInSeconds``), when ``batch_size`` messages are deliverable or when the window, on
+        the simulated clock, has run since a message was first found deliverable there.
+        """
+        return any(self._due(consumer) and self._deliver(consumer) for consumer in self.consumers)
+
+    def _due(self, consumer: Consumer) -> bool:
+        if consumer.batching_window <= 0:
+            return True
+        now_ms = _now_ms()
+        ready = sum(1 for message in self._queue(consumer)._messages if _deliverable(message, now_ms))
+        if not ready:
+            self._window_opened.pop(consumer.queue_logical_id, None)
+            return False
+        opened = self._window_opened.setdefault(consumer.queue_logical_id, self._elapsed)
+        if ready >= consumer.batch_size or self._elapsed - opened >= consumer.batching_window:
+            del self._window_opened[consumer.queue_logical_id]  # the next window opens with the next message
+            return True
+        return False
 
     def _deliver(self, consumer: Consumer) -> bool:
         messages: list[dict[str, Any]] = []
@@ -294,26 +323,47 @@ class LocalPipeline:
         backend = get_backend("sqs")[self._account()][self._local.region]
         return list(backend.queues.values())
 
+    def _queue(self, consumer: Consumer) -> Any:
+        name = consumer.queue_url.rsplit("/", 1)[-1]
+        return next(queue for queue in self._queues() if queue.name == name)
+
     def _account(self) -> str:
         if self._account_id is None:  # asked once: a GetCallerIdentity per wait and per clock move adds up
             self._account_id = str(self._local.client("sts").get_caller_identity()["Account"])
         return self._account_id
 
     def next_wait(self) -> float | None:
-        """Seconds until the next consumed message becomes deliverable, or None when there is none."""
-        names = {consumer.queue_url.rsplit("/", 1)[-1] for consumer in self.consumers}
+        """Seconds until the next consumed message becomes deliverable or a batching window closes, or None when
+        no message waits."""
         now_ms = _now_ms()
-        waits = [
-            max(message.delayed_until, message.visible_at) - now_ms
-            for queue in self._queues()
-            if queue.name in names
-            for message in queue._messages
-        ]
+        queues = {queue.name: queue for queue in self._queues()}
+        waits: list[float] = []
+        seen: set[str] = set()
+        for consumer in self.consumers:
+            name = consumer.queue_url.rsplit("/", 1)[-1]
+            if name in seen or name not in queues:
+                continue
+            seen.add(name)
+            messages = queues[name]._messages
+            if consumer.batching_window <= 0:
+                waits.extend(max(message.delayed_until, message.visible_at) - now_ms for message in messages)
+                continue
+            # Deliverable messages wait for their window (0: not found yet, deliver_next opens it); the others
+            # count from when they become deliverable (they may fill the batch, or open the next window).
+            if any(_deliverable(message, now_ms) for message in messages):
+                opened = self._window_opened.get(consumer.queue_logical_id)
+                waits.append(0.0 if opened is None else (opened + consumer.batching_window - self._elapsed) * 1000)
+            waits.extend(
+                max(message.delayed_until, message.visible_at) - now_ms
+                for message in messages
+                if not _deliverable(message, now_ms)
+            )
         return max(0.0, min(waits)) / 1000 + 0.001 if waits else None
 
     def fast_forward(self, seconds: float) -> None:
         """Move the simulated clock and every queued message's delay and visibility by ``seconds``."""
         self._advance_clock(seconds)
+        self._elapsed += seconds
         shift = seconds * 1000
         for queue in self._queues():
             for message in queue._messages:
@@ -323,6 +373,11 @@ class LocalPipeline:
 
 def _now_ms() -> float:
     return float(unix_time_millis())
+
+
+def _deliverable(message: Any, now_ms: float) -> bool:
+    """Neither delayed nor in flight, as moto's receive judges it."""
+    return now_ms >= message.delayed_until and now_ms > message.visible_at
 
 
 def _record(message: dict[str, Any], arn: str) -> dict[str, Any]:
