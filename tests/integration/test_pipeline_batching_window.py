@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
@@ -93,3 +94,20 @@ def test_a_queue_without_a_window_is_delivered_at_once(
     assert recorder.pipeline.deliver_next()
 
     assert recorder.calls == [("verify_batch", 0.0, 1)]
+
+
+def test_a_delay_runs_on_the_simulated_clock_not_on_real_time(
+    local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto counts DelaySeconds in real time; a handler that takes real seconds must not bring a delayed message
+    (a row waiting for its call slot) back before the simulated clock reaches its time."""
+    recorder = Recorder(local_aws, monkeypatch)
+    verify = next(c for c in recorder.pipeline.consumers if c.function == "verify_batch")
+    recorder.sqs.send_message(QueueUrl=verify.queue_url, MessageBody="{}", DelaySeconds=1)
+    time.sleep(1.2)  # real time only, as a slow handler spends it
+
+    assert not recorder.pipeline.deliver_next()
+    recorder.pipeline.drain()
+
+    assert [(function, records) for function, _, records in recorder.calls] == [("verify_batch", 1)]
+    assert 1 <= recorder.calls[0][1] < 1.1

@@ -205,6 +205,7 @@ class LocalPipeline:
         # its batching window opened: when the pipeline first found a message deliverable there.
         self._elapsed = 0.0
         self._window_opened: dict[str, float] = {}
+        self._looked_ms = _now_ms()  # when _hold_real_time last ran (real milliseconds, moto's clock)
 
     def handler(self, function: str) -> ModuleType:
         if function not in self._handlers:
@@ -273,7 +274,28 @@ class LocalPipeline:
         (``MaximumBatchingWindowInSeconds``), when ``batch_size`` messages are deliverable or when the window, on
         the simulated clock, has run since a message was first found deliverable there.
         """
+        self._hold_real_time()
         return any(self._due(consumer) and self._deliver(consumer) for consumer in self.consumers)
+
+    def _hold_real_time(self) -> None:
+        """Keep moto's delays and visibility timeouts on the simulated clock.
+
+        moto counts them in real time, which passes while handlers run although the simulated clock moves only by
+        ``fast_forward``: a row push_batch delays until the next call slot would come back before the slot on a
+        slow machine. So every pending delay and timeout is pushed back by the real time since the last look (a
+        message sent meanwhile, from its send), and a message becomes deliverable when the simulated clock reaches
+        it, however long the handlers took.
+        """
+        now_ms = _now_ms()
+        since, self._looked_ms = self._looked_ms, now_ms
+        if now_ms <= since:
+            return
+        for queue in self._queues():
+            for message in queue._messages:
+                if message.delayed_until > since:
+                    message.delayed_until += now_ms - max(since, message.sent_timestamp or since)
+                if message.visible_at > since:
+                    message.visible_at += now_ms - since
 
     def _due(self, consumer: Consumer) -> bool:
         if consumer.batching_window <= 0:
@@ -335,6 +357,7 @@ class LocalPipeline:
     def next_wait(self) -> float | None:
         """Seconds until the next consumed message becomes deliverable or a batching window closes, or None when
         no message waits."""
+        self._hold_real_time()
         now_ms = _now_ms()
         queues = {queue.name: queue for queue in self._queues()}
         waits: list[float] = []
@@ -362,6 +385,7 @@ class LocalPipeline:
 
     def fast_forward(self, seconds: float) -> None:
         """Move the simulated clock and every queued message's delay and visibility by ``seconds``."""
+        self._hold_real_time()
         self._advance_clock(seconds)
         self._elapsed += seconds
         shift = seconds * 1000
