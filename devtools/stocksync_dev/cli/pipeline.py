@@ -277,7 +277,7 @@ class LocalPipeline:
         self._hold_real_time()
         return any(self._due(consumer) and self._deliver(consumer) for consumer in self.consumers)
 
-    def _hold_real_time(self) -> None:
+    def _hold_real_time(self) -> float:
         """Keep moto's delays and visibility timeouts on the simulated clock.
 
         moto counts them in real time, which passes while handlers run although the simulated clock moves only by
@@ -289,13 +289,14 @@ class LocalPipeline:
         now_ms = _now_ms()
         since, self._looked_ms = self._looked_ms, now_ms
         if now_ms <= since:
-            return
+            return now_ms
         for queue in self._queues():
             for message in queue._messages:
                 if message.delayed_until > since:
                     message.delayed_until += now_ms - max(since, message.sent_timestamp or since)
                 if message.visible_at > since:
                     message.visible_at += now_ms - since
+        return now_ms
 
     def _due(self, consumer: Consumer) -> bool:
         if consumer.batching_window <= 0:
@@ -357,8 +358,7 @@ class LocalPipeline:
     def next_wait(self) -> float | None:
         """Seconds until the next consumed message becomes deliverable or a batching window closes, or None when
         no message waits."""
-        self._hold_real_time()
-        now_ms = _now_ms()
+        now_ms = self._hold_real_time()  # the waits count from the moment the queues were held at
         queues = {queue.name: queue for queue in self._queues()}
         waits: list[float] = []
         seen: set[str] = set()
