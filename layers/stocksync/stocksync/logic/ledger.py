@@ -1,15 +1,31 @@
 """The order ledger's rules: how sightings merge, and what each ledger row contributes to the SKU counters.
 
 Why a merge and not "apply the event": the pollers and the bus deliver at least once, in any order, sometimes
-concurrently. Every field of a ledger row only moves one way (state forward, cancelled/restocked units up, synced
-from false to true), so merging a sighting is a join: applying it twice, or an old one after a new one, yields the
-same row. Counters are then a pure function of the rows, and a counter change is the difference between the row's
-contribution before and after, written in the same conditional transaction as the row itself.
+concurrently. Every field of a ledger row only moves one way (state forward, cancelled/restocked units up, synced from
+false to true; in an order that may grow, below, ordered units up and SKUs joining), so merging a sighting is a join:
+applying it twice, or an old one after a new one, yields the same row. Counters are then a pure function of the rows,
+and a counter change is the difference between the row's contribution before and after, written in the same conditional
+transaction as the row itself.
+
+Which orders may grow. A Meta Commerce order's line items never change after it is placed, so a sighting that adds a SKU
+or names other units for one is a bad sighting and is refused (dead-lettered with the reason): merging it would count
+units the platform never sold. A web-shop order (the ``events`` source: "Order Changed" events, and every connector
+through logic/shop_orders.py) can be edited after it is placed: Shopify order edits add items or units, WooCommerce
+admins add items to pending and on-hold orders. Refusing those sightings left the added units uncounted, and the catalog
+could over-sell them. So a single-part ``events`` order *grows* by the same join as the rest of the row: a new SKU joins
+its lines, and a SKU's ``ordered`` takes the larger of the stored and the seen units. The larger value wins because
+deliveries come in any order: an older delivery with fewer units (or without the added SKU) must never undo a newer one.
+The price is that a sighting with fewer units or lines (a WooCommerce admin lowering a quantity or removing an item)
+leaves the larger count until the order completes or is cancelled: under-publishing for a while is the safe direction,
+over-selling is not. ``cancelled`` and ``restocked`` keep their max-join, and every sighting has ``restocked <=
+cancelled <= quantity``, so the joined row keeps them too (the largest ``cancelled`` came with a ``quantity`` no larger
+than the largest one).
 
 An order with more SKUs than one DynamoDB transaction can hold is split into parts of at most ``MAX_LINES_PER_PART``
-SKUs (sorted retailer ids, chunked; line items never change after an order is placed, so the split is stable). Each
-part is its own ledger row with its own revision and transaction: 1 ledger put + up to 49 counter updates + up to 49
-velocity updates = 99 of the 100 actions a transaction allows.
+SKUs (sorted retailer ids, chunked). Each part is its own ledger row with its own revision and transaction: 1 ledger
+put + up to 49 counter updates + up to 49 velocity updates = 99 of the 100 actions a transaction allows. The split is
+only stable while the line items do not change, so a split order never grows (whatever its source), and neither does
+an order whose growth would split it: both are refused with a reason naming the order and what changed.
 
 Because the parts are separate transactions, a failure between two of them (a crash, throttling, conflicts) leaves
 some parts stored and others not, and the retry must be able to finish the order. So a sighting of a split order is
@@ -128,8 +144,25 @@ class LedgerPart:
         return zlib.crc32(self.order_id.encode()) % OPEN_SHARDS
 
 
+# The sources whose orders may be edited after they are placed (see the module docstring): their single-part orders
+# grow by merge instead of being refused.
+EDITABLE_SOURCES = frozenset({OrderSource.EVENTS})
+
+
 class LineItemsChangedError(InvalidInputError):
-    """A sighting names SKUs or quantities that differ from the order first seen: line items never change."""
+    """A sighting names SKUs or quantities the ledger may not merge: any change to a Meta Commerce order or a split
+    order, or growth that would take an order past one part."""
+
+
+def may_grow(row: LedgerPart, observation: OrderObservation) -> bool:
+    """Whether ``observation`` may add SKUs or units to the stored single-part ``row``.
+
+    Both sides must be editable: a Meta order's sighting never grows a row, and an ``events`` sighting never grows a
+    row a Meta poll wrote (the same order id from both is a Meta order). A stub a sync notice wrote
+    (``WAREHOUSE``) has no lines yet and takes the sighting's source.
+    """
+    stored_editable = row.source in EDITABLE_SOURCES or row.source is OrderSource.WAREHOUSE
+    return row.parts == 1 and stored_editable and observation.source in EDITABLE_SOURCES
 
 
 def _counted_as(state: OrderState | None, synced: bool) -> str | None:
@@ -196,19 +229,23 @@ def merge(stored: LedgerPart, observation: OrderObservation, lines: Iterable[Ord
     A sighting that changes nothing returns ``stored`` itself (callers test ``is``: no second comparison on the
     ingest's hot path); otherwise ``seen_at`` moves to the sighting's time, so a repeat costs no write.
     """
+    grows = may_grow(stored, observation)
     merged_lines = dict(stored.lines)
     for line in lines:
         known = merged_lines.get(line.retailer_id)
-        if known is not None and known.ordered != line.quantity:
+        if known is not None and known.ordered != line.quantity and not grows:
             raise LineItemsChangedError(
                 f"lines[{line.retailer_id}].quantity",
                 f"order {observation.order_id} was first seen with {known.ordered} units, now {line.quantity}",
             )
         merged_lines[line.retailer_id] = LineRecord(
-            ordered=line.quantity,
+            ordered=max(line.quantity, known.ordered if known else 0),
             cancelled=max(line.cancelled, known.cancelled if known else 0),
             restocked=max(line.restocked, known.restocked if known else 0),
         )
+    if grows and len(merged_lines) > MAX_LINES_PER_PART:
+        # The checks before the merge refuse this already; a row past one transaction must never be written.
+        raise _grows_past_one_part(observation.order_id, stored.lines.keys(), merged_lines.keys())
     state = stored.state
     if observation.state is not None and (state is None or observation.state.rank > state.rank):
         state = observation.state
@@ -296,16 +333,32 @@ def validate_against_known_lines(known_skus: set[str], observation: OrderObserva
         )
 
 
+def _grows_past_one_part(order_id: str, known: Iterable[str], seen: Iterable[str]) -> LineItemsChangedError:
+    known_skus = set(known)
+    union = known_skus | set(seen)
+    return LineItemsChangedError(
+        "lines",
+        f"order {order_id} holds {len(known_skus)} SKU(s); adding SKU(s) {sorted(union - known_skus)} would take "
+        f"it to {len(union)}, past one part ({MAX_LINES_PER_PART} SKUs): an order only grows within one part",
+    )
+
+
 def validate_against_known_parts(known: Sequence[LedgerPart], observation: OrderObservation) -> None:
     """Refuse a sighting whose line items differ from the order first seen; ``known`` are its stored parts with lines.
 
-    A single-part order keeps the rule it always had (no SKU may be added; a sighting may list fewer lines). A split
-    order is checked against its whole first sighting, whichever of its parts are stored: the same number of parts,
-    each stored part exactly the SKUs the sighting's split puts there, and the same digest of all line items. That
-    is what lets a retry after a failure between parts write the missing parts instead of being refused for SKUs
-    "not seen before" (they were, in the parts the failure kept from being written).
+    A single-part order of an editable source may grow (``may_grow``), as long as the union of its SKUs still fits
+    one part. Any other single-part order keeps the rule it always had (no SKU may be added; a sighting may list
+    fewer lines). A split order is checked against its whole first sighting, whichever of its parts are stored: the
+    same number of parts, each stored part exactly the SKUs the sighting's split puts there, and the same digest of
+    all line items. That is what lets a retry after a failure between parts write the missing parts instead of being
+    refused for SKUs "not seen before" (they were, in the parts the failure kept from being written).
     """
     if not known or not observation.lines:
+        return
+    if all(may_grow(row, observation) for row in known):
+        union = {sku for row in known for sku in row.lines} | {line.retailer_id for line in observation.lines}
+        if len(union) > MAX_LINES_PER_PART:
+            raise _grows_past_one_part(observation.order_id, {sku for row in known for sku in row.lines}, union)
         return
     parts = part_count(len(observation.lines))
     if any(row.parts != parts for row in known):
