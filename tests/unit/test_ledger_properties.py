@@ -1,29 +1,35 @@
 """Stateful property test: counters equal what the ledger implies, under any delivery the platform can produce.
 
-A model platform places, advances, cancels and syncs orders; every change leaves a sighting. The pollers then see
+A model platform places, advances, cancels and syncs orders; every change leaves a sighting. Orders of the ``events``
+source (web shops) are also edited: SKUs added, units raised, so their sightings grow. The pollers then see
 sightings in any order: duplicates, stale ones after newer ones, shuffled pages, two pollers racing on one row,
 crashes after the write (the receipt, i.e. the enqueue, is lost) and crashes between the part transactions of a split
 order (the retry must finish it, never be refused). After every step the counters must equal the sum of the ledger
-rows' contributions and never be negative; after a catch-up they must equal the platform's truth.
+rows' contributions and never be negative, and every row of a growing order must be the join of the sightings
+applied to it (the largest units per SKU, each counted once in ``sold``); after a catch-up they must equal the
+platform's truth.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from stocksync.logic.ledger import MAX_LINES_PER_PART, LedgerPart, contributions, part_count
-from stocksync.logic.order_ingest import OrderIngest
+from stocksync.logic.ledger import MAX_LINES_PER_PART, LedgerPart, LineItemsChangedError, contributions, part_count
+from stocksync.logic.order_ingest import IngestReceipt, LedgerPort, OrderIngest
 from stocksync.models.orders import OrderLine, OrderObservation, OrderSource, OrderState
 from tests.fakes.ledger import InMemoryLedger
 
 SKUS = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
+EDIT_SKUS = [*SKUS, "SKU-E", "SKU-F"]  # an edit may add SKUs no order was placed with
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 STATES = list(OrderState)
 
@@ -40,11 +46,13 @@ class TruthOrder:
     cancelled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     restocked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     synced: bool = False
+    source: OrderSource = OrderSource.META_COMMERCE
+    sold_on_platform: bool = True
 
     def sighting(self, step: int) -> OrderObservation:
         return OrderObservation(
             order_id=self.order_id,
-            source=OrderSource.META_COMMERCE,
+            source=self.source,
             state=self.state,
             lines=tuple(
                 OrderLine(
@@ -55,7 +63,7 @@ class TruthOrder:
                 )
                 for sku, quantity in self.quantities.items()
             ),
-            sold_on_platform=True,
+            sold_on_platform=self.sold_on_platform,
             placed_at=NOW,
             observed_at=NOW + timedelta(seconds=step),
         )
@@ -85,28 +93,84 @@ class LedgerMachine(RuleBasedStateMachine):
         self.orders: list[TruthOrder] = []
         self.sightings: list[OrderObservation] = []
         self.step = 0
+        # Every sighting the ledger took (not refused), per order: a growing order's rows must be their join.
+        self.applied: dict[str, list[OrderObservation]] = defaultdict(list)
 
     def _ingest(self) -> OrderIngest:
-        return OrderIngest(self.ledger, now=NOW)
+        return _RecordingIngest(self.ledger, self.applied)
 
     def _record(self, sighting: OrderObservation) -> None:
         self.step += 1
         self.sightings.append(sighting)
 
-    @rule(lines=st.dictionaries(st.sampled_from(SKUS), st.integers(1, 5), min_size=1, max_size=4))
-    def place_order(self, lines: dict[str, int]) -> None:
-        order = TruthOrder(order_id=f"o-{len(self.orders)}", quantities=lines)
+    @rule(
+        lines=st.dictionaries(st.sampled_from(SKUS), st.integers(1, 5), min_size=1, max_size=4),
+        source=st.sampled_from([OrderSource.META_COMMERCE, OrderSource.EVENTS]),
+        on_platform=st.booleans(),
+    )
+    def place_order(self, lines: dict[str, int], source: OrderSource, on_platform: bool) -> None:
+        order = TruthOrder(
+            order_id=f"o-{len(self.orders)}",
+            quantities=lines,
+            source=source,
+            sold_on_platform=on_platform or source is OrderSource.META_COMMERCE,
+        )
         self.orders.append(order)
         self._record(order.sighting(self.step))
 
     @precondition(lambda self: len(self.orders) < 3)
-    @rule(size=st.integers(50, 70))
-    def place_big_order(self, size: int) -> None:
+    @rule(size=st.integers(50, 70), source=st.sampled_from([OrderSource.META_COMMERCE, OrderSource.EVENTS]))
+    def place_big_order(self, size: int, source: OrderSource) -> None:
         """More SKUs than one transaction holds: the order is split into parts."""
         lines = {f"BULK-{index:03d}": 1 + index % 3 for index in range(size)}
-        order = TruthOrder(order_id=f"big-{len(self.orders)}", quantities=lines)
+        order = TruthOrder(order_id=f"big-{len(self.orders)}", quantities=lines, source=source)
         self.orders.append(order)
         self._record(order.sighting(self.step))
+
+    @precondition(lambda self: any(self._editable(order) for order in self.orders))
+    @rule(data=st.data(), units=st.integers(1, 3))
+    def shop_edits_order(self, data: st.DataObject, units: int) -> None:
+        """A web shop adds a SKU to an open order, or units to one of its SKUs: the order grows."""
+        order = data.draw(st.sampled_from([order for order in self.orders if self._editable(order)]))
+        sku = data.draw(st.sampled_from(EDIT_SKUS))
+        order.quantities[sku] = order.quantities.get(sku, 0) + units
+        self._record(order.sighting(self.step))
+
+    @precondition(lambda self: self._stored_split_events_orders())
+    @rule(data=st.data())
+    def an_edit_to_a_split_order_is_refused(self, data: st.DataObject) -> None:
+        """A split order never grows, whatever its source: the sighting is refused and nothing moves."""
+        order = data.draw(st.sampled_from(self._stored_split_events_orders()))
+        grown = TruthOrder(
+            order_id=order.order_id,
+            quantities={**order.quantities, "BULK-999": 1},
+            state=order.state,
+            source=order.source,
+            sold_on_platform=order.sold_on_platform,
+        )
+        rows, counters = dict(self.ledger.rows), {sku: dict(values) for sku, values in self.ledger.counters.items()}
+        receipt = self._ingest().apply([grown.sighting(self.step)])
+        assert [type(error) for _, error in receipt.rejected] == [LineItemsChangedError]
+        assert self.ledger.rows == rows
+        assert {sku: dict(values) for sku, values in self.ledger.counters.items()} == counters
+
+    def _stored_split_events_orders(self) -> list[TruthOrder]:
+        """Split ``events`` orders the ledger holds lines of (an order no poll has seen yet would take any sighting)."""
+        return [
+            order
+            for order in self.orders
+            if order.source is OrderSource.EVENTS
+            and len(order.quantities) > MAX_LINES_PER_PART
+            and any(row.lines for key, row in self.ledger.rows.items() if key[0] == order.order_id)
+        ]
+
+    @staticmethod
+    def _editable(order: TruthOrder) -> bool:
+        return (
+            order.source is OrderSource.EVENTS
+            and order.state is not OrderState.COMPLETED
+            and len(order.quantities) <= MAX_LINES_PER_PART - 2  # an edit keeps it within one part
+        )
 
     @precondition(lambda self: self.orders)
     @rule(data=st.data())
@@ -221,6 +285,30 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert counters[name] == truth[sku][name], (sku, name)
 
     @invariant()
+    def a_growing_orders_row_is_the_join_of_the_sightings_it_took(self) -> None:
+        """Per SKU the largest units any applied sighting showed: so ``sold`` (checked below) counts exactly those."""
+        for order in self.orders:
+            if order.source is not OrderSource.EVENTS or len(order.quantities) > MAX_LINES_PER_PART:
+                continue
+            stored = self.ledger.rows.get((order.order_id, 0))
+            taken = self.applied.get(order.order_id, [])
+            if stored is None:
+                assert not taken
+                continue
+            expected: dict[str, tuple[int, int, int]] = {}
+            for seen in taken:
+                for line in seen.lines:
+                    ordered, cancelled, restocked = expected.get(line.retailer_id, (0, 0, 0))
+                    expected[line.retailer_id] = (
+                        max(ordered, line.quantity),
+                        max(cancelled, line.cancelled),
+                        max(restocked, line.restocked),
+                    )
+            actual = {sku: (line.ordered, line.cancelled, line.restocked) for sku, line in stored.lines.items()}
+            assert actual == expected, (order.order_id, actual, expected)
+            assert all(line.restocked <= line.cancelled <= line.ordered for line in stored.lines.values())
+
+    @invariant()
     def counters_equal_what_the_ledger_implies(self) -> None:
         implied: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         platform: dict[str, int] = defaultdict(int)
@@ -243,6 +331,23 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert value == implied[sku][name], (sku, name, value, implied[sku][name])
             assert platform_units[sku] == platform[sku]
             assert units_sold[sku] == sold[sku]
+
+
+class _RecordingIngest(OrderIngest):
+    """OrderIngest that notes the sightings the ledger took (all but the refused ones), for the join invariant."""
+
+    def __init__(self, ledger: LedgerPort, applied: dict[str, list[OrderObservation]]) -> None:
+        super().__init__(ledger, now=NOW)
+        self._applied = applied
+
+    def apply(self, observations: Iterable[OrderObservation], **kwargs: Any) -> IngestReceipt:
+        sightings = list(observations)
+        receipt = super().apply(sightings, **kwargs)
+        refused = [id(observation) for observation, _ in receipt.rejected]
+        for observation in sightings:
+            if id(observation) not in refused:
+                self._applied[observation.order_id].append(observation)
+        return receipt
 
 
 LedgerMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
