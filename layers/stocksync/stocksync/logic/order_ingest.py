@@ -3,7 +3,9 @@
 The service reads the ledger rows a batch of sightings touches (batched reads), merges each sighting, and hands
 each changed row to the ledger port, which writes it together with its counter deltas in one conditional
 transaction. A concurrent writer makes the condition fail; the row is then re-read and the sighting merged again,
-so concurrent pollers and redeliveries never double-count.
+so concurrent pollers and redeliveries never double-count. That holds for orders that grow too (logic/ledger.py):
+two edits racing, each adding a SKU, both land (the loser's lines merged into the row the winner wrote), and the re-read
+row is checked again, since the winner's SKUs may leave no room in one part for the loser's.
 
 A retry must also finish what the failed try did not: the parts of a split order it did not write (the check
 against the whole order, logic/ledger.py), and the recompute enqueue of rows it did write. A retry finds those rows

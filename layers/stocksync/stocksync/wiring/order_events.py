@@ -46,7 +46,7 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
             unfinished=_every_row if redelivered(record) else None,
         )
         for _observation, error in receipt.rejected:
-            raise error  # a bad order (e.g. its line items changed) goes to the DLQ with the reason
+            raise error  # a bad order (e.g. a split order's line items changed) goes to the DLQ with the reason
         recompute_queue.enqueue(receipt.skus_to_recompute, reason="order event")
         metrics.add_metric(name="OrderEventsApplied", unit="Count", value=receipt.applied)
 

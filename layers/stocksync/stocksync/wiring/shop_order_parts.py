@@ -59,8 +59,8 @@ class ShopOrderApplier:
         its recompute enqueue: it enqueues the SKUs of the order's unchanged rows again, as order_events does. A line
         that cannot be placed is counted (``OrderLinesUnplaced``) and dead-lettered naming its order and line, for
         each delivery that changed the order or was redelivered (a repeat the ledger already knew stays quiet); the
-        order's other lines apply. A sighting the ledger refuses (an edit that changed its line items) is raised, so
-        the caller dead-letters it with the reason.
+        order's other lines apply. A sighting the ledger refuses (an edit to an order split into parts, or one that
+        would split it) is raised, so the caller dead-letters it with the reason.
         """
         now = clock.now()
         seen = sighting(order, self._mapping, observed_at=now)
