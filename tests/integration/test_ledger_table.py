@@ -197,6 +197,36 @@ def test_a_poller_that_read_an_older_revision_of_a_known_order_re_reads_and_coun
     assert (row.state, row.revision) == (OrderState.IN_PROGRESS, 3)
 
 
+def test_two_edits_each_adding_a_sku_race_and_the_loser_merges_into_the_winners_row(ledger: TableLedger) -> None:
+    """A web-shop order grows (logic/ledger.py): both edits read revision 1, the racer writes revision 2 with its SKU,
+    the DynamoDB condition refuses the other's write, which re-reads and writes revision 3 with both SKUs."""
+
+    def edit(*skus: str) -> OrderObservation:
+        return OrderObservation(
+            order_id="web-1",
+            source=OrderSource.EVENTS,
+            state=OrderState.CREATED,
+            lines=tuple(OrderLine(retailer_id=sku, quantity=units) for units, sku in enumerate(skus, start=1)),
+            placed_at=NOW,
+            observed_at=NOW,
+        )
+
+    OrderIngest(ledger, now=NOW).apply([edit("SKU-A")])
+    race_before_the_next_write(ledger, [edit("SKU-A", "SKU-C")])
+
+    receipt = OrderIngest(ledger, now=NOW).apply([edit("SKU-A", "SKU-B")])
+
+    assert not receipt.rejected and receipt.applied == 1
+    row = ledger.rows[("web-1", 0)]
+    assert row.revision == 3 and {sku: line.ordered for sku, line in row.lines.items()} == {
+        "SKU-A": 1,
+        "SKU-B": 2,
+        "SKU-C": 2,
+    }
+    assert {sku: values["created"] for sku, values in ledger.counters.items()} == {"SKU-A": 1, "SKU-B": 2, "SKU-C": 2}
+    assert ledger.sold == {"SKU-A": 1, "SKU-B": 2, "SKU-C": 2}
+
+
 # --- split orders: a failure between the part transactions, then a retry ----------------------------------------------
 
 BIG = [f"BULK-{index:03d}" for index in range(120)]  # three parts of 49, 49 and 22 SKUs, three transactions

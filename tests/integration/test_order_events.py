@@ -108,14 +108,25 @@ def test_a_bad_event_is_dead_lettered_with_the_field_and_the_rest_of_the_batch_a
     assert all(letter["attributes"]["source"] == "order_events" for letter in letters)
 
 
-def test_an_event_that_changes_an_orders_line_items_is_rejected(local_aws: LocalAws, aws_env: Any) -> None:
+def test_an_event_that_adds_items_or_units_grows_the_order_and_an_older_one_changes_nothing(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    """Web-shop orders can be edited after they are placed: the ledger grows them (logic/ledger.py), once."""
     publish(local_aws, order("web-6", "placed"))
     deliver(local_aws)
-    publish(local_aws, order("web-6", "placed", items=[{"retailer_id": "SKU-1", "quantity": 5}]))
+    grown = [{"retailer_id": "SKU-1", "quantity": 5}, {"retailer_id": "SKU-2", "quantity": 1}]
+    publish(local_aws, order("web-6", "placed", items=grown, occurred_at="2026-11-23T10:05:00Z"))
     assert deliver(local_aws) == {"batchItemFailures": []}
-    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
-    assert len(letters) == 1 and "first seen with 2 units" in letters[0]["attributes"]["reason"]
-    assert sku_state(local_aws, "SKU-1")["pending_created"] == 2
+    assert (
+        sku_state(local_aws, "SKU-1")["pending_created"] == 5 and sku_state(local_aws, "SKU-2")["pending_created"] == 1
+    )
+
+    publish(local_aws, order("web-6", "placed"))  # the first event again, late
+    assert deliver(local_aws) == {"batchItemFailures": []}
+    assert (
+        sku_state(local_aws, "SKU-1")["pending_created"] == 5 and sku_state(local_aws, "SKU-2")["pending_created"] == 1
+    )
+    assert drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"]) == []
 
 
 def test_the_shipped_sample_batch_applies_one_order_and_dead_letters_the_other(

@@ -315,15 +315,38 @@ def test_a_redelivered_record_reports_its_unplaced_line_again(webhook_stack: Loc
     assert [message["body"]["retailer_id"] for message in recompute] == ["MUG-RED"]
 
 
-def test_an_order_whose_line_items_changed_is_dead_lettered(webhook_stack: LocalAws, env: dict[str, str]) -> None:
-    first = woo_body("processing", lines=[{"id": 1, "sku": "MUG-RED", "quantity": 2}])
-    edited = woo_body("processing", "2026-12-04T10:10:00", lines=[{"id": 1, "sku": "MUG-RED", "quantity": 5}])
-    for body, delivery_id in ((first, "e-1"), (edited, "e-2")):
+def test_a_pending_order_gaining_an_item_counts_the_added_units_once(
+    webhook_stack: LocalAws, env: dict[str, str]
+) -> None:
+    """A WooCommerce admin adds an item to a pending order and raises a quantity: the ledger grows the order
+    (docs/connectors.md, "Edits that add line items"); an older delivery, or one with a lowered quantity, never
+    takes units back before the order completes."""
+
+    def deliver(body: bytes, delivery_id: str) -> None:
         assert post(url_event(body, woo_headers(body, delivery_id)))[0] == 200
         assert consume(webhook_stack, env, queued(env, webhook_stack)) == {"batchItemFailures": []}
-    letters = drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])
-    assert len(letters) == 1 and "first seen with 2 units" in letters[0]["attributes"]["reason"]
-    assert sku_state(webhook_stack, env, "MUG-RED")["pending_created"] == 2
+
+    def pending(sku: str) -> tuple[int, int]:
+        state = sku_state(webhook_stack, env, sku)
+        return state.get("pending_processing", 0), state.get("pending_created", 0)
+
+    placed = woo_body("pending", lines=[{"id": 1, "sku": "MUG-RED", "quantity": 2}])
+    deliver(placed, "e-1")
+    assert pending("MUG-RED") == (2, 0)
+    edited_lines = [{"id": 1, "sku": "MUG-RED", "quantity": 3}, {"id": 2, "sku": "MUG-BLUE", "quantity": 1}]
+    deliver(woo_body("pending", "2026-12-04T10:10:00", lines=edited_lines), "e-2")
+    assert pending("MUG-RED") == (3, 0) and pending("MUG-BLUE") == (1, 0)
+
+    deliver(placed, "e-3")  # the older delivery again, under a new delivery id
+    lowered = [{"id": 1, "sku": "MUG-RED", "quantity": 1}, {"id": 2, "sku": "MUG-BLUE", "quantity": 1}]
+    deliver(woo_body("pending", "2026-12-04T10:20:00", lines=lowered), "e-4")
+    assert pending("MUG-RED") == (3, 0) and pending("MUG-BLUE") == (1, 0)  # the safe direction until it completes
+
+    deliver(woo_body("processing", "2026-12-04T10:30:00", lines=lowered), "e-5")
+    assert pending("MUG-RED") == (0, 3) and pending("MUG-BLUE") == (0, 1)
+    deliver(woo_body("completed", "2026-12-04T11:00:00", lines=lowered), "e-6")
+    assert pending("MUG-RED") == (0, 0) and pending("MUG-BLUE") == (0, 0)
+    assert drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]) == []
 
 
 def test_a_body_too_large_for_a_queue_message_is_413_with_nothing_stored(

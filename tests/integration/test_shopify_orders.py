@@ -328,17 +328,61 @@ def test_the_shipped_sample_batch_applies_the_order_and_notes_the_refund(shopify
     assert dead_letters(shopify_aws) == []
 
 
-def test_an_edit_that_adds_a_line_item_is_dead_lettered_and_the_order_stays_as_applied(
+def test_an_edit_that_adds_a_line_item_and_units_counts_them_and_the_older_delivery_changes_nothing(
     shopify_aws: LocalAws, env: Any
 ) -> None:
-    """docs/connectors.md, "Not handled yet": the ledger fixes an order's line items at its first sighting."""
-    publish(webhook_event("orders/create", order(("MUG-RED", 2, 2), order_id=7007)))
-    deliver(shopify_aws)
-    publish(webhook_event("orders/updated", order(("MUG-RED", 2, 1), ("MUG-BLUE", 1, 1), order_id=7007, minutes=1)))
+    """docs/connectors.md, "Edits and refunds": an edited order grows in the ledger (a new SKU joins, a SKU's units
+    take the larger count), so the units an edit adds are counted, once, whatever the delivery order."""
+    created = webhook_event("orders/create", order(("MUG-RED", 1, 1), order_id=7007))
+    publish(created)
     assert deliver(shopify_aws) == [{"batchItemFailures": []}]
-    assert counters(shopify_aws, "MUG-RED") == (0, 2, 0)
+    assert counters(shopify_aws, "MUG-RED") == (0, 1, 0)
+    assert recomputed(shopify_aws) == ["MUG-RED"]
+
+    # The merchant edits the order: a blue mug added, a second red one (Shopify sends orders/updated after the edit).
+    edited = order(("MUG-RED", 2, 2), ("MUG-BLUE", 1, 1), order_id=7007, minutes=1)
+    edit = {
+        "order_edit": {
+            "id": 79,
+            "order_id": 7007,
+            "created_at": (T0 + timedelta(minutes=1)).isoformat(),
+            "committed_at": (T0 + timedelta(minutes=1)).isoformat(),
+            "line_items": {"additions": [{"id": 14371844292694, "delta": 1}, {"id": 14371844292695, "delta": 1}]},
+        }
+    }
+    publish(webhook_event("orders/edited", edit), webhook_event("orders/updated", edited))
+    assert deliver(shopify_aws) == [{"batchItemFailures": []}]
+    assert counters(shopify_aws, "MUG-RED") == (0, 2, 0) and counters(shopify_aws, "MUG-BLUE") == (0, 1, 0)
+    assert recomputed(shopify_aws) == ["MUG-BLUE", "MUG-RED"]
+
+    # The older orders/create again (Shopify's retry, or a late EventBridge delivery): nothing moves.
+    publish(created)
+    assert deliver(shopify_aws) == [{"batchItemFailures": []}]
+    assert counters(shopify_aws, "MUG-RED") == (0, 2, 0) and counters(shopify_aws, "MUG-BLUE") == (0, 1, 0)
+    assert recomputed(shopify_aws) == []
+    assert dead_letters(shopify_aws) == []
+
+    # Shipped: every unit leaves C, the added ones included.
+    shipped = order(("MUG-RED", 2, 2), ("MUG-BLUE", 1, 1), order_id=7007, fulfillment="fulfilled", minutes=5)
+    publish(webhook_event("orders/updated", shipped))
+    deliver(shopify_aws)
+    assert counters(shopify_aws, "MUG-RED") == (0, 0, 0) and counters(shopify_aws, "MUG-BLUE") == (0, 0, 0)
+
+
+def test_an_edit_that_would_take_an_order_past_one_part_is_dead_lettered_naming_the_order(
+    shopify_aws: LocalAws, env: Any
+) -> None:
+    """docs/connectors.md, "Not handled yet": growth stays within one part (49 SKUs); the order stays as applied."""
+    lines = [(f"SKU-{index:03d}", 1, 1) for index in range(45)]
+    publish(webhook_event("orders/create", order(*lines, order_id=7009)))
+    deliver(shopify_aws)
+    added = [(f"SKU-{index:03d}", 1, 1) for index in range(45, 50)]
+    publish(webhook_event("orders/updated", order(*lines, *added, order_id=7009, minutes=1)))
+    assert deliver(shopify_aws) == [{"batchItemFailures": []}]
+    assert counters(shopify_aws, "SKU-000") == (0, 1, 0)
     reasons = [letter["attributes"]["reason"] for letter in dead_letters(shopify_aws)]
-    assert len(reasons) == 1 and "first seen without SKU(s) ['MUG-BLUE']" in reasons[0]
+    assert len(reasons) == 1
+    assert "order shopify:7009 holds 45 SKU(s)" in reasons[0] and "past one part" in reasons[0]
 
 
 def test_a_redelivered_record_enqueues_its_skus_again_and_counts_once(shopify_aws: LocalAws, env: Any) -> None:
