@@ -331,8 +331,8 @@ def test_the_shipped_sample_batch_applies_the_order_and_notes_the_refund(shopify
 def test_an_edit_that_adds_a_line_item_and_units_counts_them_and_the_older_delivery_changes_nothing(
     shopify_aws: LocalAws, env: Any
 ) -> None:
-    """docs/connectors.md, "Edits and refunds": an edited order grows in the ledger (a new SKU joins, a SKU's units
-    take the larger count), so the units an edit adds are counted, once, whatever the delivery order."""
+    """docs/connectors.md, "Edits that add line items": an edited order grows in the ledger (a new SKU joins, a
+    SKU's units take the larger count), so the units an edit adds are counted, once, whatever the delivery order."""
     created = webhook_event("orders/create", order(("MUG-RED", 1, 1), order_id=7007))
     publish(created)
     assert deliver(shopify_aws) == [{"batchItemFailures": []}]

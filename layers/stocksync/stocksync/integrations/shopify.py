@@ -10,9 +10,11 @@ model is docs/connectors.md, "Shopify", and ``order_state`` below.
 Only the order topics (``orders/create``, ``orders/updated``, ``orders/cancelled``) carry a whole order, so only they
 become a ``ShopOrder``. ``orders/edited`` (an ``order_edit``: line item ids and deltas, no SKUs) and
 ``refunds/create`` (a refund: only the refunded lines) are checked and noted; their effect on the order reaches the
-ledger through the ``orders/updated`` Shopify sends for every edit and refund (``line_items[].current_quantity``).
-A refund applied on its own could be an order's first sighting (deliveries come in any order) and would fix the
-order's line items to the refunded ones; the ledger would then refuse the whole order.
+ledger through the ``orders/updated`` Shopify sends for every edit and refund: the whole order as edited, with the
+line items and units an edit added (the ledger grows the order, logic/ledger.py) and what edits and refunds removed
+(``line_items[].current_quantity``). A refund applied on its own lists only the refunded lines, without the units
+ordered, and could be an order's first sighting (deliveries come in any order): it would add nothing that
+``orders/updated`` lacks, and could record the order as only its refunded lines.
 """
 
 from __future__ import annotations
