@@ -1,8 +1,10 @@
 """Fixtures every test tier shares, and the guard that keeps every test off the network.
 
 Integration tests get one moto server with template.yaml deployed into it per session (``local_aws``) and, per
-test, the functions' environment pointing at it with every table and queue emptied (``aws_env``). Unit tests need
-neither: moto is imported only when an integration test asks for ``local_aws``.
+test, the functions' environment pointing at it with every table and queue emptied (``aws_env``). The few unit tests
+of an adapter over Secrets Manager or SSM use the same server through ``aws_store``. Nothing uses moto's ``mock_aws``:
+leaving one resets moto's in-process state, and with it the session's deployed stack, which the tests that share a
+pytest-xdist worker with it are still using.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -80,6 +83,28 @@ def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     _forget_cached_environment()
     local_aws.reset_data()
     yield environment
+    _forget_cached_environment()
+
+
+@pytest.fixture
+def aws_store(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]:
+    """boto3 pointed at the session's moto server, for tests of an adapter over secrets or parameters. Yields
+    ``unique(name)``: the name (a secret's, or an SSM parameter's with its leading slash) prefixed with this test's
+    own token, since what one test stores on the shared server outlives it.
+    """
+    for name in list(os.environ):
+        if name in _AMBIENT_AWS_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"):
+            monkeypatch.delenv(name)
+    for name, value in local_aws.function_environment().items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    token = f"t{uuid.uuid4().hex[:12]}-"
+
+    def unique(name: str) -> str:
+        return f"/{token}{name[1:]}" if name.startswith("/") else f"{token}{name}"
+
+    _forget_cached_environment()
+    yield unique
     _forget_cached_environment()
 
 

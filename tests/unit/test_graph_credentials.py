@@ -6,12 +6,10 @@ import hashlib
 import hmac
 import json
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from stocksync.errors import ConfigurationError
 from stocksync.integrations.graph_api import clear_graph_client_cache, graph_client_from_settings
@@ -22,21 +20,6 @@ TOKEN = "EAAB-token-value-123"
 APP_SECRET = "app-secret-value-456"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    parameters.clear_caches()
-    with mock_aws():
-        yield
-    parameters.clear_caches()
-
-
 def put_secret(name: str, value: object) -> None:
     boto3.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
 
@@ -45,32 +28,31 @@ def put_parameter(name: str, value: object) -> None:
     boto3.client("ssm").put_parameter(Name=name, Value=json.dumps(value), Type="SecureString", Overwrite=True)
 
 
-@pytest.mark.usefixtures("aws")
-def test_reads_credentials_from_secrets_manager() -> None:
-    put_secret("stocksync/graph", {"access_token": TOKEN, "app_secret": APP_SECRET, "app_id": "42"})
-    credentials = SecretReferenceCredentialsProvider("secretsmanager:stocksync/graph").get()
+def test_reads_credentials_from_secrets_manager(aws_store: Callable[[str], str]) -> None:
+    name = aws_store("stocksync/graph")
+    put_secret(name, {"access_token": TOKEN, "app_secret": APP_SECRET, "app_id": "42"})
+    credentials = SecretReferenceCredentialsProvider(f"secretsmanager:{name}").get()
     assert credentials.access_token.get_secret_value() == TOKEN
     assert credentials.app_secret.get_secret_value() == APP_SECRET
 
 
-@pytest.mark.usefixtures("aws")
-def test_reads_credentials_from_an_ssm_secure_string() -> None:
-    put_parameter("/stocksync/graph", {"access_token": TOKEN, "app_secret": APP_SECRET})
-    credentials = SecretReferenceCredentialsProvider("ssm:/stocksync/graph").get()
+def test_reads_credentials_from_an_ssm_secure_string(aws_store: Callable[[str], str]) -> None:
+    name = aws_store("/stocksync/graph")
+    put_parameter(name, {"access_token": TOKEN, "app_secret": APP_SECRET})
+    credentials = SecretReferenceCredentialsProvider(f"ssm:{name}").get()
     assert credentials.access_token.get_secret_value() == TOKEN
 
 
-@pytest.mark.usefixtures("aws")
-def test_cached_until_a_forced_fetch_picks_up_a_rotated_token() -> None:
-    put_parameter("/stocksync/graph", {"access_token": TOKEN, "app_secret": APP_SECRET})
-    provider = SecretReferenceCredentialsProvider("ssm:/stocksync/graph")
+def test_cached_until_a_forced_fetch_picks_up_a_rotated_token(aws_store: Callable[[str], str]) -> None:
+    name = aws_store("/stocksync/graph")
+    put_parameter(name, {"access_token": TOKEN, "app_secret": APP_SECRET})
+    provider = SecretReferenceCredentialsProvider(f"ssm:{name}")
     assert provider.get().access_token.get_secret_value() == TOKEN
-    put_parameter("/stocksync/graph", {"access_token": "rotated", "app_secret": APP_SECRET})
+    put_parameter(name, {"access_token": "rotated", "app_secret": APP_SECRET})
     assert provider.get().access_token.get_secret_value() == TOKEN
     assert provider.get(force_fetch=True).access_token.get_secret_value() == "rotated"
 
 
-@pytest.mark.usefixtures("aws")
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -81,10 +63,13 @@ def test_cached_until_a_forced_fetch_picks_up_a_rotated_token() -> None:
         ([TOKEN, APP_SECRET], "must hold a JSON object"),
     ],
 )
-def test_malformed_secret_names_the_problem_without_echoing_it(value: object, expected: str) -> None:
-    put_secret("stocksync/graph", value)
+def test_malformed_secret_names_the_problem_without_echoing_it(
+    value: object, expected: str, aws_store: Callable[[str], str]
+) -> None:
+    name = aws_store("stocksync/graph")
+    put_secret(name, value)
     with pytest.raises(ConfigurationError) as caught:
-        SecretReferenceCredentialsProvider("secretsmanager:stocksync/graph").get()
+        SecretReferenceCredentialsProvider(f"secretsmanager:{name}").get()
     assert caught.value.setting == "STOCKSYNC_GRAPH_CREDENTIALS"
     assert expected in str(caught.value)
     # Not in the message, nor anywhere in the traceback a logger would print.
@@ -92,18 +77,18 @@ def test_malformed_secret_names_the_problem_without_echoing_it(value: object, ex
     assert TOKEN not in printed and APP_SECRET not in printed
 
 
-@pytest.mark.usefixtures("aws")
-def test_secret_that_is_not_json_is_a_configuration_error() -> None:
-    boto3.client("secretsmanager").create_secret(Name="plain", SecretString=f"token={TOKEN}")
+def test_secret_that_is_not_json_is_a_configuration_error(aws_store: Callable[[str], str]) -> None:
+    name = aws_store("plain")
+    boto3.client("secretsmanager").create_secret(Name=name, SecretString=f"token={TOKEN}")
     with pytest.raises(ConfigurationError, match="not valid JSON") as caught:
-        SecretReferenceCredentialsProvider("secretsmanager:plain").get()
+        SecretReferenceCredentialsProvider(f"secretsmanager:{name}").get()
     assert TOKEN not in str(caught.value)
 
 
-@pytest.mark.usefixtures("aws")
-def test_missing_secret_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match="cannot read secretsmanager:absent"):
-        SecretReferenceCredentialsProvider("secretsmanager:absent").get()
+def test_missing_secret_is_a_configuration_error(aws_store: Callable[[str], str]) -> None:
+    name = aws_store("absent")
+    with pytest.raises(ConfigurationError, match=f"cannot read secretsmanager:{name}"):
+        SecretReferenceCredentialsProvider(f"secretsmanager:{name}").get()
 
 
 @pytest.mark.parametrize("reference", ["vault:x", "ssm:", "secretsmanager"])

@@ -6,14 +6,13 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from stocksync.errors import ConfigurationError
 from stocksync.integrations.webhook_signatures import (
@@ -106,45 +105,34 @@ def test_the_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(calls) == 1
 
 
-# ------------------------------------------------------------------ the secret
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    parameters.clear_caches()
-    with mock_aws():
-        yield
-    parameters.clear_caches()
+# ------------------------------------------------------------------ the secret (on the session's moto server)
 
 
-@pytest.mark.usefixtures("aws")
-def test_secrets_come_from_secrets_manager_and_are_cached() -> None:
+def test_secrets_come_from_secrets_manager_and_are_cached(aws_store: Callable[[str], str]) -> None:
+    name = aws_store("stocksync/webhooks")
     client = boto3.client("secretsmanager")
-    client.create_secret(Name="stocksync/webhooks", SecretString=json.dumps({**SECRETS, "note": "ignored"}))
-    provider = WebhookSecrets("stocksync/webhooks")
+    client.create_secret(Name=name, SecretString=json.dumps({**SECRETS, "note": "ignored"}))
+    provider = WebhookSecrets(name)
     assert provider.get() == SECRETS
-    client.put_secret_value(SecretId="stocksync/webhooks", SecretString=json.dumps({"woocommerce": "rotated"}))
+    client.put_secret_value(SecretId=name, SecretString=json.dumps({"woocommerce": "rotated"}))
     assert provider.get() == SECRETS  # cached for max_age
     parameters.clear_caches()  # what max_age seconds later does
     assert provider.get() == {"woocommerce": "rotated"}
 
 
-@pytest.mark.usefixtures("aws")
-def test_a_missing_or_malformed_secret_is_a_configuration_error_that_shows_no_value() -> None:
+def test_a_missing_or_malformed_secret_is_a_configuration_error_that_shows_no_value(
+    aws_store: Callable[[str], str],
+) -> None:
     with pytest.raises(ConfigurationError, match="cannot read secret"):
-        WebhookSecrets("stocksync/absent").get()
+        WebhookSecrets(aws_store("stocksync/absent")).get()
     client = boto3.client("secretsmanager")
-    client.create_secret(Name="stocksync/list", SecretString=json.dumps(["wc-secret"]))
+    client.create_secret(Name=aws_store("stocksync/list"), SecretString=json.dumps(["wc-secret"]))
     with pytest.raises(ConfigurationError, match="JSON object") as caught:
-        WebhookSecrets("stocksync/list").get()
+        WebhookSecrets(aws_store("stocksync/list")).get()
     assert "wc-secret" not in str(caught.value)
-    client.create_secret(Name="stocksync/number", SecretString=json.dumps({"woocommerce": 12345}))
+    client.create_secret(Name=aws_store("stocksync/number"), SecretString=json.dumps({"woocommerce": 12345}))
     with pytest.raises(ConfigurationError, match="woocommerce is not a string") as caught:
-        WebhookSecrets("stocksync/number").get()
+        WebhookSecrets(aws_store("stocksync/number")).get()
     assert "12345" not in str(caught.value)
     with pytest.raises(ConfigurationError):
         WebhookSecrets("")
