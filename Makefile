@@ -31,9 +31,11 @@ integration: setup
 	$(BIN)/pytest tests/integration
 
 # Two tiers, both always run: the regular suite, then the scale and long end-to-end runs marked slow (issue 12).
+# Each on every core, a test module per worker at a time (module-scoped stacks are deployed once per module).
+PYTEST_PARALLEL ?= -n auto --dist loadscope
 test: setup lint template-check build
-	$(BIN)/pytest -m "not slow"
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m slow
 	$(MAKE) --no-print-directory bench-quick
 
 # sam validate and cfn-lint see the SAM template; tools/check_template.py lints it translated, resource by resource
