@@ -161,3 +161,96 @@ def test_a_fifo_queue_without_content_deduplication_still_requires_an_id(local_a
         assert "MessageDeduplicationId" in caught.value.response["Error"]["Message"]
     finally:
         client.delete_queue(QueueUrl=url)
+
+
+# ------------------------------------------------------------------ expressions parsed once per text
+UPDATES = [
+    # (update expression, values, names, the item's attributes after it, from {"n": 1, "l": [1], "s": {"x"}})
+    ("SET a = :v, n = n + :one", {":v": "first", ":one": 1}, None, {"a": "first", "n": 2}),
+    ("SET a = :v, n = n + :one", {":v": "second", ":one": 5}, None, {"a": "second", "n": 7}),
+    ("SET #w = if_not_exists(#w, :zero) + :one", {":zero": 10, ":one": 1}, {"#w": "w"}, {"w": 11}),
+    ("SET #w = if_not_exists(#w, :zero) + :one", {":zero": 99, ":one": 2}, {"#w": "w"}, {"w": 13}),
+    ("SET l = list_append(l, :more), m.k = :v", {":more": [2], ":v": "deep"}, None, {"l": [1, 2]}),
+    ("REMOVE a ADD s :add", {":add": {"y"}}, None, {"s": {"x", "y"}}),
+    ("DELETE s :gone", {":gone": {"x"}}, None, {"s": {"y"}}),
+]
+
+
+def test_repeated_update_expressions_apply_each_time_with_their_own_values(table: Any) -> None:
+    table.put_item(TableName="t", Item=encode({"pk": "e", "sk": "1", "n": 1, "l": [1], "s": {"x"}, "m": {}}))
+    for expression, values, names, expected in UPDATES:
+        request: dict[str, Any] = {
+            "TableName": "t",
+            "Key": encode({"pk": "e", "sk": "1"}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": encode(values),
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        table.update_item(**request)
+        item = items(table)[("e", "1")]
+        for name, value in expected.items():
+            shown = set(item[name]) if isinstance(value, set) else item[name]  # a set comes back as a list
+            assert shown == value, (expression, values, name)
+    assert "a" not in items(table)[("e", "1")]
+    assert items(table)[("e", "1")]["m"] == {"k": "deep"}
+
+
+def test_a_cached_update_tree_is_never_changed_by_the_updates_that_use_it(table: Any) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from stocksync_dev.local import moto_speedups
+
+    expression = "SET a = :v, #w = if_not_exists(#w, :zero) + :one REMOVE b"
+    for value in range(3):
+        table.update_item(
+            TableName="t",
+            Key=encode({"pk": "a", "sk": "1"}),
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#w": "w"},
+            ExpressionAttributeValues=encode({":v": f"v{value}", ":zero": 0, ":one": 1}),
+        )
+    assert items(table)[("a", "1")]["w"] == 3
+    kept, _pickled = moto_speedups._update_trees[expression]
+    assert UpdateExpressionParser.make(expression) is kept
+    # The kept tree is still what a fresh parse gives, node for node (the validator rewrote copies only).
+    assert _tree(kept) == _tree(moto_speedups.parse_update_expression(expression))
+
+
+def _tree(node: Any) -> Any:
+    """A node's type, its attributes but the parent pointer, and its children, recursively: a tree's shape and text."""
+    if not hasattr(node, "__dict__"):
+        return repr(node)
+    attributes = {key: value for key, value in vars(node).items() if key not in ("parent", "children")}
+    children = tuple(_tree(child) for child in (vars(node).get("children") or []))
+    return type(node).__name__, tuple(sorted((key, _tree(value)) for key, value in attributes.items())), children
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_a_bad_update_expression_fails_the_same_way_every_time(table: Any, attempt: int) -> None:
+    with pytest.raises(ClientError) as caught:
+        table.update_item(
+            TableName="t",
+            Key=encode({"pk": "a", "sk": "1"}),
+            UpdateExpression="SET a = = :v",
+            ExpressionAttributeValues=encode({":v": attempt}),
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "Invalid UpdateExpression" in caught.value.response["Error"]["Message"]
+
+
+def test_a_repeated_condition_is_evaluated_against_each_requests_values(table: Any) -> None:
+    condition = "attribute_exists(pk) AND n < :limit"
+    request = {"TableName": "t", "Key": encode({"pk": "a", "sk": "1"}), "UpdateExpression": "ADD n :one"}
+    table.update_item(
+        **request, ConditionExpression=condition, ExpressionAttributeValues=encode({":one": 1, ":limit": 2})
+    )
+    with pytest.raises(ClientError) as caught:  # n is 2 now: the same text with the same limit fails
+        table.update_item(
+            **request, ConditionExpression=condition, ExpressionAttributeValues=encode({":one": 1, ":limit": 2})
+        )
+    assert caught.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    table.update_item(
+        **request, ConditionExpression=condition, ExpressionAttributeValues=encode({":one": 1, ":limit": 3})
+    )
+    assert items(table)[("a", "1")]["n"] == 3

@@ -1,4 +1,4 @@
-"""Two moto costs that real AWS does not have, removed without changing what moto answers.
+"""moto costs that real AWS does not have, removed without changing what moto answers.
 
 **TransactWriteItems rollback.**
 moto keeps a deep copy of every table a transaction names (once per action) so it can roll back a failed one. That
@@ -36,6 +36,17 @@ that is a one-key dict of ``S``/``N`` (a string), ``BOOL``/``NULL`` (a bool), ``
 of such values is written as the walk would write it; anything else (``B``, ``BS``, an unexpected type) still takes
 moto's walk. tests/integration/test_replay_scale_moto_speedups.py compares both on every kind.
 
+**Parsing the same expressions again.** Every UpdateItem makes moto tokenise and parse its UpdateExpression twice
+(once to check the request, once to apply it), deep-copy the tree it parsed (its validator rewrites the copy in
+place), and lex the ConditionExpression character by character with a dozen regular expressions; a handler sends the
+same few expressions with new values thousands of times. The speed-up keeps each parsed update tree (and a pickled
+copy of it) and each condition's lexed tokens per expression text: the validator gets a fresh copy of the tree made
+from the pickle, equal node for node to the deep copy and a sixth of its cost, and the condition parser gets the
+tokens it would have lexed (immutable tuples, in a fresh deque). Everything after, names and values substituted,
+conditions evaluated, updates applied, errors raised, is moto's own; an expression that fails to parse is not kept,
+so it fails again the same way. A replay writes SKU records with a few dozen distinct expressions, so the cache
+(capped at ``_EXPRESSIONS_KEPT`` each) never evicts in practice.
+
 **Finding the service of a request.** moto's server lists its own package folder (a directory read and ~200
 ``isdir`` calls) for every request, to learn whether the host names a moto module; the folder does not change while
 the process runs, so it is listed once.
@@ -45,19 +56,24 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import pickle
 import string
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 from moto import backends as moto_backends
 from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import camelcase_to_underscores
+from moto.dynamodb import comparisons as dynamodb_comparisons
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing import expressions as dynamodb_expressions
+from moto.dynamodb.parsing import validators as dynamodb_validators
 from moto.moto_api._internal import mock_random
 from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
@@ -304,6 +320,59 @@ def _install_serializer() -> None:
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
+_EXPRESSIONS_KEPT = 4096
+# Update expression text -> (its parsed tree, that tree pickled); id(tree) -> the pickle, for the validator's copy.
+_update_trees: dict[str, tuple[Any, bytes]] = {}
+_tree_pickles: dict[int, tuple[Any, bytes]] = {}
+_condition_tokens: dict[str, tuple[Any, ...]] = {}
+
+
+def parse_update_expression(expression: str) -> Any:
+    """moto's own parse of an update expression, past the cache (for tests that compare the kept tree with it)."""
+    return _moto_make(dynamodb_expressions.UpdateExpressionParser, expression)
+
+
+_moto_make: Any = dynamodb_expressions.UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+
+
+def _install_expression_caches() -> None:
+    parser = dynamodb_expressions.UpdateExpressionParser
+    make = _moto_make
+
+    def cached_make(cls: type, expression_str: str) -> Any:
+        kept = _update_trees.get(expression_str)
+        if kept is not None:
+            return kept[0]
+        tree = make(cls, expression_str)  # raises for a bad expression: nothing kept
+        if len(_update_trees) < _EXPRESSIONS_KEPT:
+            kept = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
+            _update_trees[expression_str] = kept
+            _tree_pickles[id(tree)] = kept
+        return tree
+
+    def copy_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        kept = _tree_pickles.get(id(value))
+        if kept is not None and kept[0] is value:
+            return pickle.loads(kept[1])  # our own pickle of moto's tree, made in this process
+        return copy.deepcopy(value, memo)
+
+    condition_parser = dynamodb_comparisons.ConditionExpressionParser
+    lex = condition_parser._lex_condition_expression
+
+    def cached_lex(self: Any) -> Any:
+        expression = self.condition_expression
+        tokens = _condition_tokens.get(expression)
+        if tokens is None:
+            tokens = tuple(lex(self))
+            if len(_condition_tokens) < _EXPRESSIONS_KEPT:
+                _condition_tokens[expression] = tokens
+        return deque(tokens)
+
+    parser.make = classmethod(cached_make)  # type: ignore[method-assign,assignment]
+    dynamodb_validators.deepcopy = copy_tree  # type: ignore[attr-defined]
+    condition_parser._lex_condition_expression = cached_lex  # type: ignore[method-assign]
+
+
 def _install_module_listing() -> None:
     modules = tuple(moto_backends.list_of_moto_modules())
 
@@ -336,5 +405,6 @@ def install() -> None:
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         _install_sqs()
         _install_serializer()
+        _install_expression_caches()
         _install_module_listing()
         _installed = True
