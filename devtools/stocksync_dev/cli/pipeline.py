@@ -8,15 +8,15 @@ Time: SQS delays and visibility timeouts are real seconds in moto. When the only
 in flight, the pipeline moves time forward instead of sleeping: the simulator's clock (which the product's
 ``stocksync.clock`` follows during a replay) and every message's delay and visibility by the same amount.
 
-Schedules: each schedule's expression is read too (``interval_seconds``), so a replay can fire a function on the
-cadence a deployment would (the poll every PollRate) between deliveries instead of once before or after them.
+Schedules: each schedule's expression is read too (``schedules.interval_seconds``), so a replay can fire a
+function on the cadence a deployment would (the poll every PollRate) between deliveries instead of once before or
+after them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -29,6 +29,7 @@ from typing import Any
 from moto.backends import get_backend
 from moto.core.utils import unix_time_millis
 
+from stocksync_dev.cli.schedules import interval_seconds
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import REPO_ROOT, load_template, parameter_values
 
@@ -60,27 +61,6 @@ class ScheduledInvocation:
     event_name: str
     payload: dict[str, Any]
     expression: str | None = None
-
-
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-# cron(M H ...) whose only constraint is a step in the minutes: cron(0/5 * * * ? *), cron(*/10 * * * ? *).
-_CRON_MINUTE_STEP = re.compile(r"^cron\((?:\*|0)/(\d+) \* \* \* [*?] \*\)$")
-
-
-def interval_seconds(expression: str) -> float:
-    """How often a schedule fires: ``rate(N unit)``, or a cron whose only constraint is a step in the minutes.
-
-    Anything else (a cron firing at given hours or days) has no single interval, and a replay that runs it on a
-    cadence refuses it by name rather than guessing one (ValueError).
-    """
-    rate = _RATE.match(expression.strip())
-    if rate:
-        return int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
-    cron = _CRON_MINUTE_STEP.match(expression.strip())
-    if cron and 0 < int(cron.group(1)) < 60:
-        return int(cron.group(1)) * 60
-    raise ValueError(f"{expression!r} has no single interval; the replay runs rate(N unit) or cron(0/N * * * ? *)")
 
 
 def scheduler_input(payload: dict[str, Any], now: datetime) -> dict[str, Any]:

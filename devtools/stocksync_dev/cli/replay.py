@@ -71,6 +71,7 @@ from stocksync_dev.cli.scenario import (
     WhilePushingStep,
     load_scenario,
 )
+from stocksync_dev.cli.schedules import Ticks
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import load_template
 from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
@@ -306,6 +307,7 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False) -> dict[str
             loop=figures.as_dict(sim),
             catalog_differs_from_a=player.catalog_differs_from_a,
             races=player.races,
+            scheduled_sweeps=player.scheduled_sweeps,
         )
 
 
@@ -316,6 +318,13 @@ class ScenarioPlayer:
     PollRate (template.yaml) at the phase of the first poll, between deliveries. Steps between two runs stand for
     time in which the deployment is not watched: ``advance`` moves the clock and nothing runs, so the polls that
     would have fired meanwhile are skipped, and a run starts with the deliveries, not with a catch-up poll.
+
+    A bucket whose ``sweep_rate`` the scenario sets is swept on that schedule the same way (from the replay's start,
+    ticks inside ``advance`` skipped): what ``<B>SweepRate`` does in a deployment, so a scenario can try a rate. The
+    sweeps interleave with deliveries and polls but never keep a run going on their own: a run ends when it is quiet,
+    as before. Buckets without one are swept only by ``run: sweep``, as before this was added, so the results of
+    scenarios that never set a rate (and the template's own schedules, which fire only through ``run: sweep``) stay
+    what they were.
     """
 
     def __init__(
@@ -339,6 +348,16 @@ class ScenarioPlayer:
         self.edited_since_audit: set[str] = set()  # SKUs edited outside stocksync that no finished audit has read
         self.catalog_differs_from_a: list[dict[str, Any]] = []
         self.races: list[dict[str, Any]] = []
+        # The schedules a scenario's sweep_rate sets, created with the replay's stack (a rate's phase counts from it).
+        origin = sim.now()
+        self._sweep_ticks = {
+            bucket: Ticks(override.sweep_rate, origin)
+            for bucket, override in sorted((scenario.settings.buckets or {}).items())
+            if override.sweep_rate is not None
+        }
+        self._next_sweep_at = {bucket: ticks.after(origin) for bucket, ticks in self._sweep_ticks.items()}
+        # For each of those buckets, the scheduled time of every sweep it fired (the report's scheduled_sweeps).
+        self.scheduled_sweeps: dict[str, list[datetime]] = {bucket: [] for bucket in self._sweep_ticks}
 
     def publish_initial_state(self) -> None:
         """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published.
@@ -463,6 +482,7 @@ class ScenarioPlayer:
         plain drain during which polls still fire on their ticks, as they would in a deployment.
         """
         self._align_polls()
+        self._align_sweeps()
         for _ in range(MAX_ROUNDS):
             if stop is not None and stop():
                 return True
@@ -471,6 +491,10 @@ class ScenarioPlayer:
                 return False
             if self._next_poll_at is not None and now >= self._next_poll_at:
                 self._poll()
+                continue
+            due = [bucket for bucket, tick in self._next_sweep_at.items() if now >= tick]
+            if due:
+                self._scheduled_sweep(min(due, key=lambda bucket: (self._next_sweep_at[bucket], bucket)))
                 continue
             if self._pipeline.deliver_next():
                 continue
@@ -483,6 +507,7 @@ class ScenarioPlayer:
                 moments.append(now + timedelta(seconds=wait))
             if not moments:
                 return False  # a change waits for a poll, but no poll has run yet to set the schedule's phase
+            moments.extend(self._next_sweep_at.values())  # a wake-up while the run goes on, never a reason to go on
             self._pipeline.fast_forward(max(0.0, (min(moments) - now).total_seconds()))
         raise PipelineStuckError(f"the pipeline did not settle in {MAX_ROUNDS} rounds")
 
@@ -503,6 +528,22 @@ class ScenarioPlayer:
         if self._next_poll_at < now:
             ticks = -((self._first_poll_at - now) // self._poll_every)  # ceil((now - first) / every)
             self._next_poll_at = self._first_poll_at + ticks * self._poll_every
+
+    def _align_sweeps(self) -> None:
+        """Each rate-scheduled bucket's next tick at or after now: as for the poll, ticks inside ``advance`` steps
+        are skipped, not caught up."""
+        now = self._sim.now()
+        for bucket, tick in self._next_sweep_at.items():
+            if tick < now:
+                self._next_sweep_at[bucket] = self._sweep_ticks[bucket].at_or_after(now)
+
+    def _scheduled_sweep(self, bucket: str) -> None:
+        """The bucket's sweep as its schedule fires it; its next tick is the first after this one (or after the
+        sweep's end, should a sweep outlast its rate: one invocation at a time, as the sweep's lease allows)."""
+        scheduled = self._next_sweep_at[bucket]
+        self.scheduled_sweeps[bucket].append(scheduled)
+        self._pipeline.sweep(bucket)
+        self._next_sweep_at[bucket] = self._sweep_ticks[bucket].after(max(scheduled, self._sim.now()))
 
     def _poll(self) -> None:
         """poll_orders as its schedule fires it; the next tick is the first one after this one (or after the poll's

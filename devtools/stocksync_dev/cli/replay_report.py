@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from stocksync.dal.batches_table import BatchesTable
@@ -168,9 +169,12 @@ def build_report(
     loop: dict[str, Any] | None = None,
     catalog_differs_from_a: list[dict[str, Any]] | None = None,
     races: list[dict[str, Any]] | None = None,
+    scheduled_sweeps: dict[str, list[datetime]] | None = None,
 ) -> dict[str, Any]:
     """``loop``: LoopFigures.as_dict; ``catalog_differs_from_a``: what the checks after each ``run: pipeline``
-    found; ``races``: what each ``while_pushing`` step did, in seconds after its items_batch call."""
+    found; ``races``: what each ``while_pushing`` step did, in seconds after its items_batch call;
+    ``scheduled_sweeps``: per bucket with a scenario ``sweep_rate``, the scheduled time of each sweep it fired, so a
+    reader can see the rate took effect (and how often a bucket was swept at it)."""
     settings = get_settings()
     field = settings.catalog_field.value
     catalog = {
@@ -205,6 +209,9 @@ def build_report(
         "catalog_loop": loop,
         "catalog_differs_from_a": catalog_differs_from_a or [],
         "races": races or [],
+        "scheduled_sweeps": {
+            bucket: [moment.isoformat() for moment in moments] for bucket, moments in (scheduled_sweeps or {}).items()
+        },
     }
 
 
@@ -242,6 +249,11 @@ def render_report(report: dict[str, Any]) -> str:
     ]
     lines += _loop(report.get("catalog_loop"))
     lines += [_race(race) for race in report.get("races", [])]
+    lines += [
+        f"sweeps of {bucket} on its scenario sweep_rate: {len(moments)}"
+        + (f", {moments[0]} to {moments[-1]}" if moments else "")
+        for bucket, moments in report.get("scheduled_sweeps", {}).items()
+    ]
     lines.append(f"dead letters: {len(report['dead_letters'])}")
     lines += [f"  {letter['queue']}: {letter['reason']}" for letter in report["dead_letters"]]
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stocksync.errors import InvalidInputError
 from stocksync.models.orders import OrderState
 from stocksync.models.settings import is_schedule_expression
+from stocksync_dev.cli.schedules import SIMULATED_FORMS, interval_seconds
 from stocksync_dev.simulator.errors import THROTTLE_MESSAGES
 
 Quantity = Annotated[int, Field(strict=True, ge=1, description="units, a whole number above zero")]
@@ -61,17 +62,32 @@ class _OneAllocation(_Strict):
 
 class BucketOverride(_OneAllocation):
     """A bucket's settings for this replay (overriding a deployment bucket, or a new one), checked as the functions
-    check their settings, so a replay never starts with a bucket they would refuse at their first cold start."""
+    check their settings, so a replay never starts with a bucket they would refuse at their first cold start.
+
+    ``sweep_rate`` is also the schedule the replay sweeps the bucket on during its runs, so it must be one the replay
+    can fire faithfully: an expression it could only approximate is refused rather than run on a guessed cadence."""
 
     threshold: Annotated[int, Field(strict=True, ge=0)] | None = None
-    sweep_rate: str | None = Field(default=None, description="rate(N minutes) or cron(...)")
+    sweep_rate: str | None = Field(
+        default=None,
+        description=f"the bucket's sweep schedule in this replay: {SIMULATED_FORMS} (omitted: only run: sweep)",
+    )
     min_units_per_hour: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] | None = None
 
     @field_validator("sweep_rate")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        if value is not None and not is_schedule_expression(value):
+        if value is None:
+            return value
+        if not is_schedule_expression(value):
             raise ValueError(f"malformed schedule expression {value!r}; expected rate(N minutes) or cron(...)")
+        try:
+            interval_seconds(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} cannot be simulated: the replay sweeps on {SIMULATED_FORMS} (every N minutes of the "
+                "clock); a cron at given hours or days has no faithful replay"
+            ) from None
         return value
 
 
