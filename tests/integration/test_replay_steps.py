@@ -154,6 +154,9 @@ def with_settings(**settings: Any) -> dict[str, Any]:
     [
         (with_settings(default_bucket="nope"), [], "settings.default_bucket"),
         (with_settings(buckets={"vip": {"sweep_rate": "whenever"}}), [], "settings.buckets.vip.sweep_rate"),
+        (with_settings(buckets={"vip": {"sweep_rate": "rate(0 minutes)"}}), [], "settings.buckets.vip.sweep_rate"),
+        (with_settings(buckets={"fast": {"sweep_rate": "rate(-5 minutes)"}}), [], "settings.buckets.fast.sweep_rate"),
+        (with_settings(buckets={"slow": {"sweep_rate": "cron(0 9 * * ? *)"}}), [], "settings.buckets.slow.sweep_rate"),
         (with_settings(buckets={"vip": {"min_units_per_hour": True}}), [], "settings.buckets.vip.min_units_per_hour"),
         (
             with_settings(buckets={"vip": {"allocation_percent": 50, "allocation_fixed": 2}}),
@@ -174,6 +177,9 @@ def with_settings(**settings: Any) -> dict[str, Any]:
     ids=[
         "unknown-default-bucket",
         "malformed-sweep-rate",
+        "zero-sweep-rate",
+        "negative-sweep-rate",
+        "sweep-cron-the-replay-cannot-fire",
         "boolean-velocity-floor",
         "two-bucket-allocations",
         "bucket-name",
