@@ -6,6 +6,9 @@ the update feed with their stock. A source file without an ``id`` column fails t
 
 from __future__ import annotations
 
+# First of all: no cyclic garbage collection while this function's modules load (stocksync/init_gc.py says why).
+from stocksync import init_gc  # isort: skip
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,3 +26,6 @@ require_feed_bucket(get_settings())  # validate the environment at cold start
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return wiring.handle(event, context, get_settings())
+
+
+init_gc.loaded()  # last: the function is loaded

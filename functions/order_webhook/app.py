@@ -7,6 +7,9 @@ queues the delivery once per delivery id (Powertools Idempotency) for webhook_or
 
 from __future__ import annotations
 
+# First of all: no cyclic garbage collection while this function's modules load (stocksync/init_gc.py says why).
+from stocksync import init_gc  # isort: skip
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,3 +26,6 @@ wiring.check(get_settings())  # validate the environment at cold start: a bad se
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return wiring.handle(event, context, get_settings())
+
+
+init_gc.loaded()  # last: the function is loaded

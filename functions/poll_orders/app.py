@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# First of all: no cyclic garbage collection while this function's modules load (stocksync/init_gc.py says why).
+from stocksync import init_gc  # isort: skip
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,3 +22,6 @@ require_cms_id(get_settings())  # validate the environment at cold start: a bad 
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return wiring.handle(event, context, get_settings())
+
+
+init_gc.loaded()  # last: the function is loaded

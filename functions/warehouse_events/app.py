@@ -7,6 +7,9 @@ event (unknown detail-type, a malformed envelope) is dead-lettered whole; the re
 
 from __future__ import annotations
 
+# First of all: no cyclic garbage collection while this function's modules load (stocksync/init_gc.py says why).
+from stocksync import init_gc  # isort: skip
+
 from typing import Any
 
 # First, before anything imports pydantic: Powertools' batch module, when it finds pydantic loaded, builds its ~30
@@ -27,3 +30,6 @@ get_settings()  # validate the environment at cold start: a bad setting fails he
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return wiring.handle(event, context, get_settings())
+
+
+init_gc.loaded()  # last: the function is loaded

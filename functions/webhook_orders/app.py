@@ -6,6 +6,9 @@ order_webhook checked each delivery's signature and queued it as received; this 
 
 from __future__ import annotations
 
+# First of all: no cyclic garbage collection while this function's modules load (stocksync/init_gc.py says why).
+from stocksync import init_gc  # isort: skip
+
 from typing import Any
 
 # First, before anything imports pydantic: Powertools' batch module, when it finds pydantic loaded, builds its ~30
@@ -25,3 +28,6 @@ get_settings()  # validate the environment at cold start: a bad setting fails he
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return wiring.handle(event, context, get_settings())
+
+
+init_gc.loaded()  # last: the function is loaded
