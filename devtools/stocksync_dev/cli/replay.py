@@ -22,12 +22,14 @@ for a SKU nobody edited outside stocksync since the last audit; 2 when the scena
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import logging
 import os
 import re
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout, suppress
 from datetime import datetime, timedelta
@@ -39,6 +41,7 @@ from stocksync.dal import aws
 from stocksync.integrations.graph_api import clear_graph_client_cache
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
+from stocksync_dev.cli.demand import Arrival, DemandTally, arrivals
 from stocksync_dev.cli.pipeline import (
     MAX_ROUNDS,
     HandlerContext,
@@ -58,6 +61,7 @@ from stocksync_dev.cli.scenario import (
     AdvanceStep,
     CancelStep,
     CatalogEditStep,
+    DemandStep,
     DiscontinueStep,
     OrderStep,
     PushMoment,
@@ -308,6 +312,7 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False) -> dict[str
             catalog_differs_from_a=player.catalog_differs_from_a,
             races=player.races,
             scheduled_sweeps=player.scheduled_sweeps,
+            demand=player.demand.as_dict(),
         )
 
 
@@ -358,6 +363,11 @@ class ScenarioPlayer:
         self._next_sweep_at = {bucket: ticks.after(origin) for bucket, ticks in self._sweep_ticks.items()}
         # For each of those buckets, the scheduled time of every sweep it fired (the report's scheduled_sweeps).
         self.scheduled_sweeps: dict[str, list[datetime]] = {bucket: [] for bucket in self._sweep_ticks}
+        # The warehouse as the replay knows it (the levels its steps sent), and the units demand steps sold that it
+        # has not shipped yet: the true stock a demand step sells against and judges the channels' sales by.
+        self._levels = {sku.retailer_id: sku.warehouse for sku in scenario.skus}
+        self._unshipped: Counter[str] = Counter()
+        self.demand = DemandTally()
 
     def publish_initial_state(self) -> None:
         """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published.
@@ -399,6 +409,8 @@ class ScenarioPlayer:
             self._on_bus(step)
         elif isinstance(step, RunStep | WhilePushingStep):
             self._run(step, where)
+        elif isinstance(step, DemandStep):
+            self._demand(step)
         elif isinstance(step, AdvanceStep):
             self._pipeline.fast_forward(step.advance)
         elif isinstance(step, ThrottleStep):
@@ -636,6 +648,93 @@ class ScenarioPlayer:
         else:
             self._platform_changes += 1
 
+    def _demand(self, step: DemandStep) -> None:
+        """Buyers arrive at their instants while the deployment runs: before each arrival or shipment the pipeline
+        delivers what falls due up to that instant and polls and sweeps fire on their ticks (as in a run), so what a
+        buyer finds is what the deployment had published by then. The step lasts the window, and on until the last
+        unit sold in it has shipped (when the warehouse ships)."""
+        spec = step.demand
+        self.demand.steps += 1
+        start = self._sim.now()
+        prefix = f"demand{self.demand.steps}"
+        # (instant, 0 shipment / 1 arrival, number, what): shipments first at one instant, then in the order drawn.
+        agenda: list[tuple[datetime, int, int, Any]] = [
+            (start + timedelta(seconds=arrival.seconds), 1, number, arrival)
+            for number, arrival in enumerate(arrivals(spec))
+        ]
+        heapq.heapify(agenda)
+        waves: dict[datetime, list[tuple[str, str]]] = {}
+        while agenda:
+            instant, kind, number, what = heapq.heappop(agenda)
+            self._operate(until=instant)
+            if kind == 0:
+                self._ship(waves.pop(instant))
+                continue
+            sold_id = self._buyer(what, f"{prefix}-{number:05d}")
+            if sold_id is None or spec.ship_after_minutes is None:
+                continue
+            # The warehouse ships in waves on the window's whole minutes: one level and one sync notice per wave.
+            due = self._sim.now() + timedelta(minutes=spec.ship_after_minutes)
+            minutes = -(-(due - start) // timedelta(minutes=1))  # ceil, in whole minutes from the start
+            wave = start + timedelta(minutes=minutes)
+            if wave not in waves:
+                waves[wave] = []
+                heapq.heappush(agenda, (wave, 0, 0, None))
+            waves[wave].append((sold_id, what.retailer_id))
+        self._operate(until=start + timedelta(minutes=spec.minutes))
+
+    def _buyer(self, arrival: Arrival, order_id: str) -> str | None:
+        """One buyer wanting one unit: the platform sells what its catalog shows, the web shop what the warehouse
+        has that nobody bought. The order's id when sold, None when turned away (counted either way)."""
+        retailer_id = arrival.retailer_id
+        true_stock = self._levels[retailer_id] - self._unshipped[retailer_id]
+        if arrival.channel == "platform":
+            order_id = f"{order_id}-fb"
+            try:
+                self._sim.place_order(order_id, [(retailer_id, 1)], state="CREATED")
+            except OrderRefused:
+                self.demand.turned_away(retailer_id, "platform", true_stock)
+                return None
+            self._platform_changes += 1
+        elif true_stock <= 0:
+            self.demand.turned_away(retailer_id, "web", true_stock)
+            return None
+        else:
+            order_id = f"{order_id}-web"
+            self._on_bus(
+                ShopOrderStep.model_validate(
+                    {
+                        "shop_order": {
+                            "id": order_id,
+                            "state": "placed",
+                            "items": [{"retailer_id": retailer_id, "quantity": 1}],
+                        }
+                    }
+                )
+            )
+        self.demand.sold(retailer_id, arrival.channel, true_stock)
+        self._unshipped[retailer_id] += 1
+        return order_id
+
+    def _ship(self, orders: list[tuple[str, str]]) -> None:
+        """A wave of shipments: the warehouse's new levels (a unit it does not have, over-sold, is not shipped and
+        the level stays at 0), then the notice that it has accounted for these orders, as a warehouse sends both."""
+        units = Counter(retailer_id for _order_id, retailer_id in orders)
+        levels: dict[str, int] = {}
+        for retailer_id, count in sorted(units.items()):
+            level = self._levels[retailer_id]
+            filled = min(level, count)
+            levels[retailer_id] = level - filled
+            self._unshipped[retailer_id] -= count
+            self.demand.shipped(retailer_id, filled, count - filled)
+        self._warehouse(levels)
+        ids, now = [order_id for order_id, _ in orders], self._sim.now().isoformat()
+        # A notice names at most 1,000 orders (the bus schema's limit).
+        self._put(
+            "Warehouse Orders Synced",
+            [{"order_ids": ids[at : at + 1000], "as_of": now} for at in range(0, len(ids), 1000)],
+        )
+
     def _warehouse(self, levels: dict[str, int]) -> None:
         """Levels stamped strictly later than the previous step's: the simulated time and a per-replay ``sequence``.
 
@@ -645,6 +744,7 @@ class ScenarioPlayer:
         delivery order, as a warehouse that numbers its counts would.
         """
         self._warehouse_steps += 1
+        self._levels.update(levels)
         now = self._sim.now().isoformat()
         entries = [
             {"retailer_id": sku, "level": level, "as_of": now, "sequence": self._warehouse_steps}

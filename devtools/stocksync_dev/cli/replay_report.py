@@ -170,11 +170,13 @@ def build_report(
     catalog_differs_from_a: list[dict[str, Any]] | None = None,
     races: list[dict[str, Any]] | None = None,
     scheduled_sweeps: dict[str, list[datetime]] | None = None,
+    demand: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``loop``: LoopFigures.as_dict; ``catalog_differs_from_a``: what the checks after each ``run: pipeline``
     found; ``races``: what each ``while_pushing`` step did, in seconds after its items_batch call;
     ``scheduled_sweeps``: per bucket with a scenario ``sweep_rate``, the scheduled time of each sweep it fired, so a
-    reader can see the rate took effect (and how often a bucket was swept at it)."""
+    reader can see the rate took effect (and how often a bucket was swept at it); ``demand``: DemandTally.as_dict,
+    what the buyers of the demand steps wanted and got (None without one)."""
     settings = get_settings()
     field = settings.catalog_field.value
     catalog = {
@@ -212,6 +214,7 @@ def build_report(
         "scheduled_sweeps": {
             bucket: [moment.isoformat() for moment in moments] for bucket, moments in (scheduled_sweeps or {}).items()
         },
+        "demand": demand,
     }
 
 
@@ -254,6 +257,7 @@ def render_report(report: dict[str, Any]) -> str:
         + (f", {moments[0]} to {moments[-1]}" if moments else "")
         for bucket, moments in report.get("scheduled_sweeps", {}).items()
     ]
+    lines += _demand(report.get("demand"))
     lines.append(f"dead letters: {len(report['dead_letters'])}")
     lines += [f"  {letter['queue']}: {letter['reason']}" for letter in report["dead_letters"]]
     return "\n".join(lines)
@@ -282,6 +286,24 @@ def _loop(loop: dict[str, Any] | None) -> list[str]:
         f"({read_back['settled']} settled, {read_back['drifted']} drifted); audits: {audits['runs']} "
         f"({audits['read']} SKUs read, {audits['drifted']} drifted); read calls made: {loop['read_calls']}",
     ]
+
+
+def _demand(demand: dict[str, Any] | None) -> list[str]:
+    if demand is None:
+        return []
+    lines = [
+        f"demand: {demand['demand']} units wanted; sold {demand['sold']} (Facebook/Instagram "
+        f"{demand['sold_platform']}, web shop {demand['sold_web']}), over-sold {demand['over_sold']}; turned away "
+        f"{demand['turned_away']}: under-sold {demand['under_sold']} (the warehouse had units), correctly "
+        f"{demand['turned_away_correctly']}; shipped {demand['shipped']}, unfilled {demand['unfilled']}"
+    ]
+    lines += [
+        f"  {retailer_id}: wanted {sku['demand']}, sold {sku['sold_platform']}+{sku['sold_web']}, over-sold "
+        f"{sku['over_sold']}, under-sold {sku['under_sold']}, turned away correctly {sku['turned_away_correctly']}"
+        for retailer_id, sku in demand["by_sku"].items()
+        if sku["over_sold"] or sku["under_sold"]
+    ]
+    return lines
 
 
 def _race(race: dict[str, Any]) -> str:

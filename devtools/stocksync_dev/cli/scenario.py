@@ -290,6 +290,53 @@ class ThrottleStep(_Strict):
     throttle: ThrottleSpec
 
 
+# Bounds of a demand step: a week of simulated time, and rates far above what one SKU of a shop sells, so a typo
+# (120000 minutes, 3000 units an hour) is refused instead of running for hours.
+MAX_DEMAND_MINUTES = 7 * 24 * 60
+MAX_UNITS_PER_HOUR = 600.0
+MAX_SPIKE_FACTOR = 1000.0
+MAX_DEMAND_UNITS = 50_000  # expected units of one demand step, spikes included
+
+
+class DemandSpike(_Strict):
+    """A flash sale: the profile's rate times ``factor`` from ``at_minute`` for ``minutes`` (inside the window)."""
+
+    at_minute: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False, description="minutes into the window")]
+    minutes: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False, description="how long it lasts")]
+    factor: Annotated[
+        float, Field(strict=True, ge=0, le=MAX_SPIKE_FACTOR, allow_inf_nan=False, description="the rate's multiplier")
+    ]
+
+
+class DemandProfile(_Strict):
+    """SKUs that sell alike: each of them, on its own, at ``units_per_hour`` (times a spike's factor inside it)."""
+
+    skus: Annotated[list[Sku], Field(min_length=1)]
+    units_per_hour: Annotated[float, Field(strict=True, ge=0, le=MAX_UNITS_PER_HOUR, allow_inf_nan=False)]
+    spikes: list[DemandSpike] = []
+
+
+class DemandSpec(_Strict):
+    """Buyers over a window of simulated time, drawn from a seeded generator so a replay can be run again and
+    compared: one unit an order, on Facebook/Instagram with probability ``platform_share``, else in the web shop."""
+
+    minutes: Annotated[int, Field(strict=True, ge=1, le=MAX_DEMAND_MINUTES, description="the window's length")]
+    seed: Annotated[int, Field(strict=True, description="the generator's seed: the same seed, the same buyers")]
+    platform_share: Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)] = Field(
+        default=0.5, description="the probability that a unit is demanded on Facebook/Instagram (else the web shop)"
+    )
+    profiles: Annotated[list[DemandProfile], Field(min_length=1)]
+    ship_after_minutes: Annotated[int, Field(strict=True, ge=0, le=MAX_DEMAND_MINUTES)] | None = Field(
+        default=None,
+        description="the warehouse ships a sold unit this long after the sale (in the next whole minute of the "
+        "window); omitted: sold units stay pending, as an order step's do",
+    )
+
+
+class DemandStep(_Strict):
+    demand: DemandSpec
+
+
 # What may happen while a batch is in flight: buyers and the merchant's systems act, someone edits the catalog.
 # Not the clock, the pipeline or faults: the moment's ``at`` places them in time, and the pipeline is running.
 NestedStep = OrderStep | ShopOrderStep | CancelStep | SyncedStep | WarehouseStep | DiscontinueStep | CatalogEditStep
@@ -338,6 +385,7 @@ Step = (
     | RunStep
     | ThrottleStep
     | WhilePushingStep
+    | DemandStep
 )
 _STEP_TYPES: dict[str, type[BaseModel]] = {
     **_NESTED_TYPES,
@@ -346,6 +394,7 @@ _STEP_TYPES: dict[str, type[BaseModel]] = {
     "run": RunStep,
     "throttle": ThrottleStep,
     "while_pushing": WhilePushingStep,
+    "demand": DemandStep,
 }
 
 
@@ -583,8 +632,44 @@ def _check_step(step: Step, where: str, skus: set[str], buckets: set[str], order
         for name in names:
             if name not in skus:
                 raise ScenarioError(f"{where}.{kind}.{name}", f"unknown SKU {name!r}")
+    elif isinstance(step, DemandStep):
+        _check_demand(step.demand, f"{where}.demand", skus)
     elif isinstance(step, RunStep) and step.bucket is not None and buckets and step.bucket not in buckets:
         raise ScenarioError(f"{where}.bucket", f"unknown bucket {step.bucket!r}; known: {sorted(buckets)}")
+
+
+def _check_demand(demand: DemandSpec, where: str, skus: set[str]) -> None:
+    """Known SKUs, each in one profile (two rates for one SKU would be a sum nobody wrote), spikes inside the window
+    (a spike past its end would be silently cut), and a bounded number of orders to play."""
+    profiled: dict[str, int] = {}
+    expected = 0.0
+    for number, profile in enumerate(demand.profiles):
+        at = f"{where}.profiles[{number}]"
+        for position, sku in enumerate(profile.skus):
+            if sku not in skus:
+                raise ScenarioError(f"{at}.skus[{position}]", f"unknown SKU {sku!r}")
+            if sku in profiled:
+                raise ScenarioError(
+                    f"{at}.skus[{position}]", f"{sku} is already in profiles[{profiled[sku]}]; a SKU has one profile"
+                )
+            profiled[sku] = number
+        for position, spike in enumerate(profile.spikes):
+            if spike.at_minute >= demand.minutes:
+                raise ScenarioError(
+                    f"{at}.spikes[{position}].at_minute",
+                    f"starts at minute {spike.at_minute:g}, after the window of {demand.minutes} minutes",
+                )
+            if spike.at_minute + spike.minutes > demand.minutes:
+                raise ScenarioError(
+                    f"{at}.spikes[{position}].minutes",
+                    f"ends at minute {spike.at_minute + spike.minutes:g}, after the window of {demand.minutes} minutes",
+                )
+        spiked = sum(spike.minutes * (spike.factor - 1) for spike in profile.spikes)
+        expected += len(profile.skus) * profile.units_per_hour * max(0.0, demand.minutes + spiked) / 60
+    if expected > MAX_DEMAND_UNITS:
+        raise ScenarioError(
+            f"{where}.profiles", f"about {expected:.0f} units expected; a demand step plays at most {MAX_DEMAND_UNITS}"
+        )
 
 
 def _check_shop_order(order: ShopOrderSpec, where: str, skus: set[str]) -> None:
