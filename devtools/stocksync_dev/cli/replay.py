@@ -673,10 +673,11 @@ class ScenarioPlayer:
             sold_id = self._buyer(what, f"{prefix}-{number:05d}")
             if sold_id is None or spec.ship_after_minutes is None:
                 continue
-            # The warehouse ships in waves on the window's whole minutes: one level and one sync notice per wave.
+            # The warehouse ships in waves (every ship_every_minutes from the window's start): the first wave at or
+            # after the unit is due, one level per SKU and one sync notice per wave.
             due = self._sim.now() + timedelta(minutes=spec.ship_after_minutes)
-            minutes = -(-(due - start) // timedelta(minutes=1))  # ceil, in whole minutes from the start
-            wave = start + timedelta(minutes=minutes)
+            every = timedelta(minutes=spec.ship_every_minutes)
+            wave = start + -(-(due - start) // every) * every  # ceil, in whole waves from the start
             if wave not in waves:
                 waves[wave] = []
                 heapq.heappush(agenda, (wave, 0, 0, None))

@@ -328,8 +328,13 @@ class DemandSpec(_Strict):
     profiles: Annotated[list[DemandProfile], Field(min_length=1)]
     ship_after_minutes: Annotated[int, Field(strict=True, ge=0, le=MAX_DEMAND_MINUTES)] | None = Field(
         default=None,
-        description="the warehouse ships a sold unit this long after the sale (in the next whole minute of the "
-        "window); omitted: sold units stay pending, as an order step's do",
+        description="the warehouse ships a sold unit this long after the sale (in its next wave); omitted: sold "
+        "units stay pending, as an order step's do",
+    )
+    ship_every_minutes: Annotated[int, Field(strict=True, ge=1, le=MAX_DEMAND_MINUTES)] = Field(
+        default=1,
+        description="the warehouse ships in waves this many minutes apart from the window's start, each wave "
+        "reporting one level per SKU and one sync notice",
     )
 
 
@@ -409,7 +414,9 @@ class Scenario(_Strict):
     )
     steps: list[Step]
     expect: dict[str, Any] | None = Field(
-        default=None, description="optional expected end state, checked by the test suite: {catalog: {sku: units}}"
+        default=None,
+        description="optional expected end state, checked by the test suite: "
+        "{catalog: {sku: {units, visibility}}, refused_orders: [...], demand: {figure: value}}",
     )
 
 
