@@ -9,8 +9,10 @@ per minute instead of per hour, a spike ignored or a share inverted.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,3 +217,10 @@ def test_demand_is_not_a_step_inside_while_pushing() -> None:
     with pytest.raises(ScenarioError) as raised:
         parse_scenario(scenario)
     assert raised.value.field == "steps[0].while_pushing[0].steps[0]"
+
+
+def test_the_readme_example_of_a_demand_step_is_accepted() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(part for part in readme.split("```json\n") if part.startswith('{"demand"')).split("```")[0]
+    step = parse_scenario({"skus": SKUS, "steps": [json.loads(block)]}).steps[0]
+    assert isinstance(step, DemandStep) and step.demand.ship_every_minutes == 15

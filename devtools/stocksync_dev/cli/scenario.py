@@ -12,6 +12,9 @@ the order as the platform does.
 (before or after the platform applies it, or seconds after the call): the race the catalog model exists for
 (docs/catalog.md), which steps between runs of the pipeline can never produce.
 
+``demand`` plays buyers over a window of simulated time (stocksync_dev/cli/demand.py draws them from a seed) while
+the pipeline runs, so strategies can be compared on what they over- and under-sell (issue 15).
+
 The shipped schema is regenerated with ``python -m stocksync_dev.cli.scenario > events/scenarios/scenario.schema.json``.
 """
 
