@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import random
 import string
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stocksync.dal.batches_table import MAX_BLOB_BYTES, decode_entries, encode_entries, split_blobs
-from stocksync.models.push import BatchEntry
+from stocksync.models.push import BatchEntry, QueuedPush
 from stocksync.models.sku import Visibility
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -27,6 +28,7 @@ def rows(ids: list[str]) -> list[BatchEntry]:
             visibility=Visibility.STAGING if i % 50 == 0 else Visibility.PUBLISHED,
             computed_at=T0 + timedelta(milliseconds=rng.randrange(0, 10**8)),
             retries=i % 3,
+            urgent=i % 7 == 0,
         )
         for i, rid in enumerate(ids)
     ]
@@ -34,7 +36,27 @@ def rows(ids: list[str]) -> list[BatchEntry]:
 
 def test_rows_round_trip_exactly() -> None:
     entries = rows([f"SKU-{i}" for i in range(50)])
+    assert any(entry.urgent for entry in entries) and not all(entry.urgent for entry in entries)
     assert decode_entries(encode_entries(entries)) == entries
+
+
+def test_records_written_before_the_urgent_column_read_as_routine_rows() -> None:
+    old = [["SKU-1", 3, 7, "published", 1_795_000_000_000, 1]]
+    blob = zlib.compress(json.dumps(old).encode())
+    (entry,) = decode_entries(blob)
+    assert (entry.retailer_id, entry.value, entry.version, entry.retries, entry.urgent) == ("SKU-1", 3, 7, 1, False)
+
+
+def test_a_row_sent_back_after_an_item_error_keeps_its_priority() -> None:
+    urgent = QueuedPush.model_validate(
+        {"retailer_id": "SKU-1", "value": 0, "version": 4, "visibility": "published", "computed_at": T0, "urgent": True}
+    )
+    entry = decode_entries(encode_entries([BatchEntry.from_message(urgent)]))[0]
+    retry = entry.retry_message()
+    assert retry.urgent is True and retry.retries == 1 and retry.version == 4
+    assert retry.body()["urgent"] is True
+    routine = BatchEntry.from_message(urgent.model_copy(update={"urgent": False})).retry_message()
+    assert routine.urgent is False and "urgent" not in routine.body()
 
 
 @pytest.mark.parametrize(

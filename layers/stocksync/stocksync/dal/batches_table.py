@@ -37,7 +37,20 @@ def _from_ms(value: int) -> datetime:
 
 
 def encode_entries(entries: Sequence[BatchEntry]) -> bytes:
-    rows = [[e.retailer_id, e.value, e.version, e.visibility.value, _ms(e.computed_at), e.retries] for e in entries]
+    """Rows as positional lists; an urgent row carries a seventh column (1), so routine rows, and the records written
+    before the column existed, keep six."""
+    rows = [
+        [
+            e.retailer_id,
+            e.value,
+            e.version,
+            e.visibility.value,
+            _ms(e.computed_at),
+            e.retries,
+            *([1] if e.urgent else []),
+        ]
+        for e in entries
+    ]
     return zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), level=6)
 
 
@@ -51,8 +64,9 @@ def decode_entries(blob: bytes) -> list[BatchEntry]:
             visibility=visibility,
             computed_at=_from_ms(computed_ms),
             retries=retries,
+            urgent=bool(urgent and urgent[0]),
         )
-        for rid, value, version, visibility, computed_ms, retries in rows
+        for rid, value, version, visibility, computed_ms, retries, *urgent in rows
     ]
 
 

@@ -55,6 +55,9 @@ class BatchEntry(Model):
     visibility: Visibility
     computed_at: datetime
     retries: int = 0
+    # Kept so that a row verify_batch sends back after a per-item error still goes first (logic/push_priority.py):
+    # a SKU going out of stock must not wait behind routine rows because its first push failed.
+    urgent: bool = False
 
     @classmethod
     def from_message(cls, message: QueuedPush) -> BatchEntry:
@@ -65,6 +68,7 @@ class BatchEntry(Model):
             visibility=message.visibility,
             computed_at=message.computed_at,
             retries=message.retries,
+            urgent=message.urgent,
         )
 
     def retry_message(self) -> QueuedPush:
@@ -76,6 +80,7 @@ class BatchEntry(Model):
             visibility=self.visibility,
             computed_at=self.computed_at,
             retries=self.retries + 1,
+            urgent=self.urgent,
         )
 
 
