@@ -7,15 +7,33 @@ arrive out of order; the ledger (``stocksync.logic.ledger``) merges them so that
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
 
 from stocksync.models.base import Model
 
-RetailerId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    """An id carrying a control character (a NUL, a newline, DEL...) is a corrupt input, not a SKU: it would become a
+    record no catalog item matches, pushed and refused forever. Refused, naming the character and where it is."""
+    found = _CONTROL_CHARACTER.search(value)
+    if found:
+        raise ValueError(f"contains a control character (U+{ord(found.group()):04X} at position {found.start()})")
+    return value
+
+
+# 100 characters is the product's bound for a catalog retailer id.
+RetailerId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
+    AfterValidator(_no_control_characters),
+]
 OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 
 

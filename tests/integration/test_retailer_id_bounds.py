@@ -1,0 +1,51 @@
+"""A control character in a retailer id, through warehouse_events' real entry point on the moto stack: that entry is
+dead-lettered naming the field and the character, the rest of the event and of the batch applies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from stocksync.dal.codec import decode, encode
+from stocksync_dev.local.aws import LocalAws
+from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
+
+T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stocksync-local-WarehouseEventsQueue"
+
+
+def levels(*entries: tuple[str, int]) -> dict[str, Any]:
+    return bus_event(
+        "Warehouse Stock Levels",
+        {"levels": [{"retailer_id": sku, "level": units, "as_of": T0.isoformat()} for sku, units in entries]},
+        source="com.example.warehouse",
+    )
+
+
+def stored_level(local_aws: LocalAws, sku: str) -> Any:
+    answer = local_aws.client("dynamodb").get_item(
+        TableName=local_aws.function_environment()["SKU_TABLE"], Key=encode({"retailer_id": sku, "record": "state"})
+    )
+    return decode(answer.get("Item", {})).get("warehouse_level")
+
+
+def test_a_level_for_an_id_with_a_control_character_is_dead_lettered_and_the_rest_applies(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    handler = load_handler("warehouse_events")
+    event = sqs_event([levels(("SKU-A", 5), ("SKU\x00-B", 4), ("SKU-C", 7)), levels(("SKU-D", 1))], queue_arn=QUEUE_ARN)
+
+    assert handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+    assert {sku: stored_level(local_aws, sku) for sku in ("SKU-A", "SKU-C", "SKU-D")} == {
+        "SKU-A": 5,
+        "SKU-C": 7,
+        "SKU-D": 1,
+    }
+    scan = local_aws.client("dynamodb").scan(TableName=local_aws.function_environment()["SKU_TABLE"])
+    assert not [item for item in map(decode, scan["Items"]) if "\x00" in item["retailer_id"]]  # no record for it
+    (letter,) = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert letter["attributes"]["reason"] == (
+        "levels[1].retailer_id: Value error, contains a control character (U+0000 at position 3)"
+    )
+    assert letter["attributes"]["source"] == "warehouse_events"

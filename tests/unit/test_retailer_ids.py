@@ -1,0 +1,52 @@
+"""Retailer ids with a control character are refused at every edge that takes one, naming the field and the place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from stocksync.models.inventory import WarehouseLevel
+from stocksync.models.orders import OrderLine
+from stocksync.models.recompute import CatalogReadRequest, RecomputeRequest
+from stocksync.models.sku import SkuSettingsChange
+
+T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
+EDGES: list[tuple[type[BaseModel], dict[str, Any]]] = [
+    (OrderLine, {"quantity": 1}),
+    (WarehouseLevel, {"level": 3, "as_of": T0}),
+    (RecomputeRequest, {}),
+    (CatalogReadRequest, {}),
+    (SkuSettingsChange, {"as_of": T0, "bucket": "fast"}),
+]
+
+
+@pytest.mark.parametrize(("model", "rest"), EDGES, ids=lambda value: getattr(value, "__name__", ""))
+@pytest.mark.parametrize(
+    ("retailer_id", "character", "position"),
+    [("SKU\x00-1", "U+0000", 3), ("SKU-1\n", "U+000A", 5), ("SK\tU", "U+0009", 2), ("S\x7fKU", "U+007F", 1)],
+)
+def test_a_control_character_is_refused_with_what_and_where(
+    model: type[BaseModel], rest: dict[str, Any], retailer_id: str, character: str, position: int
+) -> None:
+    if retailer_id.endswith("\n"):
+        retailer_id = f"{retailer_id}X"  # an outer newline is whitespace, stripped like a space; an inner one is not
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({"retailer_id": retailer_id, **rest})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("retailer_id",)
+    assert f"contains a control character ({character} at position {position})" in error["msg"]
+
+
+@pytest.mark.parametrize(("model", "rest"), EDGES, ids=lambda value: getattr(value, "__name__", ""))
+@pytest.mark.parametrize("retailer_id", ["SKU-1", "ACME SHOES/42 é", "x" * 100, "SKU\u200b1"])
+def test_printable_ids_pass_unchanged(model: type[BaseModel], rest: dict[str, Any], retailer_id: str) -> None:
+    assert model.model_validate({"retailer_id": retailer_id, **rest}).retailer_id == retailer_id  # type: ignore[attr-defined]
+
+
+def test_surrounding_whitespace_is_still_stripped_and_101_characters_still_refused() -> None:
+    assert OrderLine.model_validate({"retailer_id": " SKU-1\t", "quantity": 1}).retailer_id == "SKU-1"
+    with pytest.raises(ValidationError, match="at most 100 characters"):
+        OrderLine.model_validate({"retailer_id": "x" * 101, "quantity": 1})
