@@ -90,6 +90,8 @@ def _stream(
     the product as new warehouse levels, which change A without the catalog moving: those are pushed, and a buyer
     ordering on the platform while such a push is processed makes its SKU ambiguous.
     """
+    from stocksync_dev.local.aws import BUS_SOURCES  # dev-only, imported where used
+
     due, other, placed = list(orders), list(webshop), 0
     levels = dict.fromkeys(SKUS, STOCK)
     events, bus = pipeline._local.client("events"), os.environ["EVENT_BUS_NAME"]
@@ -106,7 +108,7 @@ def _stream(
                 Entries=[
                     {
                         "EventBusName": bus,
-                        "Source": "com.example.warehouse",
+                        "Source": BUS_SOURCES["Warehouse Stock Levels"],
                         "DetailType": "Warehouse Stock Levels",
                         "Detail": json.dumps({"levels": [level]}),
                     }

@@ -448,6 +448,8 @@ class _HandlerRun:
             clock.advance_to(max(clock.now + 0.001, min(upcoming)))
 
     def _publish(self, pending: dict[int, int], skus: list[str]) -> None:
+        from stocksync_dev.local.aws import BUS_SOURCES  # dev-only, imported where used
+
         as_of = self._sim.now().isoformat()
         levels = [{"retailer_id": skus[sku], "level": level, "as_of": as_of} for sku, level in sorted(pending.items())]
         for start in range(0, len(levels), 200):  # well under EventBridge's 256 KB an entry
@@ -455,7 +457,7 @@ class _HandlerRun:
                 Entries=[
                     {
                         "EventBusName": self._bus,
-                        "Source": "com.example.warehouse",
+                        "Source": BUS_SOURCES["Warehouse Stock Levels"],
                         "DetailType": "Warehouse Stock Levels",
                         "Detail": json.dumps({"levels": levels[start : start + 200]}),
                     }

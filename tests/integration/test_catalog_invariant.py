@@ -25,7 +25,7 @@ from stocksync import clock
 from stocksync.integrations.graph_api import clear_graph_client_cache
 from stocksync.models.settings import get_settings
 from stocksync_dev.cli.pipeline import LocalPipeline
-from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.local.aws import BUS_SOURCES, LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
 from stocksync_dev.simulator.errors import OrderRefused
 from tests.support import FakeLambdaContext, load_handler
@@ -93,7 +93,7 @@ class CatalogMachine(RuleBasedStateMachine):
             Entries=[
                 {
                     "EventBusName": self.bus,
-                    "Source": "com.example.warehouse",
+                    "Source": BUS_SOURCES["Warehouse Stock Levels"],
                     "DetailType": "Warehouse Stock Levels",
                     "Detail": json.dumps(detail),
                 }

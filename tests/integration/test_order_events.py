@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations.messaging import RecomputeQueue
-from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.local.aws import BUS_SOURCES, LocalAws
 from tests.support import FakeLambdaContext, drain_queue, load_handler
 
 
@@ -20,7 +20,7 @@ def publish(local_aws: LocalAws, *details: dict[str, Any], detail_type: str = "O
         Entries=[
             {
                 "EventBusName": local_aws.outputs["EventBusName"],
-                "Source": "com.example.webshop",
+                "Source": BUS_SOURCES[detail_type],
                 "DetailType": detail_type,
                 "Detail": json.dumps(detail),
             }

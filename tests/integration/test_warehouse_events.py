@@ -24,7 +24,7 @@ def levels(*entries: tuple[str, Any, datetime]) -> dict[str, Any]:
     return bus_event(
         "Warehouse Stock Levels",
         {"levels": [{"retailer_id": sku, "level": units, "as_of": as_of.isoformat()} for sku, units, as_of in entries]},
-        source="com.example.warehouse",
+        source="stocksync.warehouse",
     )
 
 

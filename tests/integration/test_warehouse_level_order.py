@@ -125,7 +125,7 @@ def levels_event(units: int, sequence: int | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"retailer_id": SKU, "level": units, "as_of": T0.isoformat()}
     if sequence is not None:
         entry["sequence"] = sequence
-    return bus_event("Warehouse Stock Levels", {"levels": [entry]}, source="com.example.warehouse")
+    return bus_event("Warehouse Stock Levels", {"levels": [entry]}, source="stocksync.warehouse")
 
 
 def handle(*bodies: Any) -> dict[str, Any]:

@@ -76,7 +76,7 @@ from stocksync_dev.cli.scenario import (
     load_scenario,
 )
 from stocksync_dev.cli.schedules import Ticks
-from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.local.aws import BUS_SOURCES, LocalAws
 from stocksync_dev.local.template import load_template
 from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
 
@@ -762,7 +762,7 @@ class ScenarioPlayer:
                 Entries=[
                     {
                         "EventBusName": self._bus,
-                        "Source": "stocksync.replay",
+                        "Source": BUS_SOURCES[detail_type],  # the source the bus rule accepts for it
                         "DetailType": detail_type,
                         "Detail": json.dumps(detail),
                     }

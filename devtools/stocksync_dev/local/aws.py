@@ -45,6 +45,15 @@ DEFAULT_PARAMETERS = {
     "CommerceMerchantSettingsId": "2001",
     "WebhookEndpoint": "function-url",
 }
+# The source each kind of event is sent with: the one the template's bus rules accept by default (OrderEventSources,
+# WarehouseEventSources, SettingsEventSources). The replay, tests and benchmarks send these, as a producer must; an
+# event with another source is dropped by the rule (tests/integration/test_bus_sources.py).
+BUS_SOURCES = {
+    "Order Changed": "stocksync.orders",
+    "Warehouse Stock Levels": "stocksync.warehouse",
+    "Warehouse Orders Synced": "stocksync.warehouse",
+    "SKU Settings Changed": "stocksync.settings",
+}
 # The secrets the webhook samples in events/ are signed with (docs/connectors.md): never a real shop's.
 SAMPLE_WEBHOOK_SECRETS = {
     "woocommerce": "stocksync-sample-woocommerce-secret",

@@ -238,7 +238,9 @@ def _parameter_problem(spec: dict[str, Any], value: str) -> str | None:
     if allowed is not None and value not in [str(item) for item in allowed]:
         return f"is not one of {allowed}"
     pattern = spec.get("AllowedPattern")
-    if pattern is not None and not re.fullmatch(pattern, value):
+    # CloudFormation matches a CommaDelimitedList's pattern against each item, not against the whole list.
+    items = value.split(",") if spec.get("Type") == "CommaDelimitedList" else [value]
+    if pattern is not None and not all(re.fullmatch(pattern, item) for item in items):
         return f"does not match {pattern} ({help_text or 'AllowedPattern'})"
     if not spec.get("MinLength", 0) <= len(value) <= spec.get("MaxLength", len(value)):
         return "has a length outside MinLength/MaxLength"
