@@ -60,6 +60,17 @@ def dead_letter_queues() -> set[str]:
     return targets
 
 
+def without_branches_on(condition: str, node: Any) -> Any:
+    """``node`` with every ``Fn::If`` on ``condition`` replaced by its else branch: what exists when it is false."""
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"] and node["Fn::If"][0] == condition:
+            return without_branches_on(condition, node["Fn::If"][2])
+        return {key: without_branches_on(condition, value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [without_branches_on(condition, item) for item in node]
+    return node
+
+
 # ------------------------------------------------------------------ tables
 def test_every_table_is_on_demand_encrypted_recoverable_and_expires_items() -> None:
     tables = resources_of("AWS::DynamoDB::Table")
@@ -169,6 +180,35 @@ def test_every_dead_letter_queue_keeps_messages_14_days_and_alarms_on_the_first_
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
+def test_every_rule_target_retries_then_dead_letters_to_the_bus_dead_letter_queue() -> None:
+    """Without a DeadLetterConfig, an event EventBridge cannot hand to its target (a queue policy refusing it, SQS
+    throttling) is dropped after the retries, silently: a stock level or a discontinued SKU lost (issue 16)."""
+    rules = resources_of("AWS::Events::Rule")
+    assert {"OrderEventsRule", "WarehouseEventsRule", "SkuSettingsRule", "SnapshotCreatedRule"} <= rules.keys()
+    for name, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["BusDeadLetterQueue", "Arn"]}}, name
+            retry = target["RetryPolicy"]
+            assert 0 <= retry["MaximumRetryAttempts"] <= 185, name  # EventBridge's bounds
+            assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400, name
+
+
+def test_the_bus_dead_letter_queue_takes_messages_from_every_rule_and_nothing_else() -> None:
+    policy = translated()["Resources"]["BusDeadLetterQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "BusDeadLetterQueue"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    allowed = set()
+    for entry in statement["Condition"]["ArnEquals"]["aws:SourceArn"]:
+        arn = entry
+        if "Fn::If" in entry:  # a conditional rule: its ARN only when it exists
+            condition, arn, otherwise = entry["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            assert translated()["Resources"][arn["Fn::GetAtt"][0]]["Condition"] == condition
+        allowed.add(arn["Fn::GetAtt"][0])
+    assert allowed == set(resources_of("AWS::Events::Rule"))
+
+
 def test_the_alarm_email_subscription_exists_only_when_an_address_is_given() -> None:
     subscription = translated()["Resources"]["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
@@ -226,8 +266,11 @@ def test_the_poller_its_schedule_and_its_alarms_exist_only_with_the_meta_commerc
     resources = sam_template()["Resources"]
     polling = {name for name, resource in resources.items() if resource.get("Condition") == "PollsMetaCommerce"}
     assert polling == {"PollOrdersFunction", "OrderSourceRemovedAlarm", "PollStalledAlarm", "PollOrdersErrorsAlarm"}
-    # Nothing left unconditional may name the poller (a Ref to a resource that is not created fails the deploy).
-    others = json.dumps({name: resource for name, resource in resources.items() if name not in polling})
+    # Nothing left unconditional may name the poller (a Ref to a resource that is not created fails the deploy),
+    # except in an Fn::If on the same condition (the bus dead-letter queue's policy lists the poll schedule's rule).
+    others = json.dumps(
+        without_branches_on("PollsMetaCommerce", {name: r for name, r in resources.items() if name not in polling})
+    )
     assert "PollOrdersFunction" not in others and "SecondsSinceCompleteListing" not in others
     outputs = json.dumps(sam_template().get("Outputs", {}))
     assert "PollOrdersFunction" not in outputs
