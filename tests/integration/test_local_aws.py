@@ -106,6 +106,14 @@ def test_the_reasoned_dead_letter_queue_keeps_messages_fourteen_days(local_aws: 
     assert "RedrivePolicy" not in attributes  # handlers put records here themselves; nothing drains it
 
 
+def test_every_deployed_function_has_its_log_group_with_the_default_retention(local_aws: LocalAws) -> None:
+    groups = local_aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/stocksync-local/")
+    retention = {group["logGroupName"].rsplit("/", 1)[-1]: group["retentionInDays"] for group in groups["logGroups"]}
+    deployed = [name for name, (kind, _) in local_aws.resources.items() if kind == "AWS::Lambda::Function"]
+    # moto keeps the String parameter's "30" where CloudFormation would pass the number.
+    assert len(retention) == len(deployed) and {int(days) for days in retention.values()} == {30}
+
+
 def test_the_bus_accepts_events(local_aws: LocalAws) -> None:
     events = local_aws.client("events")
     bus_name = local_aws.outputs["EventBusName"]

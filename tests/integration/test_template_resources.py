@@ -230,6 +230,31 @@ def test_functions_and_layer_agree_on_runtime_and_architecture() -> None:
     assert (content / "stocksync" / "__init__.py").is_file() and (content / "requirements.txt").is_file()
 
 
+# CloudWatch Logs' accepted RetentionInDays values (PutRetentionPolicy).
+LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922]
+LOG_RETENTION_DAYS += [3288, 3653]
+
+
+def test_every_function_logs_to_its_own_log_group_kept_for_the_retention_parameter() -> None:
+    """Lambda's default log groups keep everything forever (issue 16): each function names a group of the stack,
+    under the function's own condition, whose retention is LogRetentionDays."""
+    functions = resources_of("AWS::Lambda::Function")
+    groups = resources_of("AWS::Logs::LogGroup")
+    assert len(functions) == 16
+    used = []
+    for name, function in functions.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        used.append(group)
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert groups[group].get("Condition") == function.get("Condition"), name
+        folder = sam_template()["Resources"][name]["Properties"]["CodeUri"].strip("/").split("/")[-1]
+        assert groups[group]["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{folder}"}
+    assert sorted(used) == sorted(groups)  # one group per function, none shared or left over
+    parameter = sam_template()["Parameters"]["LogRetentionDays"]
+    assert [int(days) for days in parameter["AllowedValues"]] == LOG_RETENTION_DAYS
+    assert int(parameter["Default"]) in LOG_RETENTION_DAYS
+
+
 def test_the_functions_environment_holds_every_setting_and_only_known_names() -> None:
     variables = set(sam_template()["Globals"]["Function"]["Environment"]["Variables"])
     aliases = {field.alias: field.is_required() for field in Settings.model_fields.values()}
@@ -265,7 +290,13 @@ def test_a_default_deploy_takes_order_events_and_needs_no_commerce_merchant_sett
 def test_the_poller_its_schedule_and_its_alarms_exist_only_with_the_meta_commerce_source() -> None:
     resources = sam_template()["Resources"]
     polling = {name for name, resource in resources.items() if resource.get("Condition") == "PollsMetaCommerce"}
-    assert polling == {"PollOrdersFunction", "OrderSourceRemovedAlarm", "PollStalledAlarm", "PollOrdersErrorsAlarm"}
+    assert polling == {
+        "PollOrdersFunction",
+        "PollOrdersLogGroup",
+        "OrderSourceRemovedAlarm",
+        "PollStalledAlarm",
+        "PollOrdersErrorsAlarm",
+    }
     # Nothing left unconditional may name the poller (a Ref to a resource that is not created fails the deploy),
     # except in an Fn::If on the same condition (the bus dead-letter queue's policy lists the poll schedule's rule).
     others = json.dumps(
@@ -306,6 +337,7 @@ def test_the_poller_its_schedule_and_its_alarms_exist_only_with_the_meta_commerc
         ({"SlowMinUnitsPerHour": "-0.1"}, "SlowMinUnitsPerHour"),
         ({"AlarmEmail": "ops at example.com"}, "AlarmEmail"),
         ({"LogLevel": "TRACE"}, "LogLevel"),
+        ({"LogRetentionDays": "10"}, "LogRetentionDays"),
         ({"Region": "eu-west-1"}, "Region"),
     ],
 )
