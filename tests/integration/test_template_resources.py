@@ -322,6 +322,8 @@ def test_the_poller_its_schedule_and_its_alarms_exist_only_with_the_meta_commerc
         ({"GraphApiVersion": "25.0"}, "GraphApiVersion"),
         ({"GraphBaseUrl": "graph.facebook.com"}, "GraphBaseUrl"),
         ({"GraphBaseUrl": "https://graph.facebook.com/"}, "GraphBaseUrl"),
+        ({"GraphBaseUrl": "http://graph.facebook.com"}, "GraphBaseUrl"),  # the token in clear past this machine
+        ({"GraphBaseUrl": "http://127.0.0.1.example.com"}, "GraphBaseUrl"),
         ({"GraphCredentialsSecretName": "stocksync graph"}, "GraphCredentialsSecretName"),
         ({"DeductionMode": "both"}, "DeductionMode"),
         ({"CatalogField": "quantity"}, "CatalogField"),
@@ -346,6 +348,11 @@ def test_an_override_cloudformation_would_refuse_is_named(overrides: dict[str, s
     with pytest.raises(ConfigurationError) as raised:
         parameter_values(sam_template(), values)
     assert raised.value.setting == parameter
+
+
+@pytest.mark.parametrize("url", ["https://graph.facebook.com", "http://127.0.0.1:8321", "http://localhost:8321"])
+def test_the_graph_base_url_is_https_or_http_to_this_machine(url: str) -> None:
+    assert parameter_values(sam_template(), {**REQUIRED_PARAMETERS, "GraphBaseUrl": url})["GraphBaseUrl"] == url
 
 
 def resolve(value: Any, parameters: dict[str, str]) -> str:

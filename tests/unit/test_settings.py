@@ -172,6 +172,12 @@ def test_every_missing_required_variable_is_named(name: str) -> None:
                      id="api-version-without-v"),
         pytest.param({"STOCKSYNC_GRAPH_BASE_URL": "graph.facebook.com"}, "STOCKSYNC_GRAPH_BASE_URL", "pattern",
                      id="base-url-without-scheme"),
+        pytest.param({"STOCKSYNC_GRAPH_BASE_URL": "http://graph.facebook.com"}, "STOCKSYNC_GRAPH_BASE_URL",
+                     "http:// only to 127.0.0.1 or localhost", id="base-url-plain-http-to-a-public-host"),
+        pytest.param({"STOCKSYNC_GRAPH_BASE_URL": "http://127.0.0.1.example.com"}, "STOCKSYNC_GRAPH_BASE_URL",
+                     "http:// only to 127.0.0.1 or localhost", id="base-url-plain-http-to-a-lookalike-host"),
+        pytest.param({"STOCKSYNC_GRAPH_BASE_URL": "http://localhost@203.0.113.7"}, "STOCKSYNC_GRAPH_BASE_URL",
+                     "http:// only to 127.0.0.1 or localhost", id="base-url-plain-http-with-loopback-userinfo"),
         pytest.param({"STOCKSYNC_GRAPH_CREDENTIALS": "stocksync/graph-api"}, "STOCKSYNC_GRAPH_CREDENTIALS",
                      "pattern", id="credentials-without-store"),
         pytest.param({"STOCKSYNC_GRAPH_CREDENTIALS": "vault:stocksync"}, "STOCKSYNC_GRAPH_CREDENTIALS", "pattern",
@@ -185,6 +191,15 @@ def test_an_invalid_variable_is_named_with_the_reason(changes: dict[str, str], s
     assert raised.value.setting == setting
     assert problem in raised.value.problem
     assert str(raised.value).startswith(f"setting {setting}: ")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://graph.facebook.com", "https://graph.example.com:8443/proxy", "http://127.0.0.1:8321",
+     "http://localhost:8321", "http://127.0.0.1"],
+)  # fmt: skip
+def test_the_graph_api_is_reached_over_https_or_over_http_on_this_machine_only(url: str) -> None:
+    assert Settings.from_env(environment(STOCKSYNC_GRAPH_BASE_URL=url)).graph_base_url == url
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,8 @@ from stocksync.models.base import Model
 _RATE = re.compile(r"^rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9]\d+) (?:minutes|hours|days))\)$")
 _CRON = re.compile(r"^cron\((?:\S+ ){5}\S+\)$")
 _BUCKET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# The Graph API over plain http: only to this machine (the local Commerce Platform simulator), never past it.
+_LOOPBACK_HTTP = re.compile(r"^http://(?:127\.0\.0\.1|localhost)(?::[0-9]{1,5})?(?:/\S*)?$")
 
 
 class DeductionMode(StrEnum):
@@ -104,7 +106,9 @@ class Settings(Model):
     # surface an order slightly older than ones already seen. The ledger makes the re-read harmless.
     poll_overlap_seconds: Annotated[int, _env("STOCKSYNC_POLL_OVERLAP_SECONDS", ge=0, le=86400)] = 900
 
-    # http only makes sense for the local Commerce Platform simulator; a bare host name would fail at the first call.
+    # https, or http to 127.0.0.1/localhost only (the local simulator): every call carries the access token and its
+    # appsecret_proof, which plain http would hand to anyone on the path. A bare host name would fail at the first
+    # call. template.yaml's GraphBaseUrl pattern refuses the same.
     graph_base_url: Annotated[str, _env("STOCKSYNC_GRAPH_BASE_URL", pattern=r"^https?://[^\s/]+\S*$")] = (
         "https://graph.facebook.com"
     )
@@ -194,6 +198,13 @@ class Settings(Model):
         bad = [name for name in value if not isinstance(name, str) or not _BUCKET_NAME.match(name)]
         if bad:
             raise ValueError(f"invalid bucket name(s) {bad}; use lowercase letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str) -> str:
+        if value.startswith("http://") and not _LOOPBACK_HTTP.match(value):
+            raise ValueError("http:// only to 127.0.0.1 or localhost (the local simulator); use https://")
         return value
 
     @field_validator("default_bucket")
