@@ -209,6 +209,21 @@ def test_the_bus_dead_letter_queue_takes_messages_from_every_rule_and_nothing_el
     assert allowed == set(resources_of("AWS::Events::Rule"))
 
 
+def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use() -> None:
+    """Encrypted at rest (issue 16), and not with alias/aws/sns, whose fixed policy keeps CloudWatch out: every
+    alarm action on such a topic fails."""
+    topic = translated()["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = translated()["Resources"]["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    cloudwatch = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert [(s["Effect"], s["Action"]) for s in cloudwatch] == [("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"])]
+    # Every alarm notifies through that topic.
+    actions = [alarm["Properties"]["AlarmActions"] for alarm in resources_of("AWS::CloudWatch::Alarm").values()]
+    assert all(action == [{"Ref": "AlarmTopic"}] for action in actions)
+
+
 def test_the_alarm_email_subscription_exists_only_when_an_address_is_given() -> None:
     subscription = translated()["Resources"]["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
