@@ -22,7 +22,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from stocksync.models.base import Model
-from stocksync.models.orders import OrderId, RetailerId
+from stocksync.models.orders import MAX_UNITS, OrderId, RetailerId
 
 # A sequence is stored as a DynamoDB number (38 significant digits) and compared there; bounding it to a signed 64-bit
 # integer keeps it exact in every sender's integer type too (a database sequence, a Kafka offset, epoch nanoseconds).
@@ -36,7 +36,7 @@ class WarehouseLevel(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     retailer_id: RetailerId
-    level: Annotated[int, Field(strict=True, ge=0)]
+    level: Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)]
     as_of: AwareDatetime
     sequence: Annotated[int, Field(strict=True, ge=0, le=MAX_SEQUENCE)] | None = None
 

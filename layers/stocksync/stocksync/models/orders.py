@@ -28,6 +28,13 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+# The most units one input may name: a warehouse level, an order line's quantity, a fixed allocation. A DynamoDB number
+# holds 38 digits, and a value past that was lost (the write failed, and with it the rest of a levels event, to the
+# queue's own dead-letter queue without a reason); the counters also sum units over many orders. 10^9 keeps every
+# input and every sum exact, and no merchant holds a billion units of one SKU: a larger value is a corrupt input,
+# refused with its field named like any other (docs/design.md, "Bounds at the edges").
+MAX_UNITS = 1_000_000_000
+
 # 100 characters is the product's bound for a catalog retailer id.
 RetailerId = Annotated[
     str,
@@ -68,7 +75,7 @@ class OrderLine(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     retailer_id: RetailerId
-    quantity: Annotated[int, Field(strict=True, ge=1)]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_UNITS)]
     cancelled: Annotated[int, Field(strict=True, ge=0)] = 0
     # Units the platform put back into its own catalog copy (buyer cancellations; seller ones with restock_items).
     restocked: Annotated[int, Field(strict=True, ge=0)] = 0

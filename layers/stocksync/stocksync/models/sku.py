@@ -11,7 +11,7 @@ from typing import Annotated, Any, Self
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from stocksync.models.base import Model
-from stocksync.models.orders import RetailerId
+from stocksync.models.orders import MAX_UNITS, RetailerId
 
 
 class Visibility(StrEnum):
@@ -134,7 +134,7 @@ class SkuSettingsChange(Model):
     as_of: AwareDatetime
     bucket: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
-    allocation_fixed: Annotated[int, Field(strict=True, ge=0)] | None = None
+    allocation_fixed: Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)] | None = None
     discontinued: bool | None = None
 
     @model_validator(mode="after")

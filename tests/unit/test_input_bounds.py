@@ -1,4 +1,4 @@
-"""Retailer ids with a control character are refused at every edge that takes one, naming the field and the place."""
+"""Ids and units at the edges: a control character in a retailer id, or units past MAX_UNITS, refused by name."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from stocksync.models.inventory import WarehouseLevel
-from stocksync.models.orders import OrderLine
+from stocksync.models.orders import MAX_UNITS, OrderLine
 from stocksync.models.recompute import CatalogReadRequest, RecomputeRequest
 from stocksync.models.sku import SkuSettingsChange
 
@@ -50,3 +50,24 @@ def test_surrounding_whitespace_is_still_stripped_and_101_characters_still_refus
     assert OrderLine.model_validate({"retailer_id": " SKU-1\t", "quantity": 1}).retailer_id == "SKU-1"
     with pytest.raises(ValidationError, match="at most 100 characters"):
         OrderLine.model_validate({"retailer_id": "x" * 101, "quantity": 1})
+
+
+# ------------------------------------------------------- units: at most MAX_UNITS, so never a DynamoDB overflow
+UNIT_FIELDS: list[tuple[type[BaseModel], str, dict[str, Any]]] = [
+    (OrderLine, "quantity", {"retailer_id": "SKU-1"}),
+    (WarehouseLevel, "level", {"retailer_id": "SKU-1", "as_of": T0}),
+    (SkuSettingsChange, "allocation_fixed", {"retailer_id": "SKU-1", "as_of": T0}),
+]
+
+
+@pytest.mark.parametrize(("model", "field", "rest"), UNIT_FIELDS, ids=lambda value: getattr(value, "__name__", value))
+def test_units_up_to_the_bound_pass_and_past_it_are_refused_naming_the_field(
+    model: type[BaseModel], field: str, rest: dict[str, Any]
+) -> None:
+    assert getattr(model.model_validate({field: MAX_UNITS, **rest}), field) == MAX_UNITS
+    for too_many in (MAX_UNITS + 1, 10**12, 10**40):
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate({field: too_many, **rest})
+        (error,) = caught.value.errors()
+        assert error["loc"] == (field,)
+        assert error["msg"] == "Input should be less than or equal to 1000000000"

@@ -1,5 +1,6 @@
-"""A control character in a retailer id, through warehouse_events' real entry point on the moto stack: that entry is
-dead-lettered naming the field and the character, the rest of the event and of the batch applies."""
+"""Bad ids and units through warehouse_events' real entry point on the moto stack: a control character in a retailer
+id, or a level past MAX_UNITS (10^40 used to overflow DynamoDB's number and lose the rest of the event without a
+reason), dead-letters that entry naming the field; the rest of the event and of the batch applies."""
 
 from __future__ import annotations
 
@@ -49,3 +50,20 @@ def test_a_level_for_an_id_with_a_control_character_is_dead_lettered_and_the_res
         "levels[1].retailer_id: Value error, contains a control character (U+0000 at position 3)"
     )
     assert letter["attributes"]["source"] == "warehouse_events"
+
+
+def test_a_level_past_the_bound_is_dead_lettered_by_name_and_the_entries_after_it_apply(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    handler = load_handler("warehouse_events")
+    event = sqs_event([levels(("SKU-A", 5), ("SKU-B", 10**40), ("SKU-C", 7))], queue_arn=QUEUE_ARN)
+
+    assert handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+    assert {sku: stored_level(local_aws, sku) for sku in ("SKU-A", "SKU-B", "SKU-C")} == {
+        "SKU-A": 5,
+        "SKU-B": None,
+        "SKU-C": 7,
+    }
+    (letter,) = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert letter["attributes"]["reason"] == "levels[1].level: Input should be less than or equal to 1000000000"
