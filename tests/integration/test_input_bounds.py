@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
-from tests.support import FakeLambdaContext, bus_event, drain_queue, load_handler, sqs_event
+from tests.support import FakeLambdaContext, bus_event, drain_queue, emitted_metrics, load_handler, sqs_event
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stocksync-local-WarehouseEventsQueue"
@@ -67,3 +69,30 @@ def test_a_level_past_the_bound_is_dead_lettered_by_name_and_the_entries_after_i
     }
     (letter,) = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
     assert letter["attributes"]["reason"] == "levels[1].level: Input should be less than or equal to 1000000000"
+
+
+def test_a_sku_listed_twice_in_one_event_is_stored_once_at_its_newest_entry(
+    local_aws: LocalAws, aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = load_handler("warehouse_events")
+    newer, older = T0.isoformat(), T0.replace(hour=7).isoformat()
+    event = bus_event(
+        "Warehouse Stock Levels",
+        {
+            "levels": [
+                {"retailer_id": "SKU-A", "level": 9, "as_of": newer},
+                {"retailer_id": "SKU-B", "level": 1, "as_of": newer},
+                {"retailer_id": "SKU-A", "level": 3, "as_of": older},  # listed after, but older: set aside
+                {"retailer_id": "SKU-B", "level": 2, "as_of": newer},  # the same as_of: the later entry wins
+            ]
+        },
+        source="com.example.warehouse",
+    )
+
+    assert handler.lambda_handler(sqs_event([event], queue_arn=QUEUE_ARN), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert {sku: stored_level(local_aws, sku) for sku in ("SKU-A", "SKU-B")} == {"SKU-A": 9, "SKU-B": 2}
+    # Reported, not silent: the two entries set aside are counted (and logged as a warning).
+    assert emitted_metrics(capsys.readouterr().out)["StockSync/WarehouseLevelsDuplicated service=stocksync"] == [2.0]
+    assert drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"]) == []

@@ -71,3 +71,24 @@ def test_units_up_to_the_bound_pass_and_past_it_are_refused_naming_the_field(
         (error,) = caught.value.errors()
         assert error["loc"] == (field,)
         assert error["msg"] == "Input should be less than or equal to 1000000000"
+
+
+# ------------------------------------------------------- a SKU listed twice in one levels event: the newest entry wins
+def test_a_sku_listed_twice_keeps_its_newest_entry_and_a_tie_goes_to_the_later_one() -> None:
+    from stocksync.logic.warehouse_input import newest_per_sku
+
+    def level(sku: str, units: int, minute: int, sequence: int | None = None) -> WarehouseLevel:
+        return WarehouseLevel(retailer_id=sku, level=units, as_of=T0.replace(minute=minute), sequence=sequence)
+
+    entries = [
+        level("A", 9, 5),  # newer than the A below: kept
+        level("B", 1, 0),
+        level("A", 3, 4),
+        level("C", 4, 0, sequence=2),  # the greater sequence at the same as_of: kept
+        level("C", 8, 0, sequence=1),
+        level("B", 2, 0),  # a tie with the B above: the later entry wins
+    ]
+    kept, superseded = newest_per_sku(entries)
+    assert [(entry.retailer_id, entry.level) for entry in kept] == [("A", 9), ("C", 4), ("B", 2)]
+    assert superseded == 3
+    assert newest_per_sku(entries[:2]) == (entries[:2], 0)

@@ -105,9 +105,14 @@ def test_levels_are_stored_and_only_changed_skus_are_recomputed(
     second = warehouse.apply(
         event(LEVELS_DETAIL_TYPE, {"levels": [level("A", 4, later), level("B", 99, earlier), level("B", 98, T0)]})
     )
-    assert (second.levels.stored, second.levels.stale) == (2, 1)
+    # B's earlier entry loses to B's T0 entry inside the event (newest_per_sku), so it never reaches the table.
+    assert (second.levels.stored, second.levels.stale, second.levels.superseded_in_event) == (2, 0, 1)
     assert store.levels == {"A": (4, later), "B": (98, T0)}  # an older level never overwrites; an equal one does
-    assert sinks.enqueued == [{"A", "B"}, {"A", "B"}]
+
+    third = warehouse.apply(event(LEVELS_DETAIL_TYPE, {"levels": [level("B", 97, earlier)]}))
+    assert (third.levels.stored, third.levels.stale, third.levels.superseded_in_event) == (0, 1, 0)
+    assert store.levels["B"] == (98, T0)
+    assert sinks.enqueued == [{"A", "B"}, {"A", "B"}, set()]
     assert sinks.rejected == []
 
 

@@ -62,6 +62,8 @@ class RejectedEntry:
 class LevelsReceipt:
     stored: int = 0  # levels written: newer than what was stored, or a repeat of it
     stale: int = 0  # levels older than the stored one
+    # Entries of one event for a SKU the same event lists again with a level that wins (newest_per_sku).
+    superseded_in_event: int = 0
     changed_skus: set[str] = field(default_factory=set)  # the SKUs of the stored levels, to recompute
 
 
@@ -113,17 +115,37 @@ def split_entries(
     return model.model_validate({**detail, list_field: kept}), rejected
 
 
+def newest_per_sku(levels: Iterable[WarehouseLevel]) -> tuple[list[WarehouseLevel], int]:
+    """One level per SKU of an event, and how many entries that set aside.
+
+    An event listing a SKU twice is a sender's slip, and its entries must not race each other through the table.
+    The rule is the one the table applies between events: the greater (``as_of``, ``sequence``) wins, and on a tie
+    the later entry does, as a later arrival would. The kept levels stay in the event's order.
+    """
+    winner: dict[str, tuple[tuple[int, int], int]] = {}
+    entries = list(levels)
+    for index, level in enumerate(entries):
+        key = (level.order_key, index)
+        if level.retailer_id not in winner or key >= winner[level.retailer_id]:
+            winner[level.retailer_id] = key
+    kept_indices = {index for _key, index in winner.values()}
+    kept = [level for index, level in enumerate(entries) if index in kept_indices]
+    return kept, len(entries) - len(kept)
+
+
 def apply_levels(
     levels: Iterable[WarehouseLevel], store: LevelStore, sinks: WarehouseSinks, *, default_bucket: str
 ) -> LevelsReceipt:
     """Store each level unless a greater one is stored; enqueue the SKUs of the stored levels (repeats included).
+    A SKU the event lists twice is stored once, by ``newest_per_sku``'s rule.
 
     The enqueue runs even when a write fails half-way, so SKUs already stored are not left to the next sweep; the
     redelivery then writes them again as repeats and enqueues them once more, which is harmless.
     """
-    receipt = LevelsReceipt()
+    kept, superseded = newest_per_sku(levels)
+    receipt = LevelsReceipt(superseded_in_event=superseded)
     try:
-        for level in levels:
+        for level in kept:
             if store.put_warehouse_level(level, default_bucket=default_bucket):
                 receipt.stored += 1
                 receipt.changed_skus.add(level.retailer_id)

@@ -13,7 +13,7 @@ from stocksync.integrations.sqs_batch import ReasonedBatchProcessor
 from stocksync.logic.warehouse_input import WarehouseInput, WarehouseReceipt
 from stocksync.models.bus import BusEvent
 from stocksync.models.settings import Settings
-from stocksync.observability import metrics
+from stocksync.observability import logger, metrics
 from stocksync.wiring import parts
 
 SOURCE = "warehouse_events"
@@ -32,6 +32,12 @@ def report(receipt: WarehouseReceipt) -> None:
     metrics.add_metric(name="WarehouseLevelsStored", unit="Count", value=receipt.levels.stored)
     metrics.add_metric(name="WarehouseLevelsStale", unit="Count", value=receipt.levels.stale)
     metrics.add_metric(name="WarehouseOrdersSynced", unit="Count", value=receipt.orders_synced)
+    if receipt.levels.superseded_in_event:
+        metrics.add_metric(name="WarehouseLevelsDuplicated", unit="Count", value=receipt.levels.superseded_in_event)
+        logger.warning(
+            "a levels event listed SKUs more than once; the newest entry of each was applied",
+            extra={"superseded_in_event": receipt.levels.superseded_in_event},
+        )
 
 
 def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str, Any]:
