@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import pytest
 
+from stocksync_dev.cli.parameter_names import PARAMETER_NAMES, bucket_parameter
 from stocksync_dev.cli.replay import _parameters, deployment_buckets
 from stocksync_dev.cli.scenario import BucketOverride, PlatformSettings, ScenarioSettings, parse_scenario
 from stocksync_dev.local.template import load_template
@@ -74,6 +75,15 @@ def test_every_scenario_setting_has_one_row() -> None:
     keys = [row.key for row in ROWS]
     assert len(keys) == len(set(keys)), "a key has two rows"
     assert set(keys) == expected
+
+
+def test_the_table_is_the_mapping_the_tools_use() -> None:
+    """``stocksync tune`` writes its ``--parameter-overrides`` line from parameter_names: the same rows, the same
+    names, so the checks on the table below hold for the line as well."""
+    assert {row.key: row.parameter for row in ROWS} == PARAMETER_NAMES
+    assert bucket_parameter("fast", "threshold") == "FastThreshold"
+    assert bucket_parameter("medium", "sweep_rate") == "MediumSweepRate"
+    assert bucket_parameter("slow", "allocation_percent") is None
 
 
 @pytest.mark.parametrize("row", [row for row in ROWS if row.parameter], ids=lambda row: row.key)
