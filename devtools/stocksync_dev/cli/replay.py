@@ -36,9 +36,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from botocore.client import BaseClient
+
 from stocksync import clock
 from stocksync.dal import aws
 from stocksync.integrations.graph_api import clear_graph_client_cache
+from stocksync.logic.latency import summarize
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
 from stocksync_dev.cli.demand import Arrival, DemandTally, arrivals
@@ -282,11 +285,57 @@ def _buckets(scenario: Scenario, defaults: str) -> str:
     return json.dumps(buckets, sort_keys=True)
 
 
-def replay_scenario(scenario: Scenario, *, in_process: bool = False) -> dict[str, Any]:
+class RequestCounter:
+    """Counts this process's boto3 requests per service while ``counting``: the cost figure the report has no
+    other source for (DynamoDB requests). Every handler runs in this process, so their calls are all seen; the
+    replay pauses it around its own reads (the checks after a run), which a deployment would not make."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.counting = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        counting, self.counting = self.counting, False
+        try:
+            yield
+        finally:
+            self.counting = counting
+
+
+@contextmanager
+def counted_requests() -> Iterator[RequestCounter]:
+    """A RequestCounter fed by every ``BaseClient._make_api_call`` of the duration (whatever session made the
+    client: the product makes its own), put back afterwards."""
+    counter = RequestCounter()
+    original = BaseClient._make_api_call
+
+    def counting_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if counter.counting:
+            counter.requests[client.meta.service_model.service_name] += 1
+        return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = counting_call  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: str | None = None) -> dict[str, Any]:
+    """Play the scenario in a fresh local stack and report on it.
+
+    ``feed_rate`` (a schedule expression the replay can fire, ``rate(24 hours)``): instead of the product, a replace
+    feed sets the catalog (``stocksync tune``'s baselines). Nothing is put on the bus and no function runs: at the
+    start and on every tick of the rate, each product's catalog value becomes what the warehouse can still sell (its
+    level less the units sold and not yet shipped, never below 0), the best value a feed exported at that instant can
+    carry. Buyers, demand and shipping are played exactly as with the product, so the demand figures compare.
+    """
     stack = local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id, in_process=in_process)
     with (
         stack as (local, sim, pipeline),
         loop_figures() as figures,
+        counted_requests() as requests,
     ):
         if scenario.settings.buckets or scenario.settings.default_bucket:
             os.environ["STOCKSYNC_BUCKETS"] = _buckets(scenario, os.environ["STOCKSYNC_BUCKETS"])
@@ -298,12 +347,14 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False) -> dict[str
             sim.deduction_mode = scenario.settings.deduction_mode
         sim.batch_processing_delay = timedelta(seconds=scenario.platform.batch_processing_seconds)
         sim.batch_apply_fraction = scenario.platform.batch_apply_fraction
-        player = ScenarioPlayer(local, sim, pipeline, scenario)
+        player = ScenarioPlayer(local, sim, pipeline, scenario, feed_rate=feed_rate, requests=requests)
         player.publish_initial_state()
         figures.start(sim)
+        requests.counting = True
         for index, step in enumerate(scenario.steps):
             player.play(step, f"steps[{index}]")
-        return build_report(
+        requests.counting = False
+        report = build_report(
             local,
             sim,
             player.refused_orders,
@@ -314,6 +365,11 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False) -> dict[str
             scheduled_sweeps=player.scheduled_sweeps,
             demand=player.demand.as_dict(),
         )
+        # From the first step on, as catalog_loop: what the deployment's functions asked of DynamoDB (0 with a feed).
+        report["dynamodb_requests"] = requests.requests["dynamodb"]
+        if feed_rate is not None:
+            report["feed"] = player.feed_figures()
+        return report
 
 
 class ScenarioPlayer:
@@ -333,7 +389,14 @@ class ScenarioPlayer:
     """
 
     def __init__(
-        self, local: LocalAws, sim: CommercePlatformSimulator, pipeline: LocalPipeline, scenario: Scenario
+        self,
+        local: LocalAws,
+        sim: CommercePlatformSimulator,
+        pipeline: LocalPipeline,
+        scenario: Scenario,
+        *,
+        feed_rate: str | None = None,
+        requests: RequestCounter | None = None,
     ) -> None:
         self._local = local
         self._sim = sim
@@ -368,10 +431,23 @@ class ScenarioPlayer:
         self._levels = {sku.retailer_id: sku.warehouse for sku in scenario.skus}
         self._unshipped: Counter[str] = Counter()
         self.demand = DemandTally()
+        self._requests = requests or RequestCounter()
+        # Feed mode (replay_scenario says what it is): the feed's schedule, the feeds applied, and for every change
+        # of what the warehouse can sell, the seconds until the feed that carries it (its staleness).
+        self._feed_ticks = None if feed_rate is None else Ticks(feed_rate, origin)
+        self._next_feed_at = None if self._feed_ticks is None else self._feed_ticks.after(origin)
+        self._feeds_applied = 0
+        self._feed_delays: list[float] = []
 
     def publish_initial_state(self) -> None:
         """The catalog starts in sync: products exist, SKU settings and levels are in, the pipeline has published.
-        The first poll (the poller's watermark, and the phase of its schedule) comes after the first drain."""
+        The first poll (the poller's watermark, and the phase of its schedule) comes after the first drain. With a
+        feed, the products exist and the first feed has set them; no deployment has anything to be told."""
+        if self._feed_ticks is not None:
+            for sku in self._scenario.skus:
+                self._sim.add_product(sku.retailer_id, quantity=0, name=sku.retailer_id, price="10.00 USD")
+            self._apply_feed()
+            return
         for sku in self._scenario.skus:
             self._sim.add_product(
                 sku.retailer_id,
@@ -455,6 +531,7 @@ class ScenarioPlayer:
             self._put("Warehouse Orders Synced", [{"order_ids": step.synced, "as_of": now}])
         elif isinstance(step, WarehouseStep):
             self._warehouse(step.warehouse)
+            self._stock_changed()
         else:
             self._put(
                 "SKU Settings Changed",
@@ -462,6 +539,12 @@ class ScenarioPlayer:
             )
 
     def _run(self, step: RunStep | WhilePushingStep, where: str) -> None:
+        if self._feed_ticks is not None:
+            # No deployment runs with a feed: nothing to run and no A to check; buyers and the merchant still act.
+            for moment in step.while_pushing if isinstance(step, WhilePushingStep) else []:
+                for nested in moment.steps:
+                    self.play(nested, where)
+            return
         if isinstance(step, WhilePushingStep):
             self._while_pushing(step, where)
             self._check_catalog(where)
@@ -493,6 +576,9 @@ class ScenarioPlayer:
         with ``settle`` or ``stop``, no platform change waits for a poll (False). Without ``settle`` it is a
         plain drain during which polls still fire on their ticks, as they would in a deployment.
         """
+        if self._feed_ticks is not None:
+            self._feed_until(until)
+            return False
         self._align_polls()
         self._align_sweeps()
         for _ in range(MAX_ROUNDS):
@@ -522,6 +608,39 @@ class ScenarioPlayer:
             moments.extend(self._next_sweep_at.values())  # a wake-up while the run goes on, never a reason to go on
             self._pipeline.fast_forward(max(0.0, (min(moments) - now).total_seconds()))
         raise PipelineStuckError(f"the pipeline did not settle in {MAX_ROUNDS} rounds")
+
+    # -- a replace feed instead of the deployment (feed mode) -------------------------------------------------
+
+    def _feed_until(self, until: datetime | None) -> None:
+        """Move the clock to ``until`` (nothing to do without one), applying each feed whose tick comes first."""
+        if until is None or self._feed_ticks is None or self._next_feed_at is None:
+            return
+        while self._next_feed_at <= until:
+            self._pipeline.fast_forward(max(0.0, (self._next_feed_at - self._sim.now()).total_seconds()))
+            self._apply_feed()
+            self._next_feed_at = self._feed_ticks.after(self._next_feed_at)
+        self._pipeline.fast_forward(max(0.0, (until - self._sim.now()).total_seconds()))
+
+    def _apply_feed(self) -> None:
+        """A replace feed: every product's value := what the warehouse can sell now (an upload overwrites the
+        platform's count, as an items_batch does)."""
+        for sku in self._scenario.skus:
+            self._sim.edit_product(sku.retailer_id, **{QUANTITY_FIELD: max(0, self._sellable(sku.retailer_id))})
+        self._feeds_applied += 1
+
+    def _sellable(self, retailer_id: str) -> int:
+        return self._levels[retailer_id] - self._unshipped[retailer_id]
+
+    def _stock_changed(self) -> None:
+        """With a feed, a change of what the warehouse can sell reaches the catalog at the next feed."""
+        if self._feed_ticks is not None:
+            now = self._sim.now()
+            self._feed_delays.append((self._feed_ticks.after(now) - now).total_seconds())
+
+    def feed_figures(self) -> dict[str, Any]:
+        """Feeds applied (the initial one included) and change -> catalog seconds, as change_to_confirm_seconds."""
+        latency = summarize(self._feed_delays)
+        return {"feeds": self._feeds_applied, "change_to_catalog_seconds": latency.as_dict() if latency else None}
 
     def _changes_unseen(self) -> bool:
         """A platform change no complete listing has covered yet, and a poll may still cover it."""
@@ -624,7 +743,9 @@ class ScenarioPlayer:
         """After a run: every SKU's catalog shows its A, unless someone edited it outside stocksync since the last
         audit, or the run's polls never read every order (a source throttled past MAX_POLLS_PER_RUN, removed)."""
         unread = self._changes_seen < self._platform_changes
-        for difference in differences_from_a(self._local, self._sim):
+        with self._requests.paused():
+            differences = differences_from_a(self._local, self._sim)
+        for difference in differences:
             why = None
             if difference["retailer_id"] in self.edited_since_audit:
                 why = "edited outside stocksync since the last audit"
@@ -715,6 +836,7 @@ class ScenarioPlayer:
             )
         self.demand.sold(retailer_id, arrival.channel, true_stock)
         self._unshipped[retailer_id] += 1
+        self._stock_changed()
         return order_id
 
     def _ship(self, orders: list[tuple[str, str]]) -> None:
@@ -746,6 +868,9 @@ class ScenarioPlayer:
         """
         self._warehouse_steps += 1
         self._levels.update(levels)
+        if self._feed_ticks is not None:
+            return  # no deployment listens; a level a shipment sends does not change what can be sold
+
         now = self._sim.now().isoformat()
         entries = [
             {"retailer_id": sku, "level": level, "as_of": now, "sequence": self._warehouse_steps}
@@ -757,6 +882,8 @@ class ScenarioPlayer:
         )
 
     def _put(self, detail_type: str, details: list[dict[str, Any]]) -> None:
+        if self._feed_ticks is not None:
+            return  # a feed replaces the deployment: nobody listens on its bus
         for start in range(0, len(details), 10):
             answer = self._events.put_events(
                 Entries=[
