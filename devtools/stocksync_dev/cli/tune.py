@@ -1,0 +1,489 @@
+"""``stocksync tune``: strategies side by side on the same buyers, and the deployment settings that sell best.
+
+    stocksync tune                                      # the shipped events/scenarios/demand_flash_sale.json
+    stocksync tune my_week.json --target 0.01 --json   # exactly one JSON object on stdout
+
+Every strategy is a full replay of the scenario (``stocksync replay --in-process``) in a fresh local stack, with the
+same demand step and seed, so the same buyers arrive at the same instants and only what each catalog let them buy
+differs (issue 15):
+
+``daily_feed``, ``update_feed_12h``
+    No stocksync: a replace feed sets every product to what the warehouse can still sell, at the start and then
+    every 24 h / 12 h of simulated time (replay_scenario's ``feed_rate``). Same buyers, same shipping.
+``realtime``
+    The scenario as written, every bucket's threshold 0 and no allocation (bucket or SKU).
+``realtime_thresholds``
+    The same with the thresholds template.yaml gives each deployment bucket (FastThreshold...; a bucket only the
+    scenario declares keeps its own threshold).
+``realtime_thresholds_allocation``
+    The same plus the scenario's allocations, or, when it has none, ``allocation_percent`` 80 on every bucket (a
+    fifth of the stock kept for the web shop): the template gives buckets none, so some default had to be chosen.
+``tuned``
+    A bounded coordinate search from the template's defaults (thresholds and sweep rates of the buckets the demand
+    step's SKUs are in): one bucket's threshold (0..3), then one bucket's sweep rate (a short list of rates) at a
+    time, keeping a change when the selection rule prefers it, until ``--candidates`` replays were made. The rule:
+    the fewest under-sold units among candidates whose over-sold units are at most ``--target`` times the units
+    sold; when none meets the target, the fewest over-sold units (the report says so).
+
+Exit status: 0; 1 when a replay left a dead letter; 2 on bad input (a target outside (0, 1), a scenario that is not
+there, invalid, or without a demand step): nothing has run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stocksync_dev.cli.parameter_names import bucket_parameter, setting_parameter
+from stocksync_dev.cli.replay import _logs_to_stderr, deployment_buckets, replay_scenario
+from stocksync_dev.cli.scenario import DemandStep, Scenario, ScenarioError, load_scenario
+from stocksync_dev.local.template import REPO_ROOT, load_template
+
+COMMAND = "tune"
+HELP = "compare catalog strategies on the same simulated buyers and recommend bucket settings"
+DEFAULT_SCENARIO = REPO_ROOT / "events" / "scenarios" / "demand_flash_sale.json"
+DEFAULT_TARGET = 0.005
+DEFAULT_CANDIDATES = 10
+THRESHOLDS = (0, 1, 2, 3)
+SWEEP_RATES = ("rate(5 minutes)", "rate(15 minutes)", "rate(30 minutes)")
+DEFAULT_ALLOCATION_PERCENT = 80
+FEEDS = {"daily_feed": "rate(24 hours)", "update_feed_12h": "rate(12 hours)"}
+STRATEGIES = (
+    "daily_feed",
+    "update_feed_12h",
+    "realtime",
+    "realtime_thresholds",
+    "realtime_thresholds_allocation",
+    "tuned",
+)
+ALLOCATION_KEYS = ("allocation_percent", "allocation_fixed")
+BucketSettings = dict[str, dict[str, Any]]
+
+
+class TuneInputError(ValueError):
+    """Bad input to the command, naming it; exit 2 before anything runs."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A scenario to replay, and the feed's rate when a feed, not the product, keeps the catalog."""
+
+    name: str
+    scenario: Scenario
+    feed_rate: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one replay sold and cost (the JSON's per-strategy object, plus the units wanted and dead letters)."""
+
+    demand_units: int
+    sold_units: int
+    oversold_units: int
+    undersold_units: int
+    graph_calls: int
+    dynamodb_requests: int | None
+    staleness_s: dict[str, float | None]
+    dead_letters: int = 0
+
+    def meets(self, target: float) -> bool:
+        return self.oversold_units <= target * self.sold_units
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sold_units": self.sold_units,
+            "oversold_units": self.oversold_units,
+            "undersold_units": self.undersold_units,
+            "graph_calls": self.graph_calls,
+            "dynamodb_requests": self.dynamodb_requests,
+            "staleness_s": self.staleness_s,
+        }
+
+
+# -- strategies as scenarios (pure) --------------------------------------------------------------------------
+
+
+def template_buckets() -> BucketSettings:
+    """Each deployment bucket's threshold and sweep rate as template.yaml's parameter defaults give them."""
+    parameters = load_template()["Parameters"]
+    return {
+        bucket: {
+            "threshold": int(parameters[str(bucket_parameter(bucket, "threshold"))]["Default"]),
+            "sweep_rate": str(parameters[str(bucket_parameter(bucket, "sweep_rate"))]["Default"]),
+        }
+        for bucket in sorted(deployment_buckets())
+    }
+
+
+def _has_allocation(scenario: Scenario) -> bool:
+    buckets = scenario.settings.buckets or {}
+    return any(
+        getattr(entry, key) is not None for entry in (*buckets.values(), *scenario.skus) for key in ALLOCATION_KEYS
+    )
+
+
+def with_buckets(scenario: Scenario, buckets: BucketSettings, *, keep_sku_allocation: bool = False) -> Scenario:
+    """The scenario with these bucket overrides (replacing its own), its SKUs' allocations dropped unless kept:
+    the scenario is validated again, so a strategy is always a scenario the replay accepts."""
+    raw = scenario.model_dump(mode="json", exclude_none=True)
+    raw["settings"]["buckets"] = buckets
+    if not keep_sku_allocation:
+        raw["skus"] = [{k: v for k, v in sku.items() if k not in ALLOCATION_KEYS} for sku in raw["skus"]]
+    raw.pop("generate_skus", None)
+    raw.pop("expect", None)
+    return type(scenario).model_validate({**raw, "steps": scenario.steps})
+
+
+def _scenario_buckets(scenario: Scenario, *, keep_allocation: bool) -> BucketSettings:
+    """Every deployment bucket and every bucket the scenario declares, with what the scenario sets on them."""
+    buckets: BucketSettings = {bucket: {} for bucket in sorted(deployment_buckets())}
+    for bucket, override in (scenario.settings.buckets or {}).items():
+        buckets[bucket] = {
+            key: value
+            for key, value in override.model_dump(exclude_none=True).items()
+            if keep_allocation or key not in ALLOCATION_KEYS
+        }
+    return buckets
+
+
+def strategies(scenario: Scenario, defaults: BucketSettings) -> list[Strategy]:
+    """The fixed strategies (the module's docstring says what each is); ``tuned`` is searched, not listed here."""
+    realtime = {
+        bucket: {**settings, "threshold": 0}
+        for bucket, settings in _scenario_buckets(scenario, keep_allocation=False).items()
+    }
+    thresholds = {
+        bucket: {**settings, "threshold": defaults.get(bucket, {}).get("threshold", settings.get("threshold", 0))}
+        for bucket, settings in _scenario_buckets(scenario, keep_allocation=False).items()
+    }
+    if _has_allocation(scenario):
+        allocated = {
+            bucket: {**settings, "threshold": thresholds[bucket]["threshold"]}
+            for bucket, settings in _scenario_buckets(scenario, keep_allocation=True).items()
+        }
+    else:
+        allocated = {
+            bucket: {**settings, "allocation_percent": DEFAULT_ALLOCATION_PERCENT}
+            for bucket, settings in thresholds.items()
+        }
+    return [
+        *(Strategy(name, scenario, rate) for name, rate in FEEDS.items()),
+        Strategy("realtime", with_buckets(scenario, realtime)),
+        Strategy("realtime_thresholds", with_buckets(scenario, thresholds)),
+        Strategy(
+            "realtime_thresholds_allocation",
+            with_buckets(scenario, allocated, keep_sku_allocation=_has_allocation(scenario)),
+        ),
+    ]
+
+
+def demand_buckets(scenario: Scenario) -> list[str]:
+    """The deployment buckets the demand steps' SKUs are in: the ones whose settings change what buyers find."""
+    bucket_of = {
+        sku.retailer_id: sku.bucket or scenario.settings.default_bucket or _template_default_bucket()
+        for sku in scenario.skus
+    }
+    wanted = {
+        bucket_of[retailer_id]
+        for step in scenario.steps
+        if isinstance(step, DemandStep)
+        for profile in step.demand.profiles
+        for retailer_id in profile.skus
+    }
+    return sorted(wanted & deployment_buckets())
+
+
+def _template_default_bucket() -> str:
+    return str(load_template()["Parameters"]["DefaultBucket"]["Default"])
+
+
+def moves(buckets: Sequence[str]) -> Iterator[tuple[str, str, Any]]:
+    """The search's single changes in the order tried: thresholds first (what buyers are turned away by), bucket
+    by bucket, then sweep rates."""
+    for bucket in buckets:
+        for threshold in THRESHOLDS:
+            yield bucket, "threshold", threshold
+    for bucket in buckets:
+        for rate in SWEEP_RATES:
+            yield bucket, "sweep_rate", rate
+
+
+# -- the selection rule and the recommendation (pure) --------------------------------------------------------
+
+
+def rank(outcome: Outcome, target: float) -> tuple[int, int, int, int]:
+    """Smaller is better: meeting the target first, then the fewest under-sold units (the fewest over-sold, then
+    Graph calls, break ties); among candidates that all miss it, the fewest over-sold units."""
+    if outcome.meets(target):
+        return (0, outcome.undersold_units, outcome.oversold_units, outcome.graph_calls)
+    return (1, outcome.oversold_units, outcome.undersold_units, outcome.graph_calls)
+
+
+def select(outcomes: Sequence[Outcome], target: float) -> int:
+    """The index of the outcome the rule prefers (the earlier one on a tie)."""
+    if not outcomes:
+        raise ValueError("no candidates to select from")
+    return min(range(len(outcomes)), key=lambda index: (rank(outcomes[index], target), index))
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def deploy_parameters(scenario: Scenario) -> dict[str, str]:
+    """The template parameters that deploy what the scenario replayed: its deployment-wide settings, then each
+    deployment bucket's settings that have a parameter (allocation has none; a bucket only the scenario declares
+    has none either)."""
+    parameters: dict[str, str] = {}
+    settings = scenario.settings
+    for name in ("deduction_mode", "field", "catalog_reads_per_hour", "default_bucket"):
+        value = getattr(settings, name)
+        if value is None or (name == "default_bucket" and value not in deployment_buckets()):
+            continue
+        parameter = setting_parameter(name)
+        if parameter is not None:
+            parameters[parameter] = _value(value)
+    for bucket, override in sorted((settings.buckets or {}).items()):
+        if bucket not in deployment_buckets():
+            continue
+        for key, value in override.model_dump(exclude_none=True).items():
+            parameter = bucket_parameter(bucket, key)
+            if parameter is not None:
+                parameters[parameter] = _value(value)
+    return parameters
+
+
+def deploy_line(parameters: dict[str, str]) -> str:
+    """``sam deploy --parameter-overrides Key=Value ...`` (a value with spaces or parentheses in double quotes,
+    as README's Deploying section writes ``FastSweepRate="rate(2 minutes)"``)."""
+    pairs = [
+        f'{name}="{value}"' if not re.fullmatch(r"[A-Za-z0-9_.:/,-]+", value) else f"{name}={value}"
+        for name, value in parameters.items()
+    ]
+    return "sam deploy --parameter-overrides " + " ".join(pairs)
+
+
+def outcome_of(report: dict[str, Any], *, feed: bool) -> Outcome:
+    """A replay report's figures: demand from its demand section; Graph calls from the simulator's count (with a
+    feed: one upload per feed applied, the initial one included); DynamoDB requests from the replay's count (None
+    with a feed: no deployment); staleness from the confirmed pushes' latencies (with a feed: change -> next feed)."""
+    demand = report.get("demand")
+    if not demand:
+        raise ValueError("the replay report has no demand section")
+    latency = report["feed"]["change_to_catalog_seconds"] if feed else report.get("change_to_confirm_seconds")
+    return Outcome(
+        demand_units=int(demand["demand"]),
+        sold_units=int(demand["sold"]),
+        oversold_units=int(demand["over_sold"]),
+        undersold_units=int(demand["under_sold"]),
+        graph_calls=int(report["feed"]["feeds"]) if feed else sum(report["graph_calls"].values()),
+        dynamodb_requests=None if feed else int(report.get("dynamodb_requests") or 0),
+        staleness_s={name: (latency or {}).get(name) for name in ("p50", "p95", "p99")},
+        dead_letters=len(report.get("dead_letters") or []),
+    )
+
+
+def result_json(outcomes: dict[str, Outcome], recommended: dict[str, str], candidates_tried: int) -> dict[str, Any]:
+    """The ``--json`` object. Every strategy played the same buyers, so their units wanted must agree: a
+    comparison where they do not is refused (ValueError) rather than printed."""
+    wanted = {outcome.demand_units for outcome in outcomes.values()}
+    if len(wanted) != 1:
+        raise ValueError(f"the strategies did not play the same demand: units wanted {sorted(wanted)}")
+    missing = [name for name in STRATEGIES if name not in outcomes]
+    if missing:
+        raise ValueError(f"strategies missing: {missing}")
+    return {
+        "demand_units": wanted.pop(),
+        "strategies": {name: outcomes[name].as_dict() for name in STRATEGIES},
+        "recommended": recommended,
+        "candidates_tried": candidates_tried,
+    }
+
+
+# -- running it -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Search:
+    """The tuned strategy: the chosen scenario, its outcome, how many candidates were replayed, and whether the
+    chosen one meets the target."""
+
+    scenario: Scenario
+    outcome: Outcome
+    tried: int
+    meets_target: bool
+
+
+def search(
+    scenario: Scenario,
+    defaults: BucketSettings,
+    target: float,
+    budget: int,
+    evaluate: Callable[[str, Scenario], Outcome],
+) -> Search:
+    """Coordinate search from the template's defaults over the demand's buckets (module docstring), at most
+    ``budget`` replays; ``evaluate`` replays one candidate (named for progress lines)."""
+    base = _scenario_buckets(scenario, keep_allocation=False)
+    for bucket, settings in defaults.items():
+        base[bucket] = {**base.get(bucket, {}), **settings}
+    tried: dict[str, Outcome] = {}
+
+    def key(buckets: BucketSettings) -> str:
+        return json.dumps(buckets, sort_keys=True)
+
+    def describe(buckets: BucketSettings) -> str:
+        return ", ".join(
+            f"{bucket} threshold {buckets[bucket]['threshold']} sweep {buckets[bucket]['sweep_rate']}"
+            for bucket in demand_buckets(scenario)
+        )
+
+    best = base
+    tried[key(best)] = best_outcome = evaluate(f"candidate 1: {describe(best)}", with_buckets(scenario, best))
+    for bucket, name, value in moves(demand_buckets(scenario)):
+        if len(tried) >= budget:
+            break
+        candidate = {**best, bucket: {**best[bucket], name: value}}
+        if key(candidate) in tried:
+            continue
+        outcome = evaluate(f"candidate {len(tried) + 1}: {describe(candidate)}", with_buckets(scenario, candidate))
+        tried[key(candidate)] = outcome
+        if select([best_outcome, outcome], target) == 1:
+            best, best_outcome = candidate, outcome
+    return Search(with_buckets(scenario, best), best_outcome, len(tried), best_outcome.meets(target))
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        COMMAND, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        default=DEFAULT_SCENARIO,
+        help="a scenario with a demand step (default: %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=DEFAULT_TARGET,
+        help="over-sold units allowed per unit sold, a fraction in (0, 1) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=DEFAULT_CANDIDATES,
+        help="replays the tuned search may make, at least 1 (default: %(default)s)",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _checked_input(args: argparse.Namespace) -> Scenario:
+    if not 0 < args.target < 1:
+        raise TuneInputError(f"--target: a fraction in (0, 1), got {args.target:g}")
+    if args.candidates < 1:
+        raise TuneInputError(f"--candidates: at least 1, got {args.candidates}")
+    if not args.file.is_file():
+        raise TuneInputError(f"{args.file}: no such file")
+    try:
+        scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
+    except ScenarioError as error:
+        raise TuneInputError(f"invalid scenario {args.file}: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TuneInputError(f"{args.file}: cannot be read ({error})") from None
+    if not any(isinstance(step, DemandStep) for step in scenario.steps):
+        raise TuneInputError(
+            f"{args.file}: no demand step; tune compares strategies on a demand step's buyers (README, The scenario "
+            "format)"
+        )
+    return scenario
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        scenario = _checked_input(args)
+    except TuneInputError as error:
+        print(error, file=sys.stderr)
+        return 2
+    progress = sys.stderr.isatty() and not args.json
+
+    def evaluate(name: str, candidate: Scenario, feed_rate: str | None = None) -> Outcome:
+        outcome = outcome_of(
+            replay_scenario(candidate, in_process=True, feed_rate=feed_rate), feed=feed_rate is not None
+        )
+        if progress:
+            print(
+                f"{name}: sold {outcome.sold_units}, over-sold {outcome.oversold_units}, under-sold "
+                f"{outcome.undersold_units}, Graph calls {outcome.graph_calls}",
+                file=sys.stderr,
+            )
+        return outcome
+
+    defaults = template_buckets()
+    with _logs_to_stderr(verbose=False):
+        outcomes = {
+            strategy.name: evaluate(strategy.name, strategy.scenario, strategy.feed_rate)
+            for strategy in strategies(scenario, defaults)
+        }
+        tuned = search(scenario, defaults, args.target, args.candidates, evaluate)
+    outcomes["tuned"] = tuned.outcome
+    recommended = deploy_parameters(tuned.scenario)
+    try:
+        result = result_json(outcomes, recommended, tuned.tried)
+    except ValueError as error:
+        print(f"tune: {error}", file=sys.stderr)
+        return 1
+    if not tuned.meets_target:
+        print(
+            f"no candidate kept over-selling within {args.target:g} of units sold; tuned is the least over-selling",
+            file=sys.stderr,
+        )
+    dead = {name: outcome.dead_letters for name, outcome in outcomes.items() if outcome.dead_letters}
+    if dead:
+        print(f"dead letters left by: {dead}", file=sys.stderr)
+    print(json.dumps(result, sort_keys=True) if args.json else render(result, args.target, tuned.meets_target))
+    return 1 if dead else 0
+
+
+def render(result: dict[str, Any], target: float, meets_target: bool) -> str:
+    """The table, the rule and the deploy line."""
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    def count(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    lines = [
+        f"{'strategy':<31} {'sold':>5} {'over':>5} {'under':>5} {'Graph':>6} {'DynamoDB':>9} "
+        f"{'delay p50':>9} {'p95':>6} {'p99':>6}"
+    ]
+    for name, row in result["strategies"].items():
+        staleness = row["staleness_s"]
+        lines.append(
+            f"{name:<31} {row['sold_units']:>5} {row['oversold_units']:>5} {row['undersold_units']:>5} "
+            f"{row['graph_calls']:>6} {count(row['dynamodb_requests']):>9} {seconds(staleness['p50']):>9} "
+            f"{seconds(staleness['p95']):>6} {seconds(staleness['p99']):>6}"
+        )
+    lines += [
+        "",
+        f"units wanted: {result['demand_units']}; over = over-sold, under = under-sold units; delay = value changed "
+        "-> in the catalog, simulated s (a feed: -> the next feed); DynamoDB requests from the first step on (a feed: "
+        "no deployment)",
+        f"tuned: {result['candidates_tried']} candidates replayed; the fewest under-sold units with over-sold at most "
+        f"{target:g} of sold" + ("" if meets_target else " (none met it: the least over-sold instead)"),
+        deploy_line(result["recommended"]),
+    ]
+    return "\n".join(lines)

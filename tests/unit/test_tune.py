@@ -1,0 +1,215 @@
+"""``stocksync tune``'s pure parts: what each strategy replays, the rule that picks the tuned settings under the
+target, the search's bound, the deploy line in the template's names, and the JSON's shape (issue 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stocksync_dev.cli import tune
+from stocksync_dev.cli.scenario import Scenario, parse_scenario
+from stocksync_dev.local.template import load_template
+
+PARAMETERS = load_template()["Parameters"]
+RAW: dict[str, Any] = {
+    "settings": {
+        "deduction_mode": "merchant",
+        "buckets": {
+            "fast": {"threshold": 2, "allocation_percent": 90, "min_units_per_hour": 1.5},
+            "promo": {"threshold": 4},
+        },
+    },
+    "skus": [
+        {"retailer_id": "HOT", "warehouse": 5, "bucket": "fast"},
+        {"retailer_id": "CALM", "warehouse": 9, "bucket": "medium", "allocation_fixed": 3},
+        {"retailer_id": "PROMO", "warehouse": 4, "bucket": "promo"},
+    ],
+    "steps": [
+        {
+            "demand": {
+                "minutes": 30,
+                "seed": 1,
+                "profiles": [{"skus": ["HOT", "CALM"], "units_per_hour": 2.0}],
+            }
+        }
+    ],
+}
+BUCKETS = {"fast", "medium", "slow"}
+
+
+def scenario(raw: dict[str, Any] = RAW) -> Scenario:
+    return parse_scenario(raw, deployment_buckets=BUCKETS)
+
+
+def outcome(sold: int, over: int, under: int, *, demand: int = 100, calls: int = 10) -> tune.Outcome:
+    return tune.Outcome(demand, sold, over, under, calls, 5, {"p50": 1.0, "p95": 2.0, "p99": 3.0})
+
+
+def by_name(strategies: list[tune.Strategy]) -> dict[str, tune.Strategy]:
+    return {strategy.name: strategy for strategy in strategies}
+
+
+def buckets_of(strategy: tune.Strategy) -> dict[str, dict[str, Any]]:
+    return {
+        name: override.model_dump(exclude_none=True)
+        for name, override in (strategy.scenario.settings.buckets or {}).items()
+    }
+
+
+def test_the_template_defaults_are_read_from_the_template() -> None:
+    defaults = tune.template_buckets()
+    assert set(defaults) == BUCKETS
+    assert defaults["fast"]["threshold"] == int(PARAMETERS["FastThreshold"]["Default"])
+    assert defaults["slow"]["sweep_rate"] == PARAMETERS["SlowSweepRate"]["Default"]
+
+
+def test_the_feeds_replay_the_scenario_as_written_with_their_rates() -> None:
+    strategies = by_name(tune.strategies(scenario(), tune.template_buckets()))
+    assert [name for name in tune.STRATEGIES if name != "tuned"] == list(strategies)
+    assert strategies["daily_feed"].feed_rate == "rate(24 hours)"
+    assert strategies["update_feed_12h"].feed_rate == "rate(12 hours)"
+    assert strategies["daily_feed"].scenario == scenario()
+    assert all(strategies[name].feed_rate is None for name in ("realtime", "realtime_thresholds"))
+
+
+def test_realtime_has_every_threshold_at_zero_and_no_allocation_anywhere() -> None:
+    realtime = by_name(tune.strategies(scenario(), tune.template_buckets()))["realtime"]
+    buckets = buckets_of(realtime)
+    assert set(buckets) == BUCKETS | {"promo"}
+    assert {name: settings["threshold"] for name, settings in buckets.items()} == dict.fromkeys(buckets, 0)
+    assert not any("allocation_percent" in settings or "allocation_fixed" in settings for settings in buckets.values())
+    assert all(sku.allocation_fixed is None and sku.allocation_percent is None for sku in realtime.scenario.skus)
+    # What else the scenario wrote stays: the same deployment, only thresholds and allocation differ.
+    assert buckets["fast"]["min_units_per_hour"] == 1.5
+    assert realtime.scenario.steps == scenario().steps
+    assert realtime.scenario.settings.deduction_mode == "merchant"
+
+
+def test_realtime_thresholds_takes_the_template_defaults_and_a_scenario_bucket_keeps_its_own() -> None:
+    thresholds = buckets_of(by_name(tune.strategies(scenario(), tune.template_buckets()))["realtime_thresholds"])
+    for bucket in BUCKETS:
+        assert thresholds[bucket]["threshold"] == int(PARAMETERS[f"{bucket.capitalize()}Threshold"]["Default"])
+    assert thresholds["promo"]["threshold"] == 4
+    assert not any("allocation_percent" in settings for settings in thresholds.values())
+
+
+def test_the_allocation_strategy_keeps_the_scenario_s_allocations() -> None:
+    allocated = by_name(tune.strategies(scenario(), tune.template_buckets()))["realtime_thresholds_allocation"]
+    buckets = buckets_of(allocated)
+    assert buckets["fast"]["allocation_percent"] == 90
+    assert buckets["fast"]["threshold"] == int(PARAMETERS["FastThreshold"]["Default"])
+    assert {sku.retailer_id: sku.allocation_fixed for sku in allocated.scenario.skus}["CALM"] == 3
+
+
+def test_without_allocations_the_allocation_strategy_gives_every_bucket_the_default_share() -> None:
+    raw = {
+        **RAW,
+        "settings": {"buckets": {"fast": {"threshold": 2}}},
+        "skus": [{k: v for k, v in sku.items() if k != "allocation_fixed"} for sku in RAW["skus"]][:2],
+    }
+    allocated = by_name(tune.strategies(scenario(raw), tune.template_buckets()))["realtime_thresholds_allocation"]
+    shares = {name: settings["allocation_percent"] for name, settings in buckets_of(allocated).items()}
+    assert shares == dict.fromkeys(BUCKETS, tune.DEFAULT_ALLOCATION_PERCENT)
+
+
+def test_the_search_covers_the_demand_s_deployment_buckets_only() -> None:
+    # PROMO has no demand, and promo is no deployment bucket: no parameter could deploy what was found for it.
+    assert tune.demand_buckets(scenario()) == ["fast", "medium"]
+    first = list(tune.moves(["fast", "medium"]))
+    assert first[: len(tune.THRESHOLDS)] == [("fast", "threshold", value) for value in tune.THRESHOLDS]
+    assert ("medium", "sweep_rate", tune.SWEEP_RATES[0]) in first
+
+
+def test_the_rule_prefers_fewer_under_sold_units_only_within_the_target() -> None:
+    within, beyond = outcome(1000, 5, 30), outcome(1000, 6, 0)
+    assert within.meets(0.005) and not beyond.meets(0.005)
+    assert tune.select([beyond, within], 0.005) == 1
+    assert tune.select([outcome(1000, 0, 30), outcome(1000, 5, 10)], 0.005) == 1
+    # A looser target lets the one that sells more win.
+    assert tune.select([within, beyond], 0.01) == 1
+
+
+def test_when_no_candidate_meets_the_target_the_least_over_selling_wins() -> None:
+    assert tune.select([outcome(100, 9, 0), outcome(100, 3, 20), outcome(100, 5, 1)], 0.005) == 1
+
+
+def test_ties_go_to_fewer_over_sold_units_then_fewer_calls_then_the_earlier_candidate() -> None:
+    assert tune.select([outcome(1000, 4, 2), outcome(1000, 1, 2)], 0.005) == 1
+    assert tune.select([outcome(1000, 1, 2, calls=9), outcome(1000, 1, 2, calls=3)], 0.005) == 1
+    assert tune.select([outcome(1000, 1, 2), outcome(1000, 1, 2)], 0.005) == 0
+    with pytest.raises(ValueError):
+        tune.select([], 0.005)
+
+
+def test_the_search_stays_within_its_budget_and_keeps_what_the_rule_prefers() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def evaluate(_name: str, candidate: Scenario) -> tune.Outcome:
+        buckets = {
+            name: override.model_dump(exclude_none=True) for name, override in candidate.settings.buckets.items()
+        }
+        seen.append(buckets)
+        # Under-selling grows with the fast threshold; threshold 0 over-sells beyond any target.
+        threshold = buckets["fast"]["threshold"]
+        return outcome(1000, 50 if threshold == 0 else 0, 10 * threshold)
+
+    found = tune.search(scenario(), tune.template_buckets(), 0.005, 4, evaluate)
+    assert found.tried == len(seen) == 4
+    assert found.meets_target
+    assert seen[0]["fast"]["threshold"] == int(PARAMETERS["FastThreshold"]["Default"])
+    assert seen[0]["fast"]["sweep_rate"] == PARAMETERS["FastSweepRate"]["Default"]
+    assert found.scenario.settings.buckets["fast"].threshold == 1
+    assert found.outcome.undersold_units == 10
+    assert len({repr(buckets) for buckets in seen}) == len(seen), "a candidate was replayed twice"
+
+
+def test_the_deploy_line_names_the_template_s_parameters_and_quotes_rates() -> None:
+    tuned = tune.with_buckets(
+        scenario(), {"fast": {"threshold": 0, "sweep_rate": "rate(5 minutes)", "allocation_percent": 90}, "promo": {}}
+    )
+    parameters = tune.deploy_parameters(tuned)
+    assert parameters == {"DeductionMode": "merchant", "FastSweepRate": "rate(5 minutes)", "FastThreshold": "0"}
+    assert all(name in PARAMETERS for name in parameters)
+    assert tune.deploy_line(parameters) == (
+        'sam deploy --parameter-overrides DeductionMode=merchant FastThreshold=0 FastSweepRate="rate(5 minutes)"'
+    )
+
+
+def test_a_report_becomes_an_outcome_with_a_feed_or_the_product() -> None:
+    demand = {"demand": 40, "sold": 30, "over_sold": 2, "under_sold": 3}
+    product = {
+        "demand": demand,
+        "graph_calls": {"items_batch": 4, "commerce_orders": 6},
+        "dynamodb_requests": 77,
+        "change_to_confirm_seconds": {"count": 3, "p50": 20.0, "p95": 30.0, "p99": 31.0, "max": 31.0},
+        "dead_letters": [],
+    }
+    assert tune.outcome_of(product, feed=False) == tune.Outcome(
+        40, 30, 2, 3, 10, 77, {"p50": 20.0, "p95": 30.0, "p99": 31.0}
+    )
+    feed = {**product, "feed": {"feeds": 2, "change_to_catalog_seconds": None}}
+    assert tune.outcome_of(feed, feed=True) == tune.Outcome(40, 30, 2, 3, 2, None, dict.fromkeys(("p50", "p95", "p99")))
+    with pytest.raises(ValueError, match="no demand"):
+        tune.outcome_of({**product, "demand": None}, feed=False)
+
+
+def test_the_json_has_every_strategy_and_refuses_strategies_that_played_different_buyers() -> None:
+    outcomes = {name: outcome(80, 0, 1) for name in tune.STRATEGIES}
+    result = tune.result_json(outcomes, {"FastThreshold": "0"}, 3)
+    assert set(result) == {"demand_units", "strategies", "recommended", "candidates_tried"}
+    assert result["demand_units"] == 100 and result["candidates_tried"] == 3
+    assert list(result["strategies"]) == list(tune.STRATEGIES)
+    assert set(result["strategies"]["tuned"]) == {
+        "sold_units",
+        "oversold_units",
+        "undersold_units",
+        "graph_calls",
+        "dynamodb_requests",
+        "staleness_s",
+    }
+    with pytest.raises(ValueError, match="same demand"):
+        tune.result_json({**outcomes, "realtime": outcome(80, 0, 1, demand=99)}, {}, 3)
+    with pytest.raises(ValueError, match="missing"):
+        tune.result_json({name: outcomes[name] for name in tune.STRATEGIES[:-1]}, {}, 3)
+    assert "FastThreshold=0" in tune.render(result, 0.005, meets_target=True)
