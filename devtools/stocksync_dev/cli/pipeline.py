@@ -26,9 +26,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from moto.backends import get_backend
 from moto.core.utils import unix_time_millis
 
+from stocksync.observability import metrics
 from stocksync_dev.cli.schedules import interval_seconds
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import REPO_ROOT, load_template, parameter_values
@@ -197,6 +199,11 @@ class LocalPipeline:
         try:
             return self.handler(function).lambda_handler(event, HandlerContext(function))
         finally:
+            if is_metrics_disabled():
+                # A disabled flush keeps what the invocation added, and Powertools prints a metric set once one
+                # metric holds 100 values, disabled or not: a long replay (or tune's many) would print EMF blobs
+                # on stderr. Drop them as the flush of an enabled run does.
+                metrics.clear_metrics()
             if self._invocation_seconds:
                 self.fast_forward(self._invocation_seconds)
 
