@@ -113,6 +113,14 @@ def test_without_allocations_the_allocation_strategy_gives_every_bucket_the_defa
     assert shares == dict.fromkeys(BUCKETS, tune.DEFAULT_ALLOCATION_PERCENT)
 
 
+def test_a_strategy_changes_nothing_else_of_the_scenario() -> None:
+    raw = {**RAW, "platform": {"batch_processing_seconds": 8, "batch_apply_fraction": None}}
+    for strategy in tune.strategies(scenario(raw), tune.template_buckets()):
+        assert strategy.scenario.platform == scenario(raw).platform, strategy.name
+        assert strategy.scenario.platform.batch_apply_fraction is None, strategy.name
+        assert [sku.retailer_id for sku in strategy.scenario.skus] == ["HOT", "CALM", "PROMO"]
+
+
 def test_the_search_covers_the_demand_s_deployment_buckets_only() -> None:
     # PROMO has no demand, and promo is no deployment bucket: no parameter could deploy what was found for it.
     assert tune.demand_buckets(scenario()) == ["fast", "medium"]

@@ -131,13 +131,11 @@ def _has_allocation(scenario: Scenario) -> bool:
 def with_buckets(scenario: Scenario, buckets: BucketSettings, *, keep_sku_allocation: bool = False) -> Scenario:
     """The scenario with these bucket overrides (replacing its own), its SKUs' allocations dropped unless kept:
     the scenario is validated again, so a strategy is always a scenario the replay accepts."""
-    raw = scenario.model_dump(mode="json", exclude_none=True)
+    raw = scenario.model_dump(mode="json")  # None kept: a null batch_apply_fraction means "drawn", not the default
     raw["settings"]["buckets"] = buckets
     if not keep_sku_allocation:
-        raw["skus"] = [{k: v for k, v in sku.items() if k not in ALLOCATION_KEYS} for sku in raw["skus"]]
-    raw.pop("generate_skus", None)
-    raw.pop("expect", None)
-    return type(scenario).model_validate({**raw, "steps": scenario.steps})
+        raw["skus"] = [{**sku, **dict.fromkeys(ALLOCATION_KEYS)} for sku in raw["skus"]]
+    return type(scenario).model_validate({**raw, "steps": scenario.steps, "expect": None})
 
 
 def _scenario_buckets(scenario: Scenario, *, keep_allocation: bool) -> BucketSettings:
