@@ -190,7 +190,9 @@ def test_a_report_becomes_an_outcome_with_a_feed_or_the_product() -> None:
         "demand": demand,
         "graph_calls": {"items_batch": 4, "commerce_orders": 6},
         "dynamodb_requests": 77,
-        "change_to_confirm_seconds": {"count": 3, "p50": 20.0, "p95": 30.0, "p99": 31.0, "max": 31.0},
+        # The whole replay's figure weighs the initial publish in; tune reads the one from the first step on.
+        "change_to_confirm_seconds": {"count": 9, "p50": 70.0, "p95": 70.0, "p99": 70.0, "max": 70.0},
+        "change_to_confirm_seconds_from_first_step": {"count": 3, "p50": 20.0, "p95": 30.0, "p99": 31.0, "max": 31.0},
         "dead_letters": [],
     }
     assert tune.outcome_of(product, feed=False) == tune.Outcome(

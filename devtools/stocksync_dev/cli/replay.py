@@ -350,6 +350,7 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
         player = ScenarioPlayer(local, sim, pipeline, scenario, feed_rate=feed_rate, requests=requests)
         player.publish_initial_state()
         figures.start(sim)
+        counted_since = sim.now()
         requests.counting = True
         for index, step in enumerate(scenario.steps):
             player.play(step, f"steps[{index}]")
@@ -364,6 +365,7 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
             races=player.races,
             scheduled_sweeps=player.scheduled_sweeps,
             demand=player.demand.as_dict(),
+            counted_since=counted_since,
         )
         # From the first step on, as catalog_loop: what the deployment's functions asked of DynamoDB (0 with a feed).
         report["dynamodb_requests"] = requests.requests["dynamodb"]

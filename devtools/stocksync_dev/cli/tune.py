@@ -274,11 +274,14 @@ def deploy_line(parameters: dict[str, str]) -> str:
 def outcome_of(report: dict[str, Any], *, feed: bool) -> Outcome:
     """A replay report's figures: demand from its demand section; Graph calls from the simulator's count (with a
     feed: one upload per feed applied, the initial one included); DynamoDB requests from the replay's count (None
-    with a feed: no deployment); staleness from the confirmed pushes' latencies (with a feed: change -> next feed)."""
+    with a feed: no deployment); staleness from the latencies of the pushes the steps caused, the initial publish
+    left out (with a feed: change -> next feed)."""
     demand = report.get("demand")
     if not demand:
         raise ValueError("the replay report has no demand section")
-    latency = report["feed"]["change_to_catalog_seconds"] if feed else report.get("change_to_confirm_seconds")
+    latency = (
+        report["feed"]["change_to_catalog_seconds"] if feed else report.get("change_to_confirm_seconds_from_first_step")
+    )
     return Outcome(
         demand_units=int(demand["demand"]),
         sold_units=int(demand["sold"]),
