@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from stocksync.errors import InvalidInputError
-from stocksync.integrations.sqs_batch import ReasonedBatchProcessor, WholeBatchProcessor
+from stocksync.integrations.sqs_batch import MAX_RECEIVES, ReasonedBatchProcessor, WholeBatchProcessor
 from stocksync.models.push import VerifyMessage
 from tests.support import FakeLambdaContext, sqs_event
 
@@ -108,3 +108,63 @@ def test_a_whole_batch_of_bad_records_still_runs_the_batch_step_with_nothing() -
     )
     assert failures(processor.run(sqs_event([{}, {}]), FakeLambdaContext(), parse)) == []
     assert calls == [[]]
+
+
+def on_try(event: dict[str, Any], count: int) -> dict[str, Any]:
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = str(count)
+    return event
+
+
+def test_an_unexpected_failure_comes_back_until_its_last_try_then_is_dead_lettered_with_its_class_and_message() -> None:
+    dead_letters = DeadLetters()
+
+    def boom(record: SQSRecord) -> None:
+        if "x" in record.json_body:
+            raise RuntimeError("the table\nis gone")
+
+    for count in range(1, MAX_RECEIVES):
+        processor = ReasonedBatchProcessor(source="recompute_stock", dead_letters=dead_letters)  # type: ignore[arg-type]
+        event = on_try(sqs_event([{"x": 1}, {"ok": 1}]), count)
+        assert failures(processor.run(event, FakeLambdaContext(), boom)) == ["msg-0"]
+    assert dead_letters.sent == []
+
+    processor = ReasonedBatchProcessor(source="recompute_stock", dead_letters=dead_letters)  # type: ignore[arg-type]
+    event = on_try(sqs_event([{"x": 1}, {"ok": 1}, {"x": 2}]), MAX_RECEIVES)
+    response = processor.run(event, FakeLambdaContext(), boom)
+    assert failures(response) == []  # deleted from the queue: the reasoned DLQ has both failures
+    assert dead_letters.sent == [
+        (
+            "recompute_stock",
+            f"unexpected RuntimeError on the last of {MAX_RECEIVES} tries: the table is gone",
+            {"x": 1},
+        ),
+        (
+            "recompute_stock",
+            f"unexpected RuntimeError on the last of {MAX_RECEIVES} tries: the table is gone",
+            {"x": 2},
+        ),
+    ]
+    assert processor.invalid == 0  # not bad input
+
+
+def test_a_last_try_that_cannot_be_dead_lettered_is_left_to_the_queues_own_dlq() -> None:
+    processor = ReasonedBatchProcessor(source="verify_batch", dead_letters=DeadLetters(broken=True))  # type: ignore[arg-type]
+    event = on_try(sqs_event([{"handle": "throttled"}, {"handle": "h-1"}]), MAX_RECEIVES)
+    assert failures(processor.run(event, FakeLambdaContext(), verify)) == ["msg-0"]
+
+
+def test_every_queue_a_function_consumes_redrives_after_max_receives() -> None:
+    from stocksync_dev.local.template import REPO_ROOT, load_template
+
+    resources = load_template(REPO_ROOT / "template.yaml")["Resources"]
+    consumed = {
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]
+        for resource in resources.values()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event.get("Type") == "SQS"
+    }
+    assert len(consumed) >= 10
+    counts = {queue: resources[queue]["Properties"]["RedrivePolicy"]["maxReceiveCount"] for queue in consumed}
+    assert set(counts.values()) == {MAX_RECEIVES}, counts

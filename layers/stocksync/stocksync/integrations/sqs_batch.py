@@ -3,9 +3,11 @@
 Two kinds of failure are kept apart on purpose. Bad input (a validation error) will never succeed: it is logged
 with the field that was wrong, sent to the reasoned dead-letter queue, and counted as handled so SQS deletes it and
 the rest of the batch goes on. Anything else (throttling, a timeout) may succeed later: the record is reported as a
-batch item failure and SQS redelivers it (then redrives it to the queue's own DLQ after maxReceiveCount). Both are
-BatchProcessor's own extension points (``failure_handler``, ``process``), so partial responses, the all-failed
-rule and the record data classes stay Powertools'.
+batch item failure and SQS redelivers it. On its last try (the ``MAX_RECEIVES``-th receive, after which SQS would
+redrive it to the queue's own DLQ, where nothing says why), a record that still fails is dead-lettered to the
+reasoned queue like bad input, with the exception's class and message, so every dead letter carries its reason.
+Both are BatchProcessor's own extension points (``failure_handler``, ``process``), so partial responses, the
+all-failed rule and the record data classes stay Powertools'.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from stocksync.observability import logger, metrics
 
 T = TypeVar("T")
 
+# Every queue a function consumes redrives a record to its own DLQ after this many receives (template.yaml,
+# RedrivePolicy.maxReceiveCount; tests/integration/test_template_resources.py keeps them equal).
+MAX_RECEIVES = 5
+# An unexpected error's message is cut to this in a dead letter's reason: enough to name the cause.
+MAX_REASON_CHARACTERS = 500
+
 
 def rejection_reason(error: BaseException | None) -> str | None:
     """The reason to dead-letter ``error`` with, or None when it is not a bad-input error."""
@@ -41,6 +49,16 @@ def rejection_reason(error: BaseException | None) -> str | None:
 def redelivered(record: SQSRecord) -> bool:
     """SQS delivered this record before (a try that failed somewhere, perhaps half-way)."""
     return int(record.attributes.approximate_receive_count or 1) > 1
+
+
+def last_try(record: SQSRecord) -> bool:
+    """If this try fails too, SQS moves the record to the queue's own DLQ (no reason travels with it)."""
+    return int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVES
+
+
+def unexpected_reason(error: BaseException) -> str:
+    message = " ".join(str(error).split())[:MAX_REASON_CHARACTERS]
+    return f"unexpected {type(error).__name__} on the last of {MAX_RECEIVES} tries: {message}"
 
 
 class ReasonedBatchProcessor(BatchProcessor):
@@ -61,16 +79,30 @@ class ReasonedBatchProcessor(BatchProcessor):
 
     def failure_handler(self, record: Any, exception: Any) -> Any:
         reason = rejection_reason(exception[1])
-        if reason is None:
+        invalid = reason is not None
+        if invalid:
+            logger.error(
+                "invalid input", extra={"source": self.source, "reason": reason, "message_id": record.message_id}
+            )
+            metrics.add_metric(name="InvalidInput", unit="Count", value=1)
+        elif last_try(record):
+            reason = unexpected_reason(exception[1])
+            logger.error(
+                "failed on its last try",
+                extra={"source": self.source, "reason": reason, "message_id": record.message_id},
+                exc_info=exception,
+            )
+            metrics.add_metric(name="FailedOnLastTry", unit="Count", value=1)
+        else:
             return super().failure_handler(record, exception)
-        logger.error("invalid input", extra={"source": self.source, "reason": reason, "message_id": record.message_id})
-        metrics.add_metric(name="InvalidInput", unit="Count", value=1)
         try:
             self._dead_letters.send(source=self.source, reason=reason, body=_body_for_dead_letter(record.body))
         except Exception:
-            logger.exception("could not dead-letter invalid input", extra={"message_id": record.message_id})
-            return super().failure_handler(record, sys.exc_info())  # SQS keeps it: the next try dead-letters it
-        self.invalid += 1
+            logger.exception("could not dead-letter the record", extra={"message_id": record.message_id})
+            # SQS keeps it: the next try dead-letters it (after a last try, the queue's own DLQ has it).
+            return super().failure_handler(record, sys.exc_info())
+        if invalid:
+            self.invalid += 1
         return self.success_handler(record, None)
 
 
