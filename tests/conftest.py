@@ -10,23 +10,15 @@ pytest-xdist worker with it are still using.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
-
-from stocksync.dal.aws import reset_clients
-from stocksync.models.settings import get_settings
 
 if TYPE_CHECKING:
     from stocksync_dev.local.aws import LocalAws
-
-# Variables of the developer's own AWS setup that would take precedence over the fake credentials.
-_AMBIENT_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 class SocketBlockedError(RuntimeError):
@@ -74,16 +66,10 @@ def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     """The functions' environment (as the template sets it, resolved against moto) applied to os.environ, caches
     that remember the previous environment cleared, and every table and queue empty. Yields the environment.
     """
-    for name in list(os.environ):
-        if name in _AMBIENT_AWS_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"):
-            monkeypatch.delenv(name)
-    environment = local_aws.function_environment()
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    _forget_cached_environment()
-    local_aws.reset_data()
-    yield environment
-    _forget_cached_environment()
+    from tests.support import pointed_at
+
+    with pointed_at(local_aws, monkeypatch) as environment:
+        yield environment
 
 
 @pytest.fixture
@@ -92,24 +78,12 @@ def aws_store(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     ``unique(name)``: the name (a secret's, or an SSM parameter's with its leading slash) prefixed with this test's
     own token, since what one test stores on the shared server outlives it.
     """
-    for name in list(os.environ):
-        if name in _AMBIENT_AWS_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"):
-            monkeypatch.delenv(name)
-    for name, value in local_aws.function_environment().items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
+    from tests.support import pointed_at
+
     token = f"t{uuid.uuid4().hex[:12]}-"
 
     def unique(name: str) -> str:
         return f"/{token}{name[1:]}" if name.startswith("/") else f"{token}{name}"
 
-    _forget_cached_environment()
-    yield unique
-    _forget_cached_environment()
-
-
-def _forget_cached_environment() -> None:
-    """Settings, boto3 clients and Powertools parameter providers are read once per process; forget them."""
-    get_settings.cache_clear()
-    reset_clients()
-    parameters.clear_caches()
+    with pointed_at(local_aws, monkeypatch, only_aws=True):
+        yield unique

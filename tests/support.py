@@ -3,21 +3,69 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
 
 from stocksync import clock
+from stocksync.dal.aws import reset_clients
+from stocksync.models.settings import get_settings
 from stocksync_dev.cli.pipeline import load_function
+
+if TYPE_CHECKING:
+    from stocksync_dev.local.aws import LocalAws
+
+# Variables of the developer's own AWS setup that would take precedence over the fake credentials.
+AMBIENT_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def load_handler(function: str) -> ModuleType:
     """Import functions/<function>/app.py fresh (its module-level settings check runs against the current env)."""
     return load_function(function)
+
+
+def forget_cached_environment(*also: Callable[[], object]) -> None:
+    """Settings, boto3 clients and Powertools parameter providers are read once per process; forget them (and what
+    ``also`` names: a module's own caches)."""
+    for step in (get_settings.cache_clear, reset_clients, parameters.clear_caches, *also):
+        step()
+
+
+@contextmanager
+def pointed_at(
+    stack: LocalAws,
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, str] | None = None,
+    *,
+    also_forget: tuple[Callable[[], object], ...] = (),
+    only_aws: bool = False,
+) -> Iterator[dict[str, str]]:
+    """os.environ as a deployed function of ``stack`` sees it (the template's variables, resolved, and what points
+    boto3 at moto), the developer's own AWS settings removed, cached environment forgotten, every table and queue
+    emptied. Yields the environment; forgets the caches again after. ``only_aws``: just the AWS_ variables (a test of
+    an adapter, not of a function), and the stack's data is left alone."""
+    for name in list(os.environ):
+        if name in AMBIENT_AWS_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"):
+            monkeypatch.delenv(name)
+    environment = stack.function_environment(overrides)
+    for name, value in environment.items():
+        if not only_aws or name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    forget_cached_environment(*also_forget)
+    if not only_aws:
+        stack.reset_data()
+    try:
+        yield environment
+    finally:
+        forget_cached_environment(*also_forget)
 
 
 @dataclass

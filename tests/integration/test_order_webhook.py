@@ -14,13 +14,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from stocksync.dal.aws import reset_clients
 from stocksync.dal.codec import decode, encode
 from stocksync.integrations.webhook_signatures import sign
-from stocksync.models.settings import get_settings
 from stocksync_dev.cli.main import main
 from stocksync_dev.local.aws import LocalAws
-from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, pointed_at
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 # The secrets the samples in events/ are signed with (docs/connectors.md): never a real shop's.
@@ -38,22 +36,12 @@ def webhook_stack() -> Iterator[LocalAws]:
 @pytest.fixture
 def env(webhook_stack: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The webhook functions' environment: Globals plus their own variables, as the template sets them."""
-    for name in list(os.environ):
-        if name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN") or name.startswith("AWS_ENDPOINT_URL_"):
-            monkeypatch.delenv(name)
-    environment = webhook_stack.function_environment(
-        {"WEBHOOK_QUEUE_URL": webhook_stack.outputs["WebhookQueueUrl"], "WEBHOOK_SECRET_NAME": "stocksync/webhooks"}
-    )
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    reset_clients()
-    parameters.clear_caches()
-    webhook_stack.reset_data()
-    yield environment
-    get_settings.cache_clear()
-    reset_clients()
-    parameters.clear_caches()
+    overrides = {
+        "WEBHOOK_QUEUE_URL": webhook_stack.outputs["WebhookQueueUrl"],
+        "WEBHOOK_SECRET_NAME": "stocksync/webhooks",
+    }
+    with pointed_at(webhook_stack, monkeypatch, overrides) as environment:
+        yield environment
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,17 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from stocksync.dal.aws import reset_clients
 from stocksync.dal.codec import decode, encode
-from stocksync.models.settings import get_settings
 from stocksync_dev.cli.main import main
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import load_template, translate_template
-from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, pointed_at
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PARTNER_ACCOUNT = "210987654321"  # Shopify's side of the partner event source
@@ -51,21 +47,8 @@ def shopify_aws() -> Iterator[LocalAws]:
 @pytest.fixture
 def env(shopify_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """As tests/conftest.py's ``aws_env``, for this module's stack."""
-    for name in list(os.environ):
-        if name in {"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"} or name.startswith(
-            "AWS_ENDPOINT_URL_"
-        ):
-            monkeypatch.delenv(name)
-    environment = shopify_aws.function_environment()
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    forget = (get_settings.cache_clear, reset_clients, parameters.clear_caches)
-    for step in forget:
-        step()
-    shopify_aws.reset_data()
-    yield environment
-    for step in forget:
-        step()
+    with pointed_at(shopify_aws, monkeypatch) as environment:
+        yield environment
 
 
 def webhook_event(topic: str, payload: dict[str, Any], webhook_id: str | None = None) -> dict[str, Any]:

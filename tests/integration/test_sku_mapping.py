@@ -7,24 +7,20 @@ dead-lettered naming order and line, and a mapping file that cannot be parsed fa
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from stocksync.dal.aws import reset_clients
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.sku_mapping_source import forget_sources
-from stocksync.models.settings import get_settings
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.local.template import translate_template
 from tests.integration.test_shopify_orders import PARTNER_ACCOUNT, REGION, UNPLACED, order, webhook_event
-from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler
+from tests.support import FakeLambdaContext, drain_queue, emitted_metrics, load_handler, pointed_at
 
 SOURCE_NAME = f"aws.partner/shopify.com/7261741/stocksync-skumap-{uuid.uuid4().hex[:8]}"
 KEY = "source/sku-mapping.csv"
@@ -41,21 +37,8 @@ def mapped_aws() -> Iterator[LocalAws]:
 
 @pytest.fixture
 def env(mapped_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    for name in list(os.environ):
-        if name in {"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"} or name.startswith(
-            "AWS_ENDPOINT_URL_"
-        ):
-            monkeypatch.delenv(name)
-    environment = mapped_aws.function_environment()
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    forget = (get_settings.cache_clear, reset_clients, parameters.clear_caches, forget_sources)
-    for step in forget:
-        step()
-    mapped_aws.reset_data()
-    yield environment
-    for step in forget:
-        step()
+    with pointed_at(mapped_aws, monkeypatch, also_forget=(forget_sources,)) as environment:
+        yield environment
 
 
 def upload(aws: LocalAws, text: str) -> None:
