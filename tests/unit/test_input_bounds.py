@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from stocksync.logic.order_ingest import LEDGER_RETENTION, OrderIngest
 from stocksync.models.inventory import WarehouseLevel
-from stocksync.models.orders import MAX_UNITS, OrderLine
+from stocksync.models.orders import MAX_UNITS, OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.recompute import CatalogReadRequest, RecomputeRequest
 from stocksync.models.sku import SkuSettingsChange
+from tests.fakes.ledger import InMemoryLedger
+from tests.support import emitted_metrics, stepped_clock
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
 EDGES: list[tuple[type[BaseModel], dict[str, Any]]] = [
@@ -92,3 +96,151 @@ def test_a_sku_listed_twice_keeps_its_newest_entry_and_a_tie_goes_to_the_later_o
     assert [(entry.retailer_id, entry.level) for entry in kept] == [("A", 9), ("C", 4), ("B", 2)]
     assert superseded == 3
     assert newest_per_sku(entries[:2]) == (entries[:2], 0)
+
+
+# ------------------------------------------------------- instants: at most now + MAX_CLOCK_SKEW, by the product's clock
+def _sender_instants() -> list[tuple[str, Callable[[datetime], Any], str]]:
+    """(name, build(instant), field named in the error) for every sender-stamped instant of every input."""
+    from stocksync.integrations.order_sources import MerchantOrderEvent
+    from stocksync.integrations.shopify import ShopifyOrder
+    from stocksync.integrations.woocommerce import GenericOrder, WooOrder
+    from stocksync.models.graph import CommerceOrder
+    from stocksync.models.inventory import OrdersSyncedDetail
+
+    def order_event(**times: datetime) -> Any:
+        detail = {"order_id": "o-1", "state": "placed", "channel": "web", "occurred_at": T0, **times}
+        return MerchantOrderEvent.model_validate(detail)
+
+    def commerce_order(**times: datetime) -> Any:
+        body = {
+            "id": "10001",
+            "order_status": {"state": "CREATED"},
+            "created": T0,
+            "last_updated": T0,
+            "items": {"data": [{"id": "1", "retailer_id": "SKU-1", "quantity": 1}]},
+            **times,
+        }
+        return CommerceOrder.model_validate(body)
+
+    def shopify(**times: datetime) -> Any:
+        return ShopifyOrder.model_validate({"id": 1, "created_at": T0, "updated_at": T0, "line_items": [], **times})
+
+    def woo(**times: datetime) -> Any:
+        return WooOrder.model_validate({"id": 1, "status": "processing", "date_modified_gmt": T0, **times})
+
+    def generic(**times: datetime) -> Any:
+        return GenericOrder.model_validate({"order_id": "g-1", "state": "placed", "updated_at": T0, **times})
+
+    return [
+        ("level", lambda at: WarehouseLevel(retailer_id="SKU-1", level=1, as_of=at), "as_of"),
+        ("synced", lambda at: OrdersSyncedDetail(order_ids=["o-1"], as_of=at), "as_of"),
+        ("settings", lambda at: SkuSettingsChange(retailer_id="SKU-1", as_of=at, bucket="fast"), "as_of"),
+        ("event occurred_at", lambda at: order_event(occurred_at=at), "occurred_at"),
+        ("event placed_at", lambda at: order_event(placed_at=at), "placed_at"),
+        ("meta created", lambda at: commerce_order(created=at), "created"),
+        ("meta last_updated", lambda at: commerce_order(last_updated=at), "last_updated"),
+        ("shopify created_at", lambda at: shopify(created_at=at), "created_at"),
+        ("shopify updated_at", lambda at: shopify(updated_at=at), "updated_at"),
+        ("woocommerce date_created_gmt", lambda at: woo(date_created_gmt=at), "date_created_gmt"),
+        ("woocommerce date_modified_gmt", lambda at: woo(date_modified_gmt=at), "date_modified_gmt"),
+        ("generic updated_at", lambda at: generic(updated_at=at), "updated_at"),
+        ("generic placed_at", lambda at: generic(placed_at=at), "placed_at"),
+    ]
+
+
+SENDER_INSTANTS = _sender_instants()
+
+
+@pytest.mark.parametrize(("name", "build", "field"), SENDER_INSTANTS, ids=[case[0] for case in SENDER_INSTANTS])
+def test_an_instant_past_the_skew_is_refused_naming_the_field_and_within_it_passes(
+    name: str, build: Callable[[datetime], Any], field: str
+) -> None:
+    from stocksync.models.instants import MAX_CLOCK_SKEW
+
+    now = T0 + timedelta(hours=1)
+    with stepped_clock(now):
+        build(now + MAX_CLOCK_SKEW)  # a sender's clock a little ahead: accepted
+        build(datetime(1999, 1, 1, tzinfo=UTC))  # the past is for each input's own rule, not the model's
+        for future in (now + MAX_CLOCK_SKEW + timedelta(seconds=1), datetime(2099, 1, 1, tzinfo=UTC)):
+            with pytest.raises(ValidationError) as caught:
+                build(future)
+            (error,) = caught.value.errors()
+            assert error["loc"][-1] == field
+            assert "in the future (now is 2026-11-23T09:00:00+00:00); at most 5 minutes of clock skew" in error["msg"]
+
+
+def test_the_bound_follows_the_products_clock_so_a_simulated_day_judges_by_its_own_time() -> None:
+    tomorrow = T0 + timedelta(days=1)
+    with stepped_clock(T0), pytest.raises(ValidationError, match="lies 24 hours in the future"):
+        WarehouseLevel(retailer_id="SKU-1", level=1, as_of=tomorrow)
+    with stepped_clock(tomorrow):
+        assert WarehouseLevel(retailer_id="SKU-1", level=1, as_of=tomorrow).as_of == tomorrow
+
+
+# ------------------------------------------------------- the past: orders the ledger lacks, beyond its retention
+def _sighting(
+    state: OrderState | None, *, placed_at: datetime | None, observed_at: datetime, synced: bool = False
+) -> Any:
+    return OrderObservation(
+        order_id="o-1999",
+        source=OrderSource.EVENTS,
+        state=state,
+        lines=(OrderLine(retailer_id="SKU-1", quantity=2),),
+        placed_at=placed_at,
+        observed_at=observed_at,
+        synced=synced,
+    )
+
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+Y1999 = datetime(1999, 6, 1, tzinfo=UTC)
+
+
+def test_an_open_order_placed_in_1999_with_a_current_sighting_is_counted_normally() -> None:
+    ledger = InMemoryLedger()
+    receipt = OrderIngest(ledger, now=NOW).apply([_sighting(OrderState.CREATED, placed_at=Y1999, observed_at=NOW)])
+    assert (receipt.applied, receipt.ignored, receipt.rejected) == (1, 0, [])
+    assert ledger.counters["SKU-1"]["created"] == 2
+
+
+def test_a_closed_order_placed_before_the_retention_and_not_in_the_ledger_is_ignored_and_reported(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from stocksync.observability import metrics
+
+    ledger = InMemoryLedger()
+    receipt = OrderIngest(ledger, now=NOW).apply(
+        [
+            _sighting(OrderState.COMPLETED, placed_at=Y1999, observed_at=NOW),
+            _sighting(OrderState.CREATED, placed_at=Y1999, observed_at=NOW, synced=True).model_copy(
+                update={"order_id": "o-synced"}
+            ),
+        ]
+    )
+    assert (receipt.applied, receipt.ignored, receipt.rejected) == (0, 2, [])
+    assert ledger.rows == {} and ledger.sold == {}
+    metrics.flush_metrics()
+    out = capsys.readouterr().out
+    assert emitted_metrics(out)["StockSync/OrdersBeyondRetention service=stocksync"] == [1.0, 1.0]
+    assert caplog.text.count("closed order placed before the ledger retention") == 2
+
+
+def test_an_open_sighting_whose_content_is_older_than_the_retention_is_refused_naming_occurred_at() -> None:
+    ledger = InMemoryLedger()
+    stale = NOW - LEDGER_RETENTION - timedelta(hours=1)
+    receipt = OrderIngest(ledger, now=NOW).apply([_sighting(OrderState.CREATED, placed_at=Y1999, observed_at=stale)])
+    ((_observation, error),) = receipt.rejected
+    assert str(error).startswith("occurred_at: order o-1999: the sighting's content dates from ")
+    assert "more than 90 days ago (the ledger's retention)" in str(error)
+    assert ledger.rows == {}
+
+
+def test_an_old_sighting_of_an_order_the_ledger_holds_merges_as_always() -> None:
+    ledger = InMemoryLedger()
+    OrderIngest(ledger, now=NOW).apply([_sighting(OrderState.CREATED, placed_at=Y1999, observed_at=NOW)])
+    stale = NOW - LEDGER_RETENTION - timedelta(days=1)
+    receipt = OrderIngest(ledger, now=NOW).apply(
+        [_sighting(OrderState.FB_PROCESSING, placed_at=Y1999, observed_at=stale)]
+    )
+    assert (receipt.unchanged, receipt.rejected) == (1, [])  # an older state never moves the row back
+    assert ledger.counters["SKU-1"] == {"processing": 0, "created": 2, "acknowledged": 0}

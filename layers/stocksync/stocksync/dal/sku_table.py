@@ -10,11 +10,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from stocksync import clock
 from stocksync.dal.batch_reads import batch_get
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.keys import SKU_BUCKET_INDEX, SKU_SOLD_RECORD_PREFIX, SKU_STATE_RECORD
 from stocksync.errors import describe_validation_error
 from stocksync.logic.recompute import BucketPage, StateReads
+from stocksync.models.instants import MAX_CLOCK_SKEW
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.push import BatchEntry, ConfirmReceipt
 from stocksync.models.sku import (
@@ -125,8 +127,13 @@ class SkuTable:
         equal key passes the condition, so the later of two equal levels wins and a retry's repeat reports True, which
         makes the caller enqueue the SKU for recompute again (the first try may have crashed before its enqueue).
         The SKU joins ``default_bucket`` if it has none yet, so the bucket sweeps start covering it.
+
+        A stored ``as_of`` past now plus the allowed clock skew (models/instants.py) no longer wins: the models refuse
+        such a level now, but one stored before they did (a level dated 2099) would otherwise freeze the SKU's I
+        until that date; the next real level replaces it.
         """
         as_of_ms, sequence = level.order_key
+        horizon_ms = int((clock.now() + MAX_CLOCK_SKEW).timestamp() * 1000)
         self.requests += 1
         try:
             self._client.update_item(
@@ -138,12 +145,18 @@ class SkuTable:
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(warehouse_as_of_ms) OR warehouse_as_of_ms < :as_of "
-                    "OR (warehouse_as_of_ms = :as_of "
+                    "OR warehouse_as_of_ms > :horizon OR (warehouse_as_of_ms = :as_of "
                     "AND (attribute_not_exists(warehouse_sequence) OR warehouse_sequence <= :sequence))"
                 ),
                 ExpressionAttributeNames={"#bucket": "bucket"},
                 ExpressionAttributeValues=encode(
-                    {":level": level.level, ":as_of": as_of_ms, ":sequence": sequence, ":bucket": default_bucket}
+                    {
+                        ":level": level.level,
+                        ":as_of": as_of_ms,
+                        ":sequence": sequence,
+                        ":bucket": default_bucket,
+                        ":horizon": horizon_ms,
+                    }
                 ),
             )
         except ClientError as error:
@@ -424,7 +437,10 @@ class SkuTable:
         """
         sets = {"settings_as_of_ms = :as_of"}
         removes: set[str] = set()
-        values: dict[str, Any] = {":as_of": _as_ms(change.as_of)}
+        values: dict[str, Any] = {
+            ":as_of": _as_ms(change.as_of),
+            ":horizon": _as_ms(clock.now() + MAX_CLOCK_SKEW),
+        }
         for name, value in change.changes().items():
             if name == "bucket":
                 if value is not None:
@@ -450,7 +466,11 @@ class SkuTable:
                 TableName=self._table,
                 Key=encode({"retailer_id": change.retailer_id, "record": SKU_STATE_RECORD}),
                 UpdateExpression=expression,
-                ConditionExpression="attribute_not_exists(settings_as_of_ms) OR settings_as_of_ms < :as_of",
+                # A stored as_of past now plus the skew (written before the models refused it) wins no longer.
+                ConditionExpression=(
+                    "attribute_not_exists(settings_as_of_ms) OR settings_as_of_ms < :as_of "
+                    "OR settings_as_of_ms > :horizon"
+                ),
                 ExpressionAttributeNames={"#bucket": "bucket"} if ":bucket" in values else {},
                 ExpressionAttributeValues=encode(values),
                 ReturnValues="ALL_NEW",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 
 from stocksync.errors import (
     InvalidInputError,
@@ -33,6 +33,7 @@ from stocksync.models.graph_errors import (
     GraphValidationError,
     says_object_unreachable,
 )
+from stocksync.models.instants import SenderInstant
 from stocksync.models.orders import OrderId, OrderLine, OrderObservation, OrderSource, OrderState, RetailerId
 
 OPEN_STATES = (OrderState.FB_PROCESSING, OrderState.CREATED, OrderState.IN_PROGRESS)
@@ -177,8 +178,8 @@ class MerchantOrderEvent(Model):
     state: Annotated[OrderState, BeforeValidator(_state)]
     channel: Annotated[str, Field(min_length=1, max_length=64)]
     items: list[MerchantOrderItem] = []
-    placed_at: AwareDatetime | None = None
-    occurred_at: AwareDatetime
+    placed_at: SenderInstant | None = None
+    occurred_at: SenderInstant
 
 
 def merchant_order_event(detail: Any, *, observed_at: datetime) -> OrderObservation:

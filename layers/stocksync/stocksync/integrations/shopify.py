@@ -36,6 +36,7 @@ from pydantic import (
 from stocksync.errors import InvalidInputError
 from stocksync.logic.shop_orders import ShopLine, ShopOrder
 from stocksync.models.base import Model
+from stocksync.models.instants import SenderInstant
 from stocksync.models.orders import OrderState
 
 M = TypeVar("M", bound=Model)
@@ -134,8 +135,8 @@ class ShopifyOrder(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: ShopifyId
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: SenderInstant
+    updated_at: SenderInstant
     cancelled_at: AwareDatetime | None = None
     financial_status: Status | None = None
     fulfillment_status: Status | None = None

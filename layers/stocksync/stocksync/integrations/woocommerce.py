@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from stocksync.errors import InvalidInputError
 from stocksync.integrations.shopify import https_order
 from stocksync.logic.shop_orders import ShopLine, ShopOrder
 from stocksync.models.base import Model
+from stocksync.models.instants import SenderInstant
 from stocksync.models.orders import OrderState
 from stocksync.models.webhooks import WebhookDelivery
 
@@ -78,7 +79,7 @@ def _utc_if_naive(value: Any) -> Any:
     return value
 
 
-GmtTime = Annotated[AwareDatetime, BeforeValidator(_utc_if_naive)]
+GmtTime = Annotated[SenderInstant, BeforeValidator(_utc_if_naive)]
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -164,8 +165,8 @@ class GenericOrder(Model):
     order_id: ShopId
     state: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=_ID_PATTERN)]
     channel: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_ID_PATTERN)] = "web"
-    updated_at: AwareDatetime
-    placed_at: AwareDatetime | None = None
+    updated_at: SenderInstant
+    placed_at: SenderInstant | None = None
     lines: Annotated[list[GenericLine], Field(max_length=MAX_LINES)] = []
 
 

@@ -32,15 +32,17 @@ from stocksync.logic.ledger import (
     split_lines,
     validate_against_known_parts,
 )
-from stocksync.models.orders import OrderLine, OrderObservation
+from stocksync.models.orders import OrderLine, OrderObservation, OrderState
+from stocksync.observability import logger, metrics
 
 PartKey = tuple[str, int]
 # Says of a stored row a sighting left unchanged whether the change last written to it may still lack its recompute
 # enqueue (the caller knows when its previous try stopped; the row knows when it was written, ``updated_at``).
 Unfinished = Callable[[LedgerPart], bool]
 
-# Closed ledger rows expire after this long; a brand-new sighting of an order placed before it is ignored,
-# because its row may have expired and counting it again would double-count its sale.
+# Closed ledger rows expire this long after their last write (dal/ledger_table.py); rows still counted never do.
+# What that means for a sighting of an order the ledger does not hold (``_beyond_retention``, docs/design.md,
+# "Bounds at the edges"): its row may have expired only if the order was closed more than this long ago.
 LEDGER_RETENTION = timedelta(days=90)
 MAX_CONFLICT_RETRIES = 8
 
@@ -79,7 +81,9 @@ class IngestReceipt:
 
     applied: int = 0  # sightings that changed at least one ledger row
     unchanged: int = 0  # sightings the ledger already knew (repeats, stale states)
-    ignored: int = 0  # sightings of orders older than the ledger retention
+    # Sightings of closed orders placed before the ledger retention and not in the ledger: nothing left to count, and
+    # their row may have expired (a second count would add their sale to velocity again). Reported, never silent.
+    ignored: int = 0
     changed_skus: set[str] = field(default_factory=set)
     counter_changes: dict[str, CounterDelta] = field(default_factory=dict)
     rejected: list[tuple[OrderObservation, StockSyncError]] = field(default_factory=list)
@@ -95,6 +99,19 @@ class IngestReceipt:
         for retailer_id, delta in changes.items():
             self.changed_skus.add(retailer_id)
             self.counter_changes[retailer_id] = self.counter_changes.get(retailer_id, CounterDelta()) + delta
+
+
+def _report_beyond_retention(observation: OrderObservation) -> None:
+    """One log line and one metric per ignored sighting (``OrderIngest._beyond_retention``): never silent."""
+    logger.warning(
+        "closed order placed before the ledger retention and not in the ledger: nothing to count, not counted",
+        extra={
+            "order_id": observation.order_id,
+            "placed_at": observation.placed_at.isoformat() if observation.placed_at else None,
+            "retention_days": LEDGER_RETENTION.days,
+        },
+    )
+    metrics.add_metric(name="OrdersBeyondRetention", unit="Count", value=1)
 
 
 class OrderIngest:
@@ -122,6 +139,7 @@ class OrderIngest:
                 continue
             if changed is None:
                 receipt.ignored += 1
+                _report_beyond_retention(observation)
             elif changed:
                 receipt.applied += 1
             else:
@@ -152,7 +170,7 @@ class OrderIngest:
     ) -> bool | None:
         """True when a part's counters changed, False when nothing did, None when the sighting is too old."""
         rows = self._rows_for(observation, stored)
-        if all(row.revision == 0 for row in rows) and self._too_old(observation):
+        if all(row.revision == 0 for row in rows) and self._beyond_retention(observation):
             return None
         synced = observation.synced or any(row.synced for row in rows)
         if synced != observation.synced:
@@ -232,5 +250,33 @@ class OrderIngest:
             return replace(fresh, parts=row.parts, lines_digest=row.lines_digest)
         return fresh
 
-    def _too_old(self, observation: OrderObservation) -> bool:
-        return observation.placed_at is not None and observation.placed_at < self._now - LEDGER_RETENTION
+    def _beyond_retention(self, observation: OrderObservation) -> bool:
+        """The rule for a sighting of an order the ledger does not hold, when retention makes it ambiguous.
+
+        Only closed rows expire, ``LEDGER_RETENTION`` after their last write, so a missing row is ambiguous only for
+        an order that may have closed that long ago. States only move forward, so a sighting whose content is newer
+        than the order's close shows it closed too: a sighting that still counts (open, not synced) and whose
+        content is recent cannot belong to an expired row, and is counted normally, however long ago the order was
+        placed (an old backorder still open must hold its units; dropping it would over-sell them). Two cases stay:
+
+        - the sighting still counts but its content is older than the retention (an event delivered or replayed more
+          than 90 days late): it may be a stale view of an order closed since, whose row expired; counting it would
+          hold units forever. Refused with the reason, naming ``occurred_at`` (the time its content was true).
+        - the sighting counts in nothing (the order is completed or synced) and was placed before the retention:
+          nothing is left to count, and its row may have expired. Ignored, and reported (``ignored``: the metric
+          ``OrdersBeyondRetention`` and a log line), so a second count never adds its sale to velocity again.
+        Returns True for the second case.
+        """
+        cutoff = self._now - LEDGER_RETENTION
+        counts = observation.state is not None and observation.state.rank < OrderState.COMPLETED.rank
+        if counts and not observation.synced:
+            if observation.observed_at < cutoff:
+                raise InvalidInputError(
+                    "occurred_at",
+                    f"order {observation.order_id}: the sighting's content dates from "
+                    f"{observation.observed_at.isoformat()}, more than {LEDGER_RETENTION.days} days ago (the ledger's "
+                    "retention), and the ledger does not hold the order: it may be a stale view of an order closed "
+                    "since, so it is not counted",
+                )
+            return False
+        return observation.placed_at is not None and observation.placed_at < cutoff

@@ -26,6 +26,7 @@ from pydantic import (
 
 from stocksync.errors import InvalidInputError
 from stocksync.models.base import Model
+from stocksync.models.instants import not_in_future
 from stocksync.models.orders import OrderId, OrderState, RetailerId
 
 # A positive unit count as Meta sends it: a JSON integer (strict: "3", 2.0 or true are malformed, not coerced).
@@ -122,8 +123,10 @@ class CommerceOrder(_Wire):
 
     id: OrderId
     order_status: OrderStatus
-    created: UtcDatetime
-    last_updated: UtcDatetime
+    # Sender-stamped: a future ``created`` would date the order's move after every push, a future ``last_updated``
+    # would carry the poll's watermark past orders not listed yet (models/instants.py).
+    created: Annotated[UtcDatetime, AfterValidator(not_in_future)]
+    last_updated: Annotated[UtcDatetime, AfterValidator(not_in_future)]
     # Required: an order without lines would count as zero units, which is never true.
     items: CommerceOrderItems
     # Meta leaves the edge out when there is nothing on it.

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from stocksync.models.base import Model
+from stocksync.models.instants import SenderInstant
 from stocksync.models.orders import MAX_UNITS, OrderId, RetailerId
 
 # A sequence is stored as a DynamoDB number (38 significant digits) and compared there; bounding it to a signed 64-bit
@@ -37,7 +38,7 @@ class WarehouseLevel(Model):
 
     retailer_id: RetailerId
     level: Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)]
-    as_of: AwareDatetime
+    as_of: SenderInstant
     sequence: Annotated[int, Field(strict=True, ge=0, le=MAX_SEQUENCE)] | None = None
 
     @property
@@ -61,4 +62,4 @@ class OrdersSyncedDetail(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     order_ids: Annotated[list[OrderId], Field(min_length=1, max_length=1000)]
-    as_of: AwareDatetime
+    as_of: SenderInstant

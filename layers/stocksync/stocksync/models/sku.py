@@ -11,6 +11,7 @@ from typing import Annotated, Any, Self
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from stocksync.models.base import Model
+from stocksync.models.instants import SenderInstant
 from stocksync.models.orders import MAX_UNITS, RetailerId
 
 
@@ -131,7 +132,7 @@ class SkuSettingsChange(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     retailer_id: RetailerId
-    as_of: AwareDatetime
+    as_of: SenderInstant
     bucket: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     allocation_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
     allocation_fixed: Annotated[int, Field(strict=True, ge=0, le=MAX_UNITS)] | None = None
