@@ -4,7 +4,7 @@ reason), dead-letters that entry naming the field; the rest of the event and of 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -96,3 +96,120 @@ def test_a_sku_listed_twice_in_one_event_is_stored_once_at_its_newest_entry(
     # Reported, not silent: the two entries set aside are counted (and logged as a warning).
     assert emitted_metrics(capsys.readouterr().out)["StockSync/WarehouseLevelsDuplicated service=stocksync"] == [2.0]
     assert drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"]) == []
+
+
+# ------------------------------------------------------- instants: the future refused by name, the past by its rule
+ORDER_EVENTS_ARN = "arn:aws:sqs:us-east-1:123456789012:stocksync-local-OrderEventsQueue"
+RECOMPUTE_ARN = "arn:aws:sqs:us-east-1:123456789012:stocksync-local-RecomputeQueue"
+Y2099 = "2099-01-01T00:00:00+00:00"
+
+
+def sku_state(local_aws: LocalAws, sku: str) -> dict[str, Any]:
+    answer = local_aws.client("dynamodb").get_item(
+        TableName=local_aws.function_environment()["SKU_TABLE"], Key=encode({"retailer_id": sku, "record": "state"})
+    )
+    return decode(answer.get("Item", {}))
+
+
+def dead_letters(local_aws: LocalAws) -> list[str]:
+    letters = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    return sorted(letter["attributes"]["reason"] for letter in letters)
+
+
+def test_a_level_dated_2099_is_dead_lettered_by_name_and_never_freezes_the_sku(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    handler = load_handler("warehouse_events")
+    future = bus_event(
+        "Warehouse Stock Levels",
+        {
+            "levels": [
+                {"retailer_id": "SKU-F1", "level": 5, "as_of": Y2099},
+                {"retailer_id": "SKU-F2", "level": 9, "as_of": T0.isoformat()},
+            ]
+        },
+        source="com.example.warehouse",
+    )
+    real = levels(("SKU-F1", 50))
+    assert handler.lambda_handler(sqs_event([future, real], queue_arn=QUEUE_ARN), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert (stored_level(local_aws, "SKU-F1"), stored_level(local_aws, "SKU-F2")) == (50, 9)
+    (reason,) = dead_letters(local_aws)
+    assert reason.startswith("levels[0].as_of: Value error, lies ")
+    assert "in the future (now is " in reason and "at most 5 minutes of clock skew is accepted" in reason
+
+
+def test_a_level_stored_dated_2099_before_the_bound_gives_way_to_the_next_real_level(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    table = local_aws.function_environment()["SKU_TABLE"]
+    local_aws.client("dynamodb").put_item(
+        TableName=table,
+        Item=encode(
+            {
+                "retailer_id": "SKU-LEGACY",
+                "record": "state",
+                "warehouse_level": 5,
+                "warehouse_as_of_ms": int(datetime(2099, 1, 1, tzinfo=UTC).timestamp() * 1000),
+            }
+        ),
+    )
+    handler = load_handler("warehouse_events")
+    event = sqs_event([levels(("SKU-LEGACY", 50))], queue_arn=QUEUE_ARN)
+    assert handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert stored_level(local_aws, "SKU-LEGACY") == 50
+
+
+def order_changed(order_id: str, sku: str, **fields: Any) -> dict[str, Any]:
+    detail = {
+        "order_id": order_id,
+        "state": "placed",
+        "channel": "web",
+        "items": [{"retailer_id": sku, "quantity": 2}],
+        "occurred_at": datetime.now(UTC).isoformat(),
+        **fields,
+    }
+    return bus_event("Order Changed", detail, source="stocksync.orders")
+
+
+def test_order_events_refuse_a_future_time_by_name_count_an_open_1999_order_and_refuse_stale_content(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    handler = load_handler("order_events")
+    long_ago = (datetime.now(UTC) - timedelta(days=120)).isoformat()
+    event = sqs_event(
+        [
+            order_changed("web-future-1", "SKU-O1", occurred_at=Y2099),
+            order_changed("web-future-2", "SKU-O1", placed_at=Y2099),
+            order_changed("web-1999", "SKU-O2", placed_at="1999-06-01T00:00:00+00:00"),
+            order_changed("web-stale", "SKU-O3", occurred_at=long_ago),
+        ],
+        queue_arn=ORDER_EVENTS_ARN,
+    )
+    assert handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+    # The order placed in 1999 and still open holds its units, as any open order does.
+    assert sku_state(local_aws, "SKU-O2")["pending_created"] == 2
+    assert sku_state(local_aws, "SKU-O1").get("pending_created", 0) == 0
+    assert sku_state(local_aws, "SKU-O3").get("pending_created", 0) == 0
+    future_occurred, stale, future_placed = dead_letters(local_aws)  # sorted by reason
+    assert future_occurred.startswith("occurred_at: Value error, lies ")
+    assert future_placed.startswith("placed_at: Value error, lies ")
+    assert stale.startswith("occurred_at: order ")
+    assert "web-stale: the sighting's content dates from " in stale and "more than 90 days ago" in stale
+
+
+def test_a_settings_change_dated_2099_is_dead_lettered_by_name(local_aws: LocalAws, aws_env: Any) -> None:
+    handler = load_handler("recompute_stock")
+    change = bus_event(
+        "SKU Settings Changed",
+        {"retailer_id": "SKU-S1", "as_of": Y2099, "discontinued": True},
+        source="stocksync.settings",
+    )
+    assert handler.lambda_handler(sqs_event([change], queue_arn=RECOMPUTE_ARN), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    (reason,) = dead_letters(local_aws)
+    assert reason.startswith("as_of: Value error, lies ")
+    assert sku_state(local_aws, "SKU-S1").get("discontinued") is None
