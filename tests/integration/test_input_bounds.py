@@ -11,6 +11,7 @@ import pytest
 
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
+from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.support import FakeLambdaContext, bus_event, drain_queue, emitted_metrics, load_handler, sqs_event
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
@@ -213,3 +214,35 @@ def test_a_settings_change_dated_2099_is_dead_lettered_by_name(local_aws: LocalA
     (reason,) = dead_letters(local_aws)
     assert reason.startswith("as_of: Value error, lies ")
     assert sku_state(local_aws, "SKU-S1").get("discontinued") is None
+
+
+# ------------------------------------------------------- order ids namespaced by source
+def test_a_web_shop_order_reusing_a_polled_meta_order_id_counts_as_a_second_order(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    platform.add_product("SKU-N", quantity=500)
+    platform.place_order("10001", [("SKU-N", 2)], state="CREATED")
+    assert load_handler("poll_orders").lambda_handler({"source": "aws.scheduler"}, FakeLambdaContext())["applied"] == 1
+    assert sku_state(local_aws, "SKU-N")["pending_created"] == 2
+
+    def event(order_id: str, channel: str) -> dict[str, Any]:
+        return order_changed(order_id, "SKU-N", channel=channel, occurred_at=platform.now().isoformat())
+
+    orders = load_handler("order_events")
+    web, instagram = event("10001", "web"), event("10001", "instagram")
+    assert orders.lambda_handler(sqs_event([web, instagram], queue_arn=ORDER_EVENTS_ARN), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    # The web shop's order 10001 is a second order (2 + 2); the Instagram one is Meta's own order 10001 again.
+    assert sku_state(local_aws, "SKU-N")["pending_created"] == 4
+    synced = bus_event(
+        "Warehouse Orders Synced",
+        {"order_ids": ["events:10001"], "as_of": platform.now().isoformat()},
+        source="com.example.warehouse",
+    )
+    warehouse = load_handler("warehouse_events")
+    assert warehouse.lambda_handler(sqs_event([synced], queue_arn=QUEUE_ARN), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert sku_state(local_aws, "SKU-N")["pending_created"] == 2  # the Meta order still counts
+    assert dead_letters(local_aws) == []

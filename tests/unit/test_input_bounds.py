@@ -244,3 +244,85 @@ def test_an_old_sighting_of_an_order_the_ledger_holds_merges_as_always() -> None
     )
     assert (receipt.unchanged, receipt.rejected) == (1, [])  # an older state never moves the row back
     assert ledger.counters["SKU-1"] == {"processing": 0, "created": 2, "acknowledged": 0}
+
+
+# ------------------------------------------------------- order ids namespaced by source: two systems never collide
+def _meta(order_id: str, units: int = 2) -> OrderObservation:
+    return OrderObservation(
+        order_id=order_id,
+        source=OrderSource.META_COMMERCE,
+        state=OrderState.CREATED,
+        lines=(OrderLine(retailer_id="SKU-1", quantity=units),),
+        sold_on_platform=True,
+        placed_at=NOW,
+        observed_at=NOW,
+    )
+
+
+def _event(order_id: str, *, channel: str = "web", state: str = "placed", units: int = 2) -> OrderObservation:
+    from stocksync.integrations.order_sources import merchant_order_event
+
+    detail = {
+        "order_id": order_id,
+        "state": state,
+        "channel": channel,
+        "items": [{"retailer_id": "SKU-1", "quantity": units}],
+        "occurred_at": NOW.isoformat(),
+    }
+    return merchant_order_event(detail, observed_at=NOW)
+
+
+def _synced(*order_ids: str) -> list[OrderObservation]:
+    return [
+        OrderObservation(order_id=order_id, source=OrderSource.WAREHOUSE, synced=True, observed_at=NOW)
+        for order_id in order_ids
+    ]
+
+
+def test_a_web_shop_order_reusing_a_meta_order_id_is_a_second_order() -> None:
+    ledger = InMemoryLedger()
+    ingest = OrderIngest(ledger, now=NOW)
+    ingest.apply([_meta("10001")])
+    receipt = ingest.apply([_event("10001")])
+    assert (receipt.applied, receipt.rejected) == (1, [])
+    assert sorted(ledger.rows) == [("10001", 0), ("events:10001", 0)]
+    assert ledger.counters["SKU-1"]["created"] == 4  # two orders of 2 units: 4, not 2
+
+
+def test_an_event_of_a_facebook_order_is_the_meta_order_itself_and_counts_once() -> None:
+    ledger = InMemoryLedger()
+    ingest = OrderIngest(ledger, now=NOW)
+    ingest.apply([_meta("10001")])
+    assert ingest.apply([_event("10001", channel="instagram")]).unchanged == 1
+    assert sorted(ledger.rows) == [("10001", 0)] and ledger.counters["SKU-1"]["created"] == 2
+
+
+def test_an_events_order_stored_under_its_bare_id_before_namespacing_keeps_its_row() -> None:
+    ledger = InMemoryLedger()
+    legacy = _event("web-7").model_copy(update={"order_id": "web-7"})  # as order_events wrote it before
+    OrderIngest(ledger, now=NOW).apply([legacy])
+    ingest = OrderIngest(ledger, now=NOW)
+    assert ingest.apply([_event("web-7")]).unchanged == 1  # the same order: not counted twice
+    ingest.apply([_event("web-7", state="completed")])
+    assert sorted(ledger.rows) == [("web-7", 0)] and ledger.counters["SKU-1"]["created"] == 0
+
+
+def test_a_sync_notice_finds_the_events_order_by_its_bare_id_and_a_stub_written_first_is_taken_by_it() -> None:
+    ledger = InMemoryLedger()
+    ingest = OrderIngest(ledger, now=NOW)
+    ingest.apply([_event("web-1")])
+    ingest.apply(_synced("web-1", "web-2"))  # web-2: the warehouse names it before any sighting
+    ingest.apply([_event("web-2")])
+    assert ledger.counters["SKU-1"]["created"] == 0
+    assert sorted(ledger.rows) == [("events:web-1", 0), ("web-2", 0)]
+
+
+def test_where_both_sources_hold_an_id_the_bare_id_syncs_the_meta_order_and_the_prefix_the_other() -> None:
+    ledger = InMemoryLedger()
+    ingest = OrderIngest(ledger, now=NOW)
+    ingest.apply([_meta("10001", units=2), _event("10001", units=5)])
+    ingest.apply(_synced("10001"))
+    assert ledger.counters["SKU-1"]["created"] == 5
+    ingest.apply(_synced("events:10001"))
+    assert ledger.counters["SKU-1"]["created"] == 0
+    assert ledger.rows[("10001", 0)].synced and ledger.rows[("events:10001", 0)].synced

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from stocksync.errors import (
     InvalidInputError,
@@ -23,7 +23,7 @@ from stocksync.errors import (
     describe_validation_error,
 )
 from stocksync.logic.order_polling import SourcePage
-from stocksync.logic.shop_orders import IdentityMapping, ShopLine, ShopOrder, sighting
+from stocksync.logic.shop_orders import PLATFORM_CHANNELS, IdentityMapping, ShopLine, ShopOrder, sighting
 from stocksync.models.base import Model
 from stocksync.models.graph import CommerceOrder
 from stocksync.models.graph_errors import (
@@ -34,7 +34,14 @@ from stocksync.models.graph_errors import (
     says_object_unreachable,
 )
 from stocksync.models.instants import SenderInstant
-from stocksync.models.orders import OrderId, OrderLine, OrderObservation, OrderSource, OrderState, RetailerId
+from stocksync.models.orders import (
+    EVENTS_ORDER_PREFIX,
+    OrderLine,
+    OrderObservation,
+    OrderSource,
+    OrderState,
+    RetailerId,
+)
 
 OPEN_STATES = (OrderState.FB_PROCESSING, OrderState.CREATED, OrderState.IN_PROGRESS)
 ALL_STATES = tuple(OrderState)
@@ -174,7 +181,10 @@ class MerchantOrderEvent(Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    order_id: OrderId
+    # Room for the ``events:`` prefix within the ledger's 128 characters.
+    order_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=128 - len(EVENTS_ORDER_PREFIX), strip_whitespace=True)
+    ]
     state: Annotated[OrderState, BeforeValidator(_state)]
     channel: Annotated[str, Field(min_length=1, max_length=64)]
     items: list[MerchantOrderItem] = []
@@ -189,8 +199,11 @@ def merchant_order_event(detail: Any, *, observed_at: datetime) -> OrderObservat
     is processed): a restock the next event shows happened after this content, not after its processing, and the
     catalog model must not place it later than it was (docs/catalog.md)."""
     event = MerchantOrderEvent.model_validate(detail)
+    on_platform = event.channel.lower() in PLATFORM_CHANNELS
     order = ShopOrder(
-        order_id=event.order_id,
+        # A Facebook/Instagram order is the one Meta reports under the same id: one key, so both count it once.
+        # Any other channel's id lives in the events namespace, so it never merges into a Meta order.
+        order_id=event.order_id if on_platform else f"{EVENTS_ORDER_PREFIX}{event.order_id}",
         state=event.state,
         lines=tuple(
             # Buyer-side cancellations of platform orders are restocked by the platform itself.

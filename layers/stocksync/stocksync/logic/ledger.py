@@ -158,7 +158,8 @@ def may_grow(row: LedgerPart, observation: OrderObservation) -> bool:
     """Whether ``observation`` may add SKUs or units to the stored single-part ``row``.
 
     Both sides must be editable: a Meta order's sighting never grows a row, and an ``events`` sighting never grows a
-    row a Meta poll wrote (the same order id from both is a Meta order). A stub a sync notice wrote
+    row a Meta poll wrote (they share a key only for an order placed on Facebook/Instagram, which is a Meta order:
+    any other channel's events are keyed ``events:<id>``, models/orders.py). A stub a sync notice wrote
     (``WAREHOUSE``) has no lines yet and takes the sighting's source.
     """
     stored_editable = row.source in EDITABLE_SOURCES or row.source is OrderSource.WAREHOUSE

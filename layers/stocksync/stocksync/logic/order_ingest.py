@@ -32,7 +32,7 @@ from stocksync.logic.ledger import (
     split_lines,
     validate_against_known_parts,
 )
-from stocksync.models.orders import OrderLine, OrderObservation, OrderState
+from stocksync.models.orders import EVENTS_ORDER_PREFIX, OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.observability import logger, metrics
 
 PartKey = tuple[str, int]
@@ -101,6 +101,42 @@ class IngestReceipt:
             self.counter_changes[retailer_id] = self.counter_changes.get(retailer_id, CounterDelta()) + delta
 
 
+def _other_key(observation: OrderObservation) -> str | None:
+    """The one other key an order of this sighting may be stored under (``_keyed`` says when it is), or None.
+
+    An ``events`` order is keyed ``events:<id>`` since order ids are namespaced by source; rows written before
+    that (and a sync notice's stub written first) carry the bare id. A warehouse notice names an order by the id
+    its source gave it, so a bare id may be an ``events`` order's.
+    """
+    order_id = observation.order_id
+    if observation.source is OrderSource.EVENTS and order_id.startswith(EVENTS_ORDER_PREFIX):
+        return order_id.removeprefix(EVENTS_ORDER_PREFIX)
+    if observation.source is OrderSource.WAREHOUSE and not order_id.startswith(EVENTS_ORDER_PREFIX):
+        return f"{EVENTS_ORDER_PREFIX}{order_id}"
+    return None
+
+
+def _keyed(observation: OrderObservation, stored: Mapping[PartKey, LedgerPart]) -> OrderObservation:
+    """The sighting under the key its order is stored at (docs/connectors.md, "Order ids").
+
+    - An ``events`` sighting (``events:<id>``) with no row under that key takes the bare id's row when that row is
+      an ``events`` order's (written before ids were namespaced) or a sync notice's stub (the warehouse named the
+      order first): the order keeps its one row, counted once. A Meta order's row under the bare id is another
+      order, and is never merged into.
+    - A warehouse notice naming a bare id with no row under it names the ``events`` order of that id when one is
+      stored; where both exist, the bare id is the Meta order's, and the notice names ``events:<id>`` for the other.
+    """
+    other = _other_key(observation)
+    if other is None or (observation.order_id, 0) in stored:
+        return observation
+    row = stored.get((other, 0))
+    if row is None:
+        return observation
+    if observation.source is OrderSource.EVENTS and row.source not in (OrderSource.EVENTS, OrderSource.WAREHOUSE):
+        return observation
+    return observation.model_copy(update={"order_id": other})
+
+
 def _report_beyond_retention(observation: OrderObservation) -> None:
     """One log line and one metric per ignored sighting (``OrderIngest._beyond_retention``): never silent."""
     logger.warning(
@@ -133,7 +169,7 @@ class OrderIngest:
         stored = self._prefetch(sightings)
         for observation in sightings:
             try:
-                changed = self._apply_one(observation, stored, receipt, unfinished)
+                changed = self._apply_one(_keyed(observation, stored), stored, receipt, unfinished)
             except (InvalidInputError, CounterUnderflowError) as error:
                 receipt.rejected.append((observation, error))
                 continue
@@ -149,6 +185,7 @@ class OrderIngest:
     def _prefetch(self, sightings: Sequence[OrderObservation]) -> dict[PartKey, LedgerPart]:
         """Read every row the batch touches in as few calls as possible (part 0 first, other parts if any)."""
         keys = {(obs.order_id, part) for obs in sightings for part in range(part_count(len(obs.lines)))}
+        keys |= {(other, 0) for obs in sightings if (other := _other_key(obs)) is not None}
         stored = self._ledger.read_parts(sorted(keys))
         more = {
             (row.order_id, part)

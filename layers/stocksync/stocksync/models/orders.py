@@ -61,6 +61,13 @@ class OrderState(StrEnum):
 _RANK = {state: index for index, state in enumerate(OrderState)}
 
 
+# The ledger key of an order the ``events`` source reports for any channel but Facebook/Instagram: its id in the
+# ``events:`` namespace, so a web-shop order that reuses a Meta order's id is a second order, not a sighting of the
+# Meta one (docs/connectors.md, "Order ids"). Meta-polled orders, and events of orders placed on Facebook/Instagram
+# (the same orders Meta reports), keep the bare id; the connectors have their own prefixes (``shopify:``...).
+EVENTS_ORDER_PREFIX = "events:"
+
+
 class OrderSource(StrEnum):
     """Where the ledger learned of an order first."""
 
