@@ -68,6 +68,14 @@ class MemorySkus:
             receipt.states[entry.retailer_id] = self.states[entry.retailer_id]
         return receipt
 
+    def mark_not_in_catalog(self, retailer_id: str, version: int) -> bool:
+        """SkuTable.mark_not_in_catalog: not over a newer confirmed version; True when newly marked."""
+        state = self.states.get(retailer_id)
+        if state is None or state.confirmed_version >= version:
+            return False
+        self.states[retailer_id] = state.model_copy(update={"not_in_catalog_version": version})
+        return state.not_in_catalog_version is None
+
 
 @dataclass
 class CatalogCall:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from moto.backends import get_backend
 
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
@@ -245,4 +246,69 @@ def test_a_web_shop_order_reusing_a_polled_meta_order_id_counts_as_a_second_orde
         "batchItemFailures": []
     }
     assert sku_state(local_aws, "SKU-N")["pending_created"] == 2  # the Meta order still counts
+    assert dead_letters(local_aws) == []
+
+
+# ------------------------------------------------------- SKUs the catalog lacks: counted, pushed once, reported once
+def deliverable(local_aws: LocalAws, variable: str) -> list[Any]:
+    """Every message body of a queue, its delays released first (as time passing would)."""
+    account = local_aws.client("sts").get_caller_identity()["Account"]
+    url = local_aws.function_environment()[variable]
+    for message in get_backend("sqs")[account][local_aws.region].get_queue(url.rsplit("/", 1)[-1])._messages:
+        message.delayed_until = 0
+    return [message["body"] for message in drain_queue(local_aws.client("sqs"), url)]
+
+
+def run(function: str, bodies: list[Any]) -> None:
+    if bodies:
+        answer = load_handler(function).lambda_handler(sqs_event(bodies), FakeLambdaContext())
+        assert answer == {"batchItemFailures": []}, function
+
+
+def test_a_level_for_a_sku_the_catalog_lacks_is_pushed_once_dead_lettered_once_and_resumes_when_the_item_appears(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    platform.add_product("SKU-KNOWN", quantity=0)
+    now = platform.now().isoformat()
+    level = bus_event(
+        "Warehouse Stock Levels",
+        {"levels": [{"retailer_id": sku, "level": 20, "as_of": now} for sku in ("GHOST-1", "SKU-KNOWN")]},
+        source="com.example.warehouse",
+    )
+    run("warehouse_events", [level])
+    run("recompute_stock", deliverable(local_aws, "RECOMPUTE_QUEUE_URL"))
+    run("push_batch", deliverable(local_aws, "PUSH_QUEUE_URL"))
+    platform.advance(120)
+    run("verify_batch", deliverable(local_aws, "VERIFY_QUEUE_URL"))
+    (reason,) = dead_letters(local_aws)
+    assert reason.startswith("product_not_found: ") and "GHOST-1" in reason
+    assert sku_state(local_aws, "GHOST-1")["not_in_catalog_version"] == 1
+    assert sku_state(local_aws, "SKU-KNOWN")["confirmed_value"] == 20
+
+    # Hours of sweeps later (past the confirmation timeout, which re-pushed it every sweep before): no push, no letter.
+    for _sweep in range(3):
+        platform.advance(3600)
+        bucket = sku_state(local_aws, "GHOST-1")["bucket"]
+        load_handler("sweep_stock").lambda_handler({"bucket": bucket}, FakeLambdaContext())
+        assert deliverable(local_aws, "PUSH_QUEUE_URL") == []
+    assert dead_letters(local_aws) == []
+
+    # The merchant adds the item: the audit finds it, unmarks the SKU, and its value goes out.
+    platform.add_product("GHOST-1", quantity=0)
+    load_handler("audit_catalog").lambda_handler({"dry_run": False}, FakeLambdaContext())
+    assert "not_in_catalog_version" not in sku_state(local_aws, "GHOST-1")
+    run("recompute_stock", deliverable(local_aws, "RECOMPUTE_QUEUE_URL"))
+    (pushed,) = deliverable(local_aws, "PUSH_QUEUE_URL")
+    assert (pushed["retailer_id"], pushed["value"]) == ("GHOST-1", 20)
+
+
+def test_an_order_for_a_sku_nobody_knows_is_counted_but_creates_nothing_to_push(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    run("order_events", [order_changed("web-ghost", "NOBODY-1")])
+    state = sku_state(local_aws, "NOBODY-1")
+    assert state["pending_created"] == 2  # counted: the units are held if the SKU ever gets a level
+    assert "bucket" not in state  # in no bucket, so no sweep ever looks at it
+    run("recompute_stock", deliverable(local_aws, "RECOMPUTE_QUEUE_URL"))
+    assert deliverable(local_aws, "PUSH_QUEUE_URL") == []  # no warehouse level: nothing to publish
     assert dead_letters(local_aws) == []

@@ -13,7 +13,7 @@ from stocksync.logic.order_ingest import LEDGER_RETENTION, OrderIngest
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.orders import MAX_UNITS, OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.recompute import CatalogReadRequest, RecomputeRequest
-from stocksync.models.sku import SkuSettingsChange
+from stocksync.models.sku import SkuSettingsChange, SkuState
 from tests.fakes.ledger import InMemoryLedger
 from tests.support import emitted_metrics, stepped_clock
 
@@ -326,3 +326,77 @@ def test_where_both_sources_hold_an_id_the_bare_id_syncs_the_meta_order_and_the_
     ingest.apply(_synced("events:10001"))
     assert ledger.counters["SKU-1"]["created"] == 0
     assert ledger.rows[("10001", 0)].synced and ledger.rows[("events:10001", 0)].synced
+
+
+# --------------------------------------------------- SKUs the catalog lacks: marked once, unpushed, unmarked if listed
+def test_a_row_refused_as_an_unknown_retailer_id_marks_its_sku_once_and_a_newer_confirmation_prevents_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from stocksync.logic.pushing import not_in_catalog
+    from stocksync.models.push import BatchEntry
+    from stocksync.models.sku import Visibility
+    from tests.fakes.push import MemorySkus
+
+    skus = MemorySkus(
+        [SkuState(retailer_id="GHOST", published_version=2), SkuState(retailer_id="OK", confirmed_version=3)]
+    )
+
+    def entry(rid: str, version: int) -> BatchEntry:
+        return BatchEntry(retailer_id=rid, value=4, version=version, visibility=Visibility.PUBLISHED, computed_at=T0)
+
+    not_in_catalog(skus, entry("GHOST", 2), "invalid_value")  # another permanent error: not a missing item
+    assert skus.states["GHOST"].not_in_catalog_version is None
+    not_in_catalog(skus, entry("GHOST", 2), "product_not_found")
+    not_in_catalog(skus, entry("GHOST", 2), "product_not_found")  # a redelivery: already marked, not reported again
+    not_in_catalog(skus, entry("OK", 2), "product_not_found")  # version 3 landed since: the item exists
+    assert skus.states["GHOST"].not_in_catalog_version == 2 and skus.states["OK"].not_in_catalog_version is None
+    assert caplog.text.count("the catalog has no item with this retailer id") == 1
+
+
+def test_recompute_pushes_nothing_for_a_sku_marked_not_in_the_catalog_however_long_it_waits() -> None:
+    from tests.unit.test_recompute import NOW as RECOMPUTE_NOW
+    from tests.unit.test_recompute import FakePushes, FakeStore, service
+
+    stuck = SkuState(
+        retailer_id="GHOST",
+        bucket="fast",
+        warehouse_level=20,
+        published_value=20,
+        published_version=1,
+        published_at=RECOMPUTE_NOW - timedelta(days=3),  # long past the confirmation timeout
+        not_in_catalog_version=1,
+    )
+    store, pushes = (
+        FakeStore([stuck, stuck.model_copy(update={"retailer_id": "OTHER", "not_in_catalog_version": None})]),
+        FakePushes(),
+    )
+    recompute = service(store, pushes)
+    for state in store.states.values():
+        recompute.add(state)
+    report = recompute.finish()
+    assert [push.retailer_id for push in pushes.sent] == ["OTHER"]  # the same SKU unmarked is re-pushed
+    assert report.not_in_catalog == 1
+
+
+def test_a_catalog_read_that_lists_a_marked_sku_unmarks_it_and_asks_for_its_recompute() -> None:
+    from tests.unit.test_catalog_reads import READ, Store, anchored, check, product
+
+    class UnmarkingStore(Store):
+        def __init__(self, states: Any) -> None:
+            super().__init__(states)
+            self.unmarked: list[str] = []
+
+        def found_in_catalog(self, retailer_id: str) -> bool:
+            self.unmarked.append(retailer_id)
+            return True
+
+    store = UnmarkingStore(
+        [
+            anchored("GHOST", 10).model_copy(update={"not_in_catalog_version": 2, "published_version": 2}),
+            anchored("A", 10),
+        ]
+    )
+    reads, recomputes = check(store)  # type: ignore[arg-type]
+    reads.check([product("GHOST", 0), product("A", 10)], read_from=READ[0], read_to=READ[1])
+    assert store.unmarked == ["GHOST"] and recomputes.asked == ["GHOST"]
+    assert reads.report.back_in_catalog == ["GHOST"]

@@ -283,6 +283,46 @@ class SkuTable:
             return outcome, state if isinstance(state, SkuState) else None
         return "refused", None
 
+    def mark_not_in_catalog(self, retailer_id: str, version: int) -> bool:
+        """The catalog refused ``version`` as an unknown retailer id: mark the SKU so recompute stops pushing it
+        (logic/pushing.py, ``not_in_catalog``). Not when a newer version was confirmed since (the item exists after
+        all). True when the SKU was not marked before, so the caller reports it once."""
+        self.requests += 1
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression="SET not_in_catalog_version = :version",
+                ConditionExpression=(
+                    "attribute_exists(retailer_id) "
+                    "AND (attribute_not_exists(confirmed_version) OR confirmed_version < :version)"
+                ),
+                ExpressionAttributeValues=encode({":version": version}),
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return "not_in_catalog_version" not in answer.get("Attributes", {})
+
+    def found_in_catalog(self, retailer_id: str) -> bool:
+        """A catalog read listed the item of a SKU marked not in the catalog: unmark it, so recompute pushes it
+        again. True when this call unmarked it."""
+        self.requests += 1
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=encode({"retailer_id": retailer_id, "record": SKU_STATE_RECORD}),
+                UpdateExpression="REMOVE not_in_catalog_version",
+                ConditionExpression="attribute_exists(not_in_catalog_version)",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
     # ------------------------------------------------------------------------------------------- catalog reads
 
     def record_catalog_read(

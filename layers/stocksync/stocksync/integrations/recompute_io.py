@@ -169,6 +169,7 @@ def report_run(report: RecomputeReport, *, trigger: str) -> dict[str, Any]:
         "push_failures": len(report.push_failures),
         "reads_requested": sum(tally.reads_requested for tally in report.buckets.values()),
         "push_reasons": dict(sorted(report.reasons.items())),
+        "not_in_catalog": report.not_in_catalog,
         "without_warehouse_level": without_level,
         "over_sold": over.skus,
         "units_at_risk": over.units_at_risk,

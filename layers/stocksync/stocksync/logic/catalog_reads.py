@@ -51,6 +51,10 @@ class AnchorStore(Protocol):
         published_version: int,
     ) -> bool: ...
 
+    def found_in_catalog(self, retailer_id: str) -> bool:
+        """Unmark a SKU marked not in the catalog (its item was listed); True when this call unmarked it."""
+        ...
+
 
 class Recomputes(Protocol):
     def enqueue(self, retailer_ids: Iterable[str], *, reason: str) -> None: ...
@@ -79,6 +83,8 @@ class ReadReport:
     unknown_count: int = 0
     unparsable: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # asked for by retailer id, not in the catalog
+    # SKUs marked not in the catalog (a push refused as an unknown retailer id) whose item the read listed: unmarked.
+    back_in_catalog: list[str] = field(default_factory=list)
     recomputes: set[str] = field(default_factory=set)
 
     def drift_by_bucket(self) -> Counter[str]:
@@ -93,6 +99,7 @@ class ReadReport:
             "anchored": self.anchored,
             "in_flight": self.in_flight,
             "unknown": self.unknown_count,
+            "back_in_catalog": len(self.back_in_catalog),
             "unparsable": len(self.unparsable),
             "missing": len(self.missing),
             "recomputed": len(self.recomputes),
@@ -162,6 +169,11 @@ class CatalogCheck:
             if state is None:
                 self._unknown(product.retailer_id)
                 continue
+            marked = state.not_in_catalog_version is not None and not self._dry_run
+            # The catalog holds the item now (the merchant added it): pushes resume at the next recompute.
+            if marked and self._skus.found_in_catalog(state.retailer_id):
+                self.report.back_in_catalog.append(state.retailer_id)
+                recompute.append(state.retailer_id)
             shows = shown_value(product)
             if isinstance(shows, str):
                 self._unparsable(product.retailer_id, shows)

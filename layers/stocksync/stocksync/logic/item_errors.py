@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# The code of a row the catalog refused because it has no item with that retailer id (the SKU is not in the catalog).
+NOT_IN_CATALOG_CODE = "product_not_found"
 # How often verify sends one version back after per-item errors before it gives up and dead-letters it.
 MAX_ITEM_RETRIES = 3
 
@@ -31,7 +33,7 @@ def classify_item_error(message: str | None) -> ItemError:
     if message is None:
         return ItemError("unreported", permanent=False, message="the platform did not report this row's error")
     if _NOT_FOUND.search(message):
-        return ItemError("product_not_found", permanent=True, message=message)
+        return ItemError(NOT_IN_CATALOG_CODE, permanent=True, message=message)
     if _INVALID_VALUE.search(message):
         return ItemError("invalid_value", permanent=True, message=message)
     return ItemError("item_error", permanent=False, message=message)

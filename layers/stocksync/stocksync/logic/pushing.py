@@ -32,14 +32,14 @@ from typing import Any, Protocol
 
 from stocksync import clock
 from stocksync.logic.batch_budget import CallGrant
-from stocksync.logic.item_errors import classify_item_error
+from stocksync.logic.item_errors import NOT_IN_CATALOG_CODE, classify_item_error
 from stocksync.logic.push_planning import ReceivedPush, catalog_fields, coalesce, pack, select
 from stocksync.models.graph import ItemsBatchResult, ItemUpdate
 from stocksync.models.graph_errors import GraphApiError, GraphThrottledError
 from stocksync.models.publishing import PublishReceipt
 from stocksync.models.push import BatchEntry, BatchRecord, ConfirmReceipt, VerifyMessage
-from stocksync.models.sku import SkuState
-from stocksync.observability import logger
+from stocksync.models.sku import PushMessage, SkuState
+from stocksync.observability import logger, metrics
 
 SOURCE = "push_batch"
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS DelaySeconds limit
@@ -96,6 +96,25 @@ class Confirmations(Protocol):
         confirmed_at: datetime,
         sent_at: datetime | None = None,
     ) -> ConfirmReceipt: ...
+
+    def mark_not_in_catalog(self, retailer_id: str, version: int) -> bool:
+        """Record that the catalog refused ``version`` as an unknown retailer id (unless a newer version was
+        confirmed since); True when the SKU was not marked before."""
+        ...
+
+
+def not_in_catalog(confirmations: Confirmations, entry: BatchEntry | PushMessage, code: str) -> None:
+    """After a permanent per-item error: when the catalog does not know the retailer id, mark the SKU so recompute
+    stops pushing it (each push would be refused and dead-lettered again, every sweep, forever). The dead letter of
+    this refusal is the report; the first marking also logs one warning and counts ``SkusNotInCatalog``."""
+    if code != NOT_IN_CATALOG_CODE:
+        return
+    if confirmations.mark_not_in_catalog(entry.retailer_id, entry.version):
+        logger.warning(
+            "the catalog has no item with this retailer id: not pushed until a catalog read finds it",
+            extra={"retailer_id": entry.retailer_id, "version": entry.version},
+        )
+        metrics.add_metric(name="SkusNotInCatalog", unit="Count", value=1)
 
 
 class VerifyTiming(Protocol):
@@ -388,6 +407,7 @@ class Pusher:
         if error.permanent:
             self._dead_letters.send(source=SOURCE, reason=f"{error.code}: {message}", body=push.message.body())
             outcome.dead_lettered += 1
+            not_in_catalog(self._confirmations, push.message, error.code)
         else:
             outcome.failed_record_ids.append(push.record_id)
 

@@ -204,6 +204,9 @@ class RecomputeReport:
     reasons: dict[str, int] = field(default_factory=dict)  # pushes claimed, per PushReason
     moves_pruned: int = 0
     conflicts: int = 0
+    # SKUs the catalog refused as unknown retailer ids, left unpushed (``not_in_catalog_version``): a summary field,
+    # not a warning per run, since their dead letter reported each one once already.
+    not_in_catalog: int = 0
     without_warehouse_level: list[str] = field(default_factory=list)  # the first MAX_NAMED_SKUS names
     over_selling: OverSellingReport = field(default_factory=OverSellingReport)
 
@@ -281,6 +284,11 @@ class StockRecompute:
 
     def _claim_if_needed(self, state: SkuState, bucket: str, target: CatalogValue, redelivered: bool) -> bool:
         """False only when a concurrent recompute took the version first."""
+        if state.not_in_catalog_version is not None:
+            # The catalog has no item for this retailer id: a push would be refused and dead-lettered again, every
+            # sweep. It waits until a catalog read finds the item (logic/catalog_reads.py unmarks it then).
+            self.report.not_in_catalog += 1
+            return True
         reason = push_reason(
             state,
             target,

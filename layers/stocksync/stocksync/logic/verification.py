@@ -34,7 +34,15 @@ from stocksync.errors import InvalidInputError
 from stocksync.logic.batch_budget import CallGrant
 from stocksync.logic.catalog_model import unsettled_after_confirm
 from stocksync.logic.item_errors import MAX_ITEM_RETRIES, classify_item_error
-from stocksync.logic.pushing import Confirmations, Outbox, Rejections, SkuStates, error_code, queue_delay
+from stocksync.logic.pushing import (
+    Confirmations,
+    Outbox,
+    Rejections,
+    SkuStates,
+    error_code,
+    not_in_catalog,
+    queue_delay,
+)
 from stocksync.logic.verify_timing import Observation, RecheckPlan, doubling_delay, plan_recheck
 from stocksync.models.graph import BatchRequestStatus, BatchStatus
 from stocksync.models.graph_errors import GraphThrottledError, GraphValidationError
@@ -284,6 +292,7 @@ class Verifier:
             outcome.errors_by_code[error.code] += 1
             if error.permanent:
                 self._dead_letter(entry, record.handle, f"{error.code}: {error.message}", outcome)
+                not_in_catalog(self._confirmations, entry, error.code)
             else:
                 to_retry.append((entry, error.message))
         self._retry_each(to_retry, record.handle, outcome)

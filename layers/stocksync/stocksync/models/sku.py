@@ -109,6 +109,10 @@ class SkuState(Model):
     # How many moves were ever appended / pruned: together they pin the list's content for a conditional prune.
     platform_moves_total: int = Field(default=0, ge=0)
     platform_moves_pruned: int = Field(default=0, ge=0)
+    # The version the catalog refused as an unknown retailer id (docs/design.md, "Bounds at the edges"): the SKU is
+    # not in the catalog, so nothing is pushed for it (each push would be refused and dead-lettered again) until a
+    # catalog read sees the item there. None: pushed as usual.
+    not_in_catalog_version: int | None = Field(default=None, ge=1)
 
     @property
     def has_warehouse_level(self) -> bool:
