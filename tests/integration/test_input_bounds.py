@@ -312,3 +312,18 @@ def test_an_order_for_a_sku_nobody_knows_is_counted_but_creates_nothing_to_push(
     run("recompute_stock", deliverable(local_aws, "RECOMPUTE_QUEUE_URL"))
     assert deliverable(local_aws, "PUSH_QUEUE_URL") == []  # no warehouse level: nothing to publish
     assert dead_letters(local_aws) == []
+
+
+# ------------------------------------------------------- retailer ids within Meta's 100 characters
+def test_a_retailer_id_past_metas_100_characters_is_dead_lettered_naming_the_field_and_the_rest_applies(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    long_id = "L" * 101
+    run("warehouse_events", [levels(("SKU-LEN", 3), (long_id, 4))])
+    run("order_events", [order_changed("web-long", long_id), order_changed("web-short", "SKU-LEN")])
+    assert stored_level(local_aws, "SKU-LEN") == 3 and sku_state(local_aws, "SKU-LEN")["pending_created"] == 2
+    assert sku_state(local_aws, long_id) == {}
+    assert dead_letters(local_aws) == [
+        "items.0.retailer_id: String should have at most 100 characters",
+        "levels[1].retailer_id: String should have at most 100 characters",
+    ]

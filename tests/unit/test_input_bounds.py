@@ -13,13 +13,14 @@ from stocksync.logic.order_ingest import LEDGER_RETENTION, OrderIngest
 from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.orders import MAX_UNITS, OrderLine, OrderObservation, OrderSource, OrderState
 from stocksync.models.recompute import CatalogReadRequest, RecomputeRequest
-from stocksync.models.sku import SkuSettingsChange, SkuState
+from stocksync.models.sku import PushMessage, SkuSettingsChange, SkuState
 from tests.fakes.ledger import InMemoryLedger
 from tests.support import emitted_metrics, stepped_clock
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
 EDGES: list[tuple[type[BaseModel], dict[str, Any]]] = [
     (OrderLine, {"quantity": 1}),
+    (PushMessage, {"value": 1, "version": 1, "visibility": "published", "computed_at": T0}),
     (WarehouseLevel, {"level": 3, "as_of": T0}),
     (RecomputeRequest, {}),
     (CatalogReadRequest, {}),
@@ -400,3 +401,18 @@ def test_a_catalog_read_that_lists_a_marked_sku_unmarks_it_and_asks_for_its_reco
     reads.check([product("GHOST", 0), product("A", 10)], read_from=READ[0], read_to=READ[1])
     assert store.unmarked == ["GHOST"] and recomputes.asked == ["GHOST"]
     assert reads.report.back_in_catalog == ["GHOST"]
+
+
+# ------------------------------------------------------- retailer ids within Meta's 100 characters, at every edge
+@pytest.mark.parametrize(("model", "rest"), EDGES, ids=lambda value: getattr(value, "__name__", ""))
+def test_a_retailer_id_past_metas_100_characters_is_refused_naming_the_field(
+    model: type[BaseModel], rest: dict[str, Any]
+) -> None:
+    from stocksync.models.orders import MAX_RETAILER_ID_CHARACTERS
+
+    assert MAX_RETAILER_ID_CHARACTERS == 100
+    model.model_validate({"retailer_id": "x" * 100, **rest})
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({"retailer_id": "x" * 101, **rest})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("retailer_id",) and error["msg"] == "String should have at most 100 characters"

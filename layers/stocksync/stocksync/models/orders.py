@@ -35,10 +35,13 @@ def _no_control_characters(value: str) -> str:
 # refused with its field named like any other (docs/design.md, "Bounds at the edges").
 MAX_UNITS = 1_000_000_000
 
-# 100 characters is the product's bound for a catalog retailer id.
+# Meta's bound for a catalog item's ``id`` (the retailer id): at most 100 characters (Meta's catalog "Supported fields"
+# reference, https://developers.facebook.com/docs/marketing-api/catalog/reference/; docs/graph-api.md). A longer id
+# names no item the catalog can hold, so every push of it would be refused: it is refused where it enters instead.
+MAX_RETAILER_ID_CHARACTERS = 100
 RetailerId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
+    StringConstraints(min_length=1, max_length=MAX_RETAILER_ID_CHARACTERS, strip_whitespace=True),
     AfterValidator(_no_control_characters),
 ]
 OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
