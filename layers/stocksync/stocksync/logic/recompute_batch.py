@@ -23,6 +23,7 @@ from stocksync.logic.recompute import Evaluation, StateReads
 from stocksync.models.bus import BusEvent
 from stocksync.models.recompute import RecomputeRequest
 from stocksync.models.sku import SkuSettingsChange, SkuState
+from stocksync.observability import logger, metrics
 
 SETTINGS_DETAIL_TYPE = "SKU Settings Changed"
 
@@ -87,6 +88,14 @@ class RecomputeQueueBatch:
         state = None
         if message.settings_change is not None:
             state = self._skus.apply_settings(message.settings_change)  # None: an older change or a repeat
+            if state is None:
+                # Never silent (docs/design.md, "Bounds at the edges"): a change older than the one applied is
+                # ignored as a whole, and said so; a redelivered repeat is counted the same way.
+                logger.info(
+                    "settings change not newer than the one applied: ignored",
+                    extra={"retailer_id": retailer_id, "as_of": message.settings_change.as_of.isoformat()},
+                )
+                metrics.add_metric(name="SettingsChangesStale", unit="Count", value=1)
         elif retailer_id in self._done:
             return  # the same SKU twice in one batch: recomputed already
         if state is None:
