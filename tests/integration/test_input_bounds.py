@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from moto.backends import get_backend
 
+from stocksync import clock
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
@@ -327,3 +328,51 @@ def test_a_retailer_id_past_metas_100_characters_is_dead_lettered_naming_the_fie
         "items.0.retailer_id: String should have at most 100 characters",
         "levels[1].retailer_id: String should have at most 100 characters",
     ]
+
+
+# ------------------------------------------------------- future times from a snapshot file and from Meta's order API
+def test_a_snapshot_line_dated_2099_is_dead_lettered_naming_its_line_and_field(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    bucket, key = local_aws.outputs["SnapshotBucketName"], "bounds/levels.csv"
+    body = f"retailer_id,level,as_of\nSKU-SNAP-1,5,{Y2099}\nSKU-SNAP-2,6,{T0.isoformat()}\n".encode()
+    etag = local_aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+    created = {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467719",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-23T03:00:05Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": len(body), "etag": etag, "sequencer": "00617F08299329D18A"},
+            "request-id": "N4N7GDK58NMKJ12S",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        },
+    }
+    run("load_snapshot", [created])
+    assert (stored_level(local_aws, "SKU-SNAP-1"), stored_level(local_aws, "SKU-SNAP-2")) == (None, 6)
+    (reason,) = dead_letters(local_aws)
+    assert reason.startswith(f"s3://{bucket}/{key} line 2: as_of: Value error, lies ")
+    assert "at most 5 minutes of clock skew is accepted" in reason
+
+
+def test_a_polled_meta_order_dated_ahead_of_the_products_clock_is_dead_lettered_by_name(
+    local_aws: LocalAws, platform: CommercePlatformSimulator
+) -> None:
+    platform.add_product("SKU-M", quantity=50)
+    platform.place_order("20001", [("SKU-M", 1)], state="CREATED")
+    platform.advance(3600)
+    platform.place_order("20002", [("SKU-M", 2)], state="CREATED")
+    behind = platform.now() - timedelta(minutes=30)  # the product's clock half an hour behind Meta's
+    clock.use(lambda: behind)
+    summary = load_handler("poll_orders").lambda_handler({"source": "aws.scheduler"}, FakeLambdaContext())
+    assert summary["applied"] == 1
+    assert sku_state(local_aws, "SKU-M")["pending_created"] == 1  # order 20001; 20002 lies 30 minutes ahead
+    (reason,) = dead_letters(local_aws)
+    assert ".created: Value error, lies 30 minutes in the future" in reason
