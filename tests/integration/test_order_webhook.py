@@ -259,6 +259,17 @@ def test_a_bad_payload_is_dead_lettered_naming_the_field(webhook_stack: LocalAws
     assert [letter["attributes"]["reason"].split(":")[0] for letter in letters] == ["date_modified_gmt"]
 
 
+def test_a_delivery_dated_past_the_clock_skew_is_dead_lettered_naming_the_field(
+    webhook_stack: LocalAws, env: dict[str, str]
+) -> None:
+    body = woo_body("processing", modified="2099-01-01T00:00:00")
+    assert post(url_event(body, woo_headers(body, "future-1")))[0] == 200
+    assert consume(webhook_stack, env, queued(env, webhook_stack)) == {"batchItemFailures": []}
+    (letter,) = drain_queue(webhook_stack.client("sqs"), env["DEAD_LETTER_QUEUE_URL"])
+    assert letter["attributes"]["reason"].startswith("date_modified_gmt: Value error, lies ")
+    assert "at most 5 minutes of clock skew is accepted" in letter["attributes"]["reason"]
+
+
 # ------------------------------------------------------------------ requests that are not deliveries
 def test_requests_that_are_not_deliveries_are_refused_before_the_signature(
     webhook_stack: LocalAws, env: dict[str, str]
