@@ -376,3 +376,27 @@ def test_a_polled_meta_order_dated_ahead_of_the_products_clock_is_dead_lettered_
     assert sku_state(local_aws, "SKU-M")["pending_created"] == 1  # order 20001; 20002 lies 30 minutes ahead
     (reason,) = dead_letters(local_aws)
     assert ".created: Value error, lies 30 minutes in the future" in reason
+
+
+def test_a_settings_change_stored_dated_2099_before_the_bound_gives_way_to_the_next_real_one(
+    local_aws: LocalAws, aws_env: Any
+) -> None:
+    local_aws.client("dynamodb").put_item(
+        TableName=local_aws.function_environment()["SKU_TABLE"],
+        Item=encode(
+            {
+                "retailer_id": "SKU-S2",
+                "record": "state",
+                "discontinued": True,
+                "settings_as_of_ms": int(datetime(2099, 1, 1, tzinfo=UTC).timestamp() * 1000),
+            }
+        ),
+    )
+    change = bus_event(
+        "SKU Settings Changed",
+        {"retailer_id": "SKU-S2", "as_of": datetime.now(UTC).isoformat(), "discontinued": False},
+        source="stocksync.settings",
+    )
+    run("recompute_stock", [change])
+    assert sku_state(local_aws, "SKU-S2")["discontinued"] is False
+    assert dead_letters(local_aws) == []
