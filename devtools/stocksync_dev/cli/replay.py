@@ -5,8 +5,10 @@
     stocksync replay events/order_events_sqs_batch.json --function order_events   # like `sam local invoke -e`
 
 By default the command starts its own moto server (with template.yaml deployed into it) and the Commerce Platform
-simulator, and stops them when done. ``--endpoint-url`` (and ``--profile``) point it at an AWS account or LocalStack
-instead, and ``--graph-base-url`` at a real Graph API; the same handlers run either way. A scenario needs the
+simulator, and stops them when done. With ``--function``, ``--stack-name`` (and ``--profile``/``--region``) run the
+event against a deployed stack with that function's own settings, read from the stack; ``--endpoint-url`` points at
+an AWS endpoint or LocalStack instead (the settings then come from the environment, or from ``--stack-name`` there),
+and ``--graph-base-url`` at a real Graph API; the same handlers run either way. A scenario needs the
 simulator (it places buyer orders on the platform), so scenarios always run against it.
 
 In a scenario, the pipeline runs as a deployment runs it: every message is delivered to its function as it becomes
@@ -79,6 +81,13 @@ from stocksync_dev.cli.scenario import (
     load_scenario,
 )
 from stocksync_dev.cli.schedules import Ticks
+from stocksync_dev.cli.stack_settings import (
+    DEFAULT_FUNCTION,
+    SettingsError,
+    add_stack_arguments,
+    deployment,
+    function_logical_id,
+)
 from stocksync_dev.local.aws import BUS_SOURCES, LocalAws
 from stocksync_dev.local.template import load_template
 from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
@@ -106,7 +115,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--function", help="invoke this function (folder under functions/) with the event file")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--endpoint-url", help="AWS endpoint of a deployed stack (default: embedded moto server)")
-    parser.add_argument("--profile", help="AWS profile for --endpoint-url or a real account")
     parser.add_argument("--graph-base-url", help="Graph API base URL (default: the embedded simulator)")
     parser.add_argument(
         "--in-process",
@@ -119,6 +127,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="also show the handlers' info logs and EMF metrics (warnings show anyway)",
     )
+    add_stack_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -165,7 +174,7 @@ def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
     except ScenarioError as error:
         print(f"invalid scenario {args.file}: {error}", file=sys.stderr)
         return 2, None
-    if args.endpoint_url or args.graph_base_url:
+    if args.endpoint_url or args.graph_base_url or args.stack_name:
         print(
             "a scenario places buyer orders on the platform, so it runs against the embedded simulator and moto; "
             "use --function to replay one event against a real endpoint",
@@ -192,20 +201,32 @@ def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
     except json.JSONDecodeError as error:
         print(f"{args.file}: not valid JSON ({error.msg} at line {error.lineno})", file=sys.stderr)
         return 2, None
-    if args.endpoint_url or args.profile:
-        if args.endpoint_url:
-            os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-        if args.profile:
-            os.environ["AWS_PROFILE"] = args.profile
-        if args.graph_base_url:
-            os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
-        _reset_process_caches()
-        result = load_function(args.function).lambda_handler(event, HandlerContext(args.function))
-        return 0, json.dumps(result, default=str, sort_keys=True)
+    if args.endpoint_url or args.profile or args.region or args.stack_name:
+        return _invoke_deployed(args, event)
     with local_stack(graph_base_url=args.graph_base_url) as (local, _sim, pipeline):
         result = pipeline.invoke(args.function, event)
         dead = _dead_letters(local)
     return (1 if dead else 0), json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True)
+
+
+def _invoke_deployed(args: argparse.Namespace, event: Any) -> tuple[int, str | None]:
+    """One event through one handler of this process against a deployed stack: the function's own settings from
+    the stack (``--stack-name``), or from the environment."""
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    if args.graph_base_url:
+        os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
+    try:
+        function = function_logical_id(args.function) if args.stack_name else DEFAULT_FUNCTION
+        with deployment(args, function=function):
+            if args.graph_base_url:  # over the stack's value too
+                os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
+            _reset_process_caches()
+            result = load_function(args.function).lambda_handler(event, HandlerContext(args.function))
+    except SettingsError as error:
+        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
+        return 2, None
+    return 0, json.dumps(result, default=str, sort_keys=True)
 
 
 def _reset_process_caches() -> None:
