@@ -20,12 +20,14 @@ class DeadLetters:
 
     def __init__(self, *, broken: bool = False) -> None:
         self.sent: list[tuple[str, str, Any]] = []
+        self.queue_arns: list[str | None] = []
         self.broken = broken
 
-    def send(self, *, source: str, reason: str, body: Any) -> None:
+    def send(self, *, source: str, reason: str, body: Any, queue_arn: str | None = None) -> None:
         if self.broken:
             raise ConnectionError("sqs unreachable")
         self.sent.append((source, reason, body))
+        self.queue_arns.append(queue_arn)
 
 
 def failures(response: dict[str, Any]) -> list[str]:
@@ -50,6 +52,8 @@ def test_bad_input_is_dead_lettered_with_the_field_and_a_transient_error_comes_b
         ("verify_batch", "body"),
     ]
     assert dead_letters.sent[0][2] == {"handle": 7}  # the body as sent, parsed back to JSON where it is JSON
+    # The queue each body is a whole message of, so `stocksync redrive` can send it back there after a fix.
+    assert dead_letters.queue_arns == ["arn:aws:sqs:us-east-1:123456789012:queue"] * 2
 
 
 def test_bad_input_that_cannot_be_dead_lettered_comes_back_for_the_next_try() -> None:

@@ -96,7 +96,12 @@ class ReasonedBatchProcessor(BatchProcessor):
         else:
             return super().failure_handler(record, exception)
         try:
-            self._dead_letters.send(source=self.source, reason=reason, body=_body_for_dead_letter(record.body))
+            self._dead_letters.send(
+                source=self.source,
+                reason=reason,
+                body=_body_for_dead_letter(record.body),
+                queue_arn=record.event_source_arn or None,
+            )
         except Exception:
             logger.exception("could not dead-letter the record", extra={"message_id": record.message_id})
             # SQS keeps it: the next try dead-letters it (after a last try, the queue's own DLQ has it).
