@@ -126,9 +126,12 @@ def settings_from(environment: Mapping[str, str], *, stack_name: str | None = No
     problems = Settings.problems(environment)
     if not problems:
         return Settings.model_validate(dict(environment))
-    where = f"stack {stack_name!r} gives" if stack_name else "the environment has"
-    hint = "" if stack_name else " (set the functions' variables, or give --stack-name of a deployed stack)"
-    lines = [f"{len(problems)} setting(s) missing or invalid: {where} no valid {_names(problems)}{hint}"]
+    where = (
+        f"in stack {stack_name!r}"
+        if stack_name
+        else "in the environment (set the functions' variables, or give --stack-name of a deployed stack)"
+    )
+    lines = [f"{len(problems)} setting(s) missing or invalid {where}:"]
     lines += [f"  {name}: {problem}" for name, problem in problems]
     raise SettingsError("\n".join(lines))
 
@@ -160,10 +163,6 @@ def _forget_cached_environment() -> None:
 
 def _region(args: argparse.Namespace) -> str | None:
     return getattr(args, "region", None) or None
-
-
-def _names(problems: list[tuple[str, str]]) -> str:
-    return ", ".join(dict.fromkeys(name.split(".")[0] for name, _ in problems))
 
 
 def _text(value: Any) -> str:
