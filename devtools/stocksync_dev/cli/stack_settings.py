@@ -38,6 +38,7 @@ from stocksync_dev.local.template import load_template
 
 # The function whose configuration a command borrows when it names none: every function gets the shared settings.
 DEFAULT_FUNCTION = "RecomputeStockFunction"
+_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 class SettingsError(Exception):
@@ -108,10 +109,14 @@ def function_logical_id(folder: str) -> str:
 
 def resolve_settings(args: argparse.Namespace, function: str = DEFAULT_FUNCTION) -> dict[str, str]:
     """The environment a command runs with: the process's own, the stack's variables of ``function`` over it when
-    ``--stack-name`` is given, and ``--profile``/``--region`` as AWS_PROFILE/AWS_REGION. Not validated (see
-    ``settings_from``)."""
+    ``--stack-name`` is given, and ``--profile``/``--region`` as AWS_PROFILE/AWS_REGION (a profile in place of any
+    access keys of the environment). Not validated (see ``settings_from``)."""
     environment = dict(os.environ)
     if getattr(args, "profile", None):
+        # Keys in the environment would win over AWS_PROFILE in botocore's credential chain: the profile asked for
+        # is the one used, for the stack's settings and the command's own calls alike.
+        for name in _KEY_VARIABLES:
+            environment.pop(name, None)
         environment["AWS_PROFILE"] = args.profile
     region = _region(args)
     if region:
