@@ -19,7 +19,8 @@ counted twice, a stale level or settings change loses to a newer one). A message
 after SQS accepted it on the source queue, so a crash in between sends it twice at worst, never loses it; a run
 after a run changes nothing more. ``--dry-run`` sends and deletes nothing and reports what would move. Messages
 left in a DLQ are made visible again at the end of the run. The stack is read with ``--stack-name`` (its queues
-and their redrive policies); SQS hands out what is in a queue at the time of the run.
+and their redrive policies); SQS hands out what is in a queue at the time of the run (not what another reader
+holds in flight then).
 
 Exit status: 0 when nothing was left behind (in a dry run: would be), 1 when some dead letters stay in their
 queue (their source could not be determined, or SQS refused them), 2 when the stack cannot be read or a
@@ -46,6 +47,7 @@ DLQ_SUFFIX = "DeadLetterQueue"
 VISIBILITY_SECONDS = 300
 REASON_CHARACTERS = 160
 _BATCH = 10  # SQS's limit per batch call
+_EMPTY_RETRIES = 3
 
 
 @dataclass
@@ -165,18 +167,26 @@ def redrive_queue(queues: StackQueues, name: str, *, dry_run: bool) -> QueueRepo
     report = QueueReport(name)
     seen: set[str] = set()
     to_show_again: list[Letter] = []
+    # A short-polling receive samples some of SQS's servers and may come back empty while messages wait: until as
+    # many as the queue counted at the start were seen, an empty answer is retried as a long poll (all servers).
+    expected = _visible(sqs, url)
+    empty_answers = 0
     while True:
         answer = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=_BATCH,
             VisibilityTimeout=VISIBILITY_SECONDS,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=1 if empty_answers else 0,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
         fresh = [message for message in answer.get("Messages", []) if message["MessageId"] not in seen]
         if not fresh:
-            break
+            empty_answers += 1
+            if len(seen) >= expected or empty_answers > _EMPTY_RETRIES:
+                break
+            continue
+        empty_answers = 0
         letters = [_letter(queues, name, message) for message in fresh]
         seen.update(letter.message_id for letter in letters)
         for letter in letters:
@@ -203,6 +213,11 @@ def redrive_queue(queues: StackQueues, name: str, *, dry_run: bool) -> QueueRepo
                 _delete(sqs, url, letter)
     _show_again(sqs, url, to_show_again)
     return report
+
+
+def _visible(sqs: Any, url: str) -> int:
+    answer = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
 
 
 def _letter(queues: StackQueues, dlq: str, message: dict[str, Any]) -> Letter:
