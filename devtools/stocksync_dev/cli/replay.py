@@ -29,14 +29,17 @@ import json
 import logging
 import os
 import re
+import shlex
+import signal
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.client import BaseClient
 
@@ -47,6 +50,7 @@ from stocksync.logic.latency import summarize
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
 from stocksync_dev.cli.demand import Arrival, DemandTally, arrivals
+from stocksync_dev.cli.inspect_settings import NOW_VARIABLE
 from stocksync_dev.cli.pipeline import (
     MAX_ROUNDS,
     HandlerContext,
@@ -104,6 +108,9 @@ INVOCATION_SECONDS = 0.1
 COMMAND = "replay"
 HELP = "run a scenario file, or one sample event through one handler, locally and end to end"
 TOKEN, APP_SECRET = "replay-token", "replay-app-secret"
+KEEP_ENV_FILE = ".stocksync-local.env"
+# Long enough that one pass over a dead-letter queue never meets its own messages again.
+_HIDE_SECONDS = 600
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_TRACE_DISABLED": "1"}
 
 
@@ -123,6 +130,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "every call takes a real HTTP hop, the path a deployed function's calls take)",
     )
     parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after a scenario, keep the local stack (moto and the simulator) running until Ctrl-C and write its "
+        "environment to --env-file, so `stocksync status`, `explain`, `audit` and `reconcile` can look at it",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(KEEP_ENV_FILE),
+        help="where --keep writes the kept stack's environment (default: %(default)s; removed when the stack stops)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="also show the handlers' info logs and EMF metrics (warnings show anyway)",
@@ -136,8 +155,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"{args.file}: no such file", file=sys.stderr)
         return 2
+    if getattr(args, "keep", False) and args.function:
+        print("--keep keeps the stack of a scenario; with --function there is none to keep", file=sys.stderr)
+        return 2
+    stdout = sys.stdout  # the report's stream: the run itself writes to stderr (_logs_to_stderr)
     with _logs_to_stderr(verbose=args.verbose):
-        code, output = _invoke_one(args) if args.function else _replay_file(args)
+        code, output = _invoke_one(args) if args.function else _replay_file(args, stdout)
     if output is not None:
         print(output)
     return code
@@ -168,7 +191,7 @@ def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
+def _replay_file(args: argparse.Namespace, stdout: TextIO = sys.stdout) -> tuple[int, str | None]:
     try:
         scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
     except ScenarioError as error:
@@ -181,7 +204,33 @@ def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
             file=sys.stderr,
         )
         return 2, None
-    report = replay_scenario(scenario, in_process=getattr(args, "in_process", False))
+    if not getattr(args, "keep", False):
+        report = replay_scenario(scenario, in_process=getattr(args, "in_process", False))
+        return _outcome(report, as_json=args.json)
+    outcome: list[tuple[int, str]] = []
+
+    def keep(local: LocalAws, sim: CommercePlatformSimulator, report: dict[str, Any]) -> None:
+        code, text = _outcome(report, as_json=args.json)
+        outcome.append((code, text))
+        print(text, file=stdout, flush=True)
+        write_env_file(args.env_file, local, sim)
+        try:
+            print(
+                f"the local stack keeps running until Ctrl-C; in another shell, from this folder:\n"
+                f"  (. {args.env_file} && .venv/bin/stocksync status)\n"
+                f"  (. {args.env_file} && .venv/bin/stocksync explain RETAILER_ID)",
+                file=sys.stderr,
+                flush=True,
+            )
+            serve_until_interrupted()
+        finally:
+            args.env_file.unlink(missing_ok=True)
+
+    replay_scenario(scenario, in_process=getattr(args, "in_process", False), keep=keep)
+    return outcome[0][0], None
+
+
+def _outcome(report: dict[str, Any], *, as_json: bool) -> tuple[int, str]:
     broken = failed_checks(report)
     for difference in broken:
         print(
@@ -191,8 +240,35 @@ def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
             file=sys.stderr,
         )
     return (1 if report["dead_letters"] or broken else 0), (
-        json.dumps(report, sort_keys=True) if args.json else render_report(report)
+        json.dumps(report, sort_keys=True) if as_json else render_report(report)
     )
+
+
+def write_env_file(path: Path, local: LocalAws, sim: CommercePlatformSimulator) -> None:
+    """The kept stack's environment as shell ``export`` lines: what its functions get (with the scenario's settings,
+    as the replay set them), what points boto3 at moto (fake credentials, never a real account's), and
+    ``STOCKSYNC_NOW``, the replay's simulated time, which the kept stack's records are stamped with
+    (stocksync_dev.cli.inspect_settings)."""
+    names = sorted(set(local.function_environment()) | {"STOCKSYNC_GRAPH_BASE_URL"})
+    lines = [f"export {name}={shlex.quote(os.environ[name])}" for name in names if name in os.environ]
+    lines.append(f"export {NOW_VARIABLE}={shlex.quote(sim.now().isoformat())}")
+    path.write_text("# written by `stocksync replay --keep`; valid while that replay runs\n" + "\n".join(lines) + "\n")
+
+
+def serve_until_interrupted() -> None:
+    """Block until Ctrl-C or SIGTERM (tests replace this)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
@@ -343,7 +419,13 @@ def counted_requests() -> Iterator[RequestCounter]:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
-def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: str | None = None) -> dict[str, Any]:
+def replay_scenario(
+    scenario: Scenario,
+    *,
+    in_process: bool = False,
+    feed_rate: str | None = None,
+    keep: Callable[[LocalAws, CommercePlatformSimulator, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Play the scenario in a fresh local stack and report on it.
 
     ``feed_rate`` (a schedule expression the replay can fire, ``rate(24 hours)``): instead of the product, a replace
@@ -351,6 +433,9 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
     start and on every tick of the rate, each product's catalog value becomes what the warehouse can still sell (its
     level less the units sold and not yet shipped, never below 0), the best value a feed exported at that instant can
     carry. Buyers, demand and shipping are played exactly as with the product, so the demand figures compare.
+
+    ``keep``: called with the stack, the simulator and the report before the stack stops, the process still pointed
+    at both (``stocksync replay --keep``); the dead letters the report lists are then left in their queues.
     """
     stack = local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id, in_process=in_process)
     with (
@@ -380,7 +465,7 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
             local,
             sim,
             player.refused_orders,
-            _dead_letters(local),
+            _dead_letters(local, leave=keep is not None),
             loop=figures.as_dict(sim),
             catalog_differs_from_a=player.catalog_differs_from_a,
             races=player.races,
@@ -392,6 +477,8 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
         report["dynamodb_requests"] = requests.requests["dynamodb"]
         if feed_rate is not None:
             report["feed"] = player.feed_figures()
+        if keep is not None:
+            keep(local, sim, report)
         return report
 
 
@@ -934,15 +1021,19 @@ def _point(moment: PushMoment, timeline: dict[str, Any]) -> datetime:
     return sent + timedelta(seconds=float(moment.at))
 
 
-def _dead_letters(local: LocalAws) -> list[dict[str, Any]]:
-    """Every message left in a dead-letter queue of the stack (the reasoned one and each queue's redrive DLQ)."""
+def _dead_letters(local: LocalAws, *, leave: bool = False) -> list[dict[str, Any]]:
+    """Every message left in a dead-letter queue of the stack (the reasoned one and each queue's redrive DLQ),
+    taken out of it; ``leave``: made visible again afterwards instead, for a stack that stays (``--keep``)."""
     sqs = local.client("sqs")
     letters = []
+    received: list[tuple[str, str]] = []
     for logical_id, (kind, url) in sorted(local.resources.items()):
         if kind != "AWS::SQS::Queue" or not logical_id.endswith("DeadLetterQueue"):
             continue
         while True:
-            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+            answer = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=_HIDE_SECONDS
+            )
             messages = answer.get("Messages", [])
             if not messages:
                 break
@@ -956,5 +1047,10 @@ def _dead_letters(local: LocalAws) -> list[dict[str, Any]]:
                     body = message["Body"]
                 reason = attributes.get("reason") or "failed repeatedly (redriven after maxReceiveCount)"
                 letters.append({"queue": logical_id, "reason": reason, "body": body})
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                if leave:
+                    received.append((url, message["ReceiptHandle"]))
+                else:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    for url, handle in received:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return letters
