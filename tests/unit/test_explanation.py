@@ -10,7 +10,7 @@ from stocksync.logic.ledger import LedgerPart, LineRecord
 from stocksync.models.orders import OrderSource, OrderState
 from stocksync.models.settings import BucketSettings, DeductionMode
 from stocksync.models.sku import SkuState
-from stocksync_dev.cli.stack_queues import logical_name, stack_prefix
+from stocksync_dev.cli.stack_queues import logical_name, of_stack, stack_prefix
 
 T0 = datetime(2026, 12, 4, 9, tzinfo=UTC)
 BUCKETS = {
@@ -105,3 +105,5 @@ def test_a_stacks_queue_names_give_its_prefix_and_each_queues_logical_id() -> No
     assert logical_name("stocksync-prod-PushDeadLetterQueue-9Z", prefix) == "PushDeadLetterQueue"
     assert logical_name("someone-elses-queue", prefix) == "someone-elses-queue"
     assert stack_prefix(["only-one-queue"]) == ""
+    assert of_stack("stocksync-prod-PushQueue-3C4D", prefix)
+    assert not of_stack("stocksync-prod-eu-PushQueue-3C4D", prefix)  # stack stocksync-prod-eu: another catalog

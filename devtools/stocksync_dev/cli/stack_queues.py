@@ -2,9 +2,10 @@
 
 Which queues: every queue whose name starts like the queues the functions' settings name. CloudFormation names a
 stack's queues ``<stack>-<LogicalId>-<suffix>`` (the template gives none a fixed name), so the common prefix of the
-settings' queue names finds the rest: the order, warehouse, snapshot and webhook queues and every dead-letter queue,
-including the schedules' and the bus's, which no function's settings name. A queue counts as a dead-letter queue when
-its logical id ends with ``DeadLetterQueue`` (template.yaml names every one so).
+settings' queue names, followed by a logical id and a suffix, finds the rest: the order, warehouse, snapshot and
+webhook queues and every dead-letter queue, including the schedules' and the bus's, which no function's settings
+name. A queue counts as a dead-letter queue when its logical id ends with ``DeadLetterQueue`` (template.yaml names
+every one so). Needs sqs:ListQueues and sqs:GetQueueAttributes (and cloudwatch:GetMetricData for the ages).
 
 Depths are SQS's ``ApproximateNumberOf*`` attributes (GetQueueAttributes: receives nothing, moves nothing). The age
 of the oldest message is CloudWatch's ``ApproximateAgeOfOldestMessage`` (AWS publishes it every minute for an active
@@ -14,6 +15,7 @@ unknown, never guessed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +31,9 @@ _ATTRIBUTES = [
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 ]
-_METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
+_METRIC_QUERIES_PER_CALL = 500
+# What CloudFormation puts after the stack's name: the logical id (letters and digits) and a suffix of its own.
+_STACK_QUEUE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+")  # GetMetricData's limit
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ def stack_prefix(names: list[str]) -> str:
     return prefix[: prefix.rfind("-") + 1] if len(names) > 1 and "-" in prefix else ""
 
 
+def of_stack(queue_name: str, prefix: str) -> bool:
+    """``<prefix><LogicalId>-<suffix>``: a queue of this stack, not of one whose name merely starts alike
+    (``stocksync-`` is also the start of stack ``stocksync-prod``'s ``stocksync-prod-PushQueue-1A2B``)."""
+    return queue_name.startswith(prefix) and bool(_STACK_QUEUE.fullmatch(queue_name[len(prefix) :]))
+
+
 def logical_name(queue_name: str, prefix: str) -> str:
     """``stocksync-prod-PushQueue-1A2B3C`` -> ``PushQueue``; a name without the stack's shape stays as it is."""
     if prefix and queue_name.startswith(prefix) and "-" in queue_name[len(prefix) :]:
@@ -91,7 +101,7 @@ def queue_urls(sqs: Any, settings: Settings) -> tuple[str, list[str]]:
     urls: list[str] = []
     paginator = sqs.get_paginator("list_queues")
     for page in paginator.paginate(QueueNamePrefix=prefix):
-        urls.extend(page.get("QueueUrls", []))
+        urls.extend(url for url in page.get("QueueUrls", []) if of_stack(_queue_name(url), prefix))
     return prefix, sorted(urls, key=_queue_name) or configured
 
 

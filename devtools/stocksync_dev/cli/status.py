@@ -192,13 +192,12 @@ def _audit(results: AuditResults) -> dict[str, Any] | None:
 def describe(report: dict[str, Any]) -> str:
     lines = [f"stocksync status at {report['now']} (catalog {report['catalog_id']}, {report['deduction_mode']} mode)"]
     poll = report["order_poll"]
-    since = poll["seconds_since_complete_listing"]
-    lines.append(
-        f"order poll ({poll['source']}): {poll['state']}; last complete listing "
-        + (f"{poll['last_complete_listing']} ({since:.0f} s ago)" if since is not None else "never")
-        + (f"; disabled: {poll['disabled_reason']}" if poll["disabled_reason"] else "")
-        + (f"; no call before {poll['not_before']}" if poll["state"] == "throttled" else "")
-    )
+    if poll["state"] == "never polled":
+        lines.append(
+            f"order poll ({poll['source']}): never polled (a deployment with OrderSources=events has no poller)"
+        )
+    else:
+        lines.append(_poll_line(poll))
     lines.append("queues (waiting / in flight / delayed, oldest message age):")
     lines += [f"  {_queue_line(queue)}" for queue in report["queues"]]
     lines.append(f"dead letters: {report['dead_letters']} in {len(report['dead_letter_queues'])} dead-letter queues")
@@ -231,6 +230,16 @@ def describe(report: dict[str, Any]) -> str:
             expected = "unknown" if case["expected"] is None else case["expected"]
             lines.append(f"  {case['retailer_id']}: catalog {case['catalog']}, expected {expected}")
     return "\n".join(lines)
+
+
+def _poll_line(poll: dict[str, Any]) -> str:
+    since = poll["seconds_since_complete_listing"]
+    return (
+        f"order poll ({poll['source']}): {poll['state']}; last complete listing "
+        + (f"{poll['last_complete_listing']} ({since:.0f} s ago)" if since is not None else "never")
+        + (f"; disabled: {poll['disabled_reason']}" if poll["disabled_reason"] else "")
+        + (f"; no call before {poll['not_before']}" if poll["state"] == "throttled" else "")
+    )
 
 
 def _total(queue: dict[str, Any]) -> int:
