@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from stocksync_dev.cli import replay
+from stocksync_dev.cli.inspect_settings import describe_aws_error
 from stocksync_dev.cli.main import main
 from stocksync_dev.cli.pipeline import LocalPipeline
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
 from tests.integration.test_catalog_loop import FIELD, audit, start_with
-from tests.support import FakeLambdaContext, load_handler
+from tests.support import FakeLambdaContext, forget_cached_environment, load_handler
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 # SKU-1: an order on Instagram still processing (P 3). SKU-2: the web shop sold 3 of the 2 in the warehouse (C 3),
@@ -204,3 +206,22 @@ def test_status_shows_the_drift_the_last_audit_found_and_explain_what_the_catalo
     assert sku["catalog"]["anchor"]["basis"] == "push"
     assert sku["catalog"]["last_read"]["units"] == 7  # still known after the push replaced the anchor
     assert sku["pushes"][0]["units"] == 10
+
+
+def test_an_aws_call_that_fails_is_one_clear_line_not_a_traceback(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SKU_TABLE", "no-such-table")  # e.g. the settings of a stack since deleted
+    forget_cached_environment()
+    for argv in (["explain", "SKU-1"], ["status"]):
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        error = captured.err.strip().splitlines()
+        assert len(error) == 1 and "ResourceNotFoundException" in error[0], error
+        assert error[0].startswith(f"stocksync {argv[0]}: ")
+
+
+def test_an_endpoint_that_does_not_answer_asks_whether_the_kept_replay_still_runs() -> None:
+    error = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    assert describe_aws_error(error).endswith("is `stocksync replay --keep` still running?)")

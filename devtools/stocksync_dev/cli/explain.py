@@ -11,7 +11,7 @@ would do now, and the SKU's last pushes with their versions, handles and how the
 Read-only. The pushes come from a scan of the batches table (records live 14 days), limited to ``--hours``.
 
 Exit status: 0; 1 when the SKU's record cannot be explained (unreadable, or in a bucket the settings do not
-know); 2 when the settings are incomplete or the SKU is unknown.
+know) or an AWS call failed; 2 when the settings are incomplete or the SKU is unknown.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from stocksync.dal import aws
 from stocksync.dal.batches_table import BatchesTable, SkuPush
 from stocksync.dal.ledger_table import DynamoLedger
@@ -30,7 +32,7 @@ from stocksync.errors import ConfigurationError
 from stocksync.logic.explanation import SkuExplanation, explain_sku
 from stocksync.models.settings import DeductionMode, Settings
 from stocksync.models.sku import Visibility
-from stocksync_dev.cli.inspect_settings import reference_now, settings_for
+from stocksync_dev.cli.inspect_settings import describe_aws_error, reference_now, settings_for
 
 COMMAND = "explain"
 HELP = "show every term of one SKU's published number: I, P, C, K, the orders, allocation, threshold, bucket, pushes"
@@ -75,6 +77,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2
+    try:
+        return _explain(args, settings, now)
+    except (ClientError, BotoCoreError) as error:
+        print(f"stocksync {COMMAND}: {describe_aws_error(error)}", file=sys.stderr)
+        return 1
+
+
+def _explain(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     dynamodb = aws.client("dynamodb")
     skus = SkuTable(dynamodb, settings.sku_table)
     reads = skus.read_states([args.retailer_id])

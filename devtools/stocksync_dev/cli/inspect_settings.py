@@ -12,6 +12,8 @@ import argparse
 import os
 from datetime import UTC, datetime
 
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
 from stocksync import clock
 from stocksync.errors import ConfigurationError
 from stocksync.models.settings import Settings, get_settings
@@ -39,3 +41,14 @@ def reference_now() -> datetime:
     if moment.tzinfo is None:
         raise ConfigurationError(NOW_VARIABLE, f"needs a UTC offset: {text!r}")
     return moment.astimezone(UTC)
+
+
+def describe_aws_error(error: ClientError | BotoCoreError) -> str:
+    """One line for an AWS call that failed: the operation and AWS's message, or the endpoint that did not answer
+    (a kept replay that was stopped: its file outlives it only if the process was killed hard)."""
+    if isinstance(error, EndpointConnectionError):
+        return f"{error} (if this is a kept replay's stack: is `stocksync replay --keep` still running?)"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{error.operation_name}: {details.get('Code', '')}: {details.get('Message', '')}"
+    return str(error)

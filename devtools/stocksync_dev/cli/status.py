@@ -10,7 +10,8 @@ It never writes: no message is received, no budget is spent, no record changes. 
 functions' environment variables name (stocksync_dev.cli.inspect_settings), a deployed one or a local one kept by
 ``stocksync replay --keep``.
 
-Exit status: 0 when it could read everything, 2 when the settings are incomplete.
+Exit status: 0 when it could read everything, 1 when an AWS call failed (one line names it), 2 when the settings
+are incomplete.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import sys
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from stocksync.dal import aws
 from stocksync.dal.audit_positions import AuditResults
@@ -31,7 +34,7 @@ from stocksync.logic.batch_budget import epoch_ms
 from stocksync.logic.explanation import StockHealth
 from stocksync.models.settings import Settings
 from stocksync.models.sku import from_ms
-from stocksync_dev.cli.inspect_settings import reference_now, settings_for
+from stocksync_dev.cli.inspect_settings import describe_aws_error, reference_now, settings_for
 from stocksync_dev.cli.stack_queues import QueueDepth, queue_depths
 
 COMMAND = "status"
@@ -63,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2
-    report = collect(settings, now=now)
+    try:
+        report = collect(settings, now=now)
+    except (ClientError, BotoCoreError) as error:
+        print(f"stocksync {COMMAND}: {describe_aws_error(error)}", file=sys.stderr)
+        return 1
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else describe(report))
     return 0
 
