@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from stocksync.dal import aws
 from stocksync_dev.cli import replay
 from stocksync_dev.cli.inspect_settings import describe_aws_error
 from stocksync_dev.cli.main import main
@@ -136,6 +137,7 @@ def test_status_counts_a_bad_record_in_the_reasoned_dead_letter_queue_and_leaves
     sample = json.loads((EVENTS / "order_events_sqs_batch.json").read_text())  # its second record is bad
     load_handler("order_events").lambda_handler(sample, FakeLambdaContext())
     capsys.readouterr()
+    calls = aws_operations()
     for _ in range(2):  # read-only: a second look finds the same letter
         assert main(["status", "--json"]) == 0
         status = json.loads(capsys.readouterr().out)
@@ -144,6 +146,31 @@ def test_status_counts_a_bad_record_in_the_reasoned_dead_letter_queue_and_leaves
         assert status["dead_letters"] == 1
     assert main(["status"]) == 0
     assert "dead letters: 1 in" in capsys.readouterr().out
+    assert main(["explain", "MUG-RED"]) == 0  # the sample's good record ordered 2 (no warehouse level yet)
+    explained = capsys.readouterr().out
+    assert "order web-100234: CREATED (events" in explained and "-> C 2" in explained
+    assert "I: unknown" in explained
+    assert set(calls) <= READ_OPERATIONS, set(calls) - READ_OPERATIONS
+
+
+# Every AWS operation status and explain may call: reads only (no receive, which hides and counts a message).
+READ_OPERATIONS = {
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "Scan",
+    "ListQueues",
+    "GetQueueAttributes",
+    "GetMetricData",
+}
+
+
+def aws_operations() -> list[str]:
+    """The operations the product's boto3 clients make from now on (clients made afresh, with a hook on each)."""
+    calls: list[str] = []
+    aws.reset_clients()
+    aws._session().events.register("before-call", lambda model, **_: calls.append(model.name))
+    return calls
 
 
 T0 = datetime(2026, 12, 4, 9, tzinfo=UTC)
