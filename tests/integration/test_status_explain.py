@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from stocksync.dal import aws
+from stocksync.dal import aws, batches_table
+from stocksync.models.push import BatchEntry, BatchRecord
 from stocksync_dev.cli import replay
 from stocksync_dev.cli.inspect_settings import describe_aws_error
 from stocksync_dev.cli.main import main
@@ -252,3 +253,26 @@ def test_an_aws_call_that_fails_is_one_clear_line_not_a_traceback(
 def test_an_endpoint_that_does_not_answer_asks_whether_the_kept_replay_still_runs() -> None:
     error = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
     assert describe_aws_error(error).endswith("is `stocksync replay --keep` still running?)")
+
+
+def test_a_skus_pushes_are_found_in_every_part_of_a_split_batch_record_newest_first(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = batches_table.split_blobs
+    monkeypatch.setattr(batches_table, "split_blobs", lambda entries: original(entries, limit=120))
+    table = batches_table.BatchesTable(aws.client("dynamodb"), aws_env["BATCHES_TABLE"])
+
+    def entry(rid: str, version: int) -> BatchEntry:
+        return BatchEntry(retailer_id=rid, value=version, version=version, visibility="published", computed_at=T0)
+
+    rows = [entry(f"SKU-{i:03d}", 1) for i in range(40)] + [entry("SKU-X", 1)]  # SKU-X lands in a later part
+    table.record(BatchRecord(handle="h-old", accepted_at=T0, entries=rows))
+    table.record(BatchRecord(handle="h-new", accepted_at=T0 + timedelta(minutes=1), entries=[entry("SKU-X", 2)]))
+    table.record(BatchRecord(handle="h-older", accepted_at=T0 - timedelta(days=2), entries=[entry("SKU-X", 1)]))
+    stored = table.load("h-old")
+    assert stored is not None and len(stored.entries) == 41
+    head = aws.client("dynamodb").get_item(TableName=aws_env["BATCHES_TABLE"], Key={"handle": {"S": "h-old"}})
+    assert int(head["Item"]["parts"]["N"]) > 1  # the record really is split
+
+    found = table.pushes_of("SKU-X", since=T0 - timedelta(hours=1))
+    assert [(push.handle, push.entry.version) for push in found] == [("h-new", 2), ("h-old", 1)]
