@@ -92,6 +92,7 @@ from stocksync_dev.cli.stack_settings import (
     deployment,
     function_logical_id,
 )
+from stocksync_dev.cli.stock_trace import StockTrace, hottest_sku
 from stocksync_dev.local.aws import BUS_SOURCES, LocalAws
 from stocksync_dev.local.template import load_template
 from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
@@ -475,6 +476,8 @@ def replay_scenario(
         )
         # From the first step on, as catalog_loop: what the deployment's functions asked of DynamoDB (0 with a feed).
         report["dynamodb_requests"] = requests.requests["dynamodb"]
+        # The hottest demand SKU's published vs true stock over the demand steps (tune --plot draws it).
+        report["stock_trace"] = player.trace.as_dict()
         if feed_rate is not None:
             report["feed"] = player.feed_figures()
         if keep is not None:
@@ -541,6 +544,7 @@ class ScenarioPlayer:
         self._levels = {sku.retailer_id: sku.warehouse for sku in scenario.skus}
         self._unshipped: Counter[str] = Counter()
         self.demand = DemandTally()
+        self.trace = StockTrace(hottest_sku(scenario), origin)
         self._requests = requests or RequestCounter()
         # Feed mode (replay_scenario says what it is): the feed's schedule, the feeds applied, and for every change
         # of what the warehouse can sell, the seconds until the feed that carries it (its staleness).
@@ -898,10 +902,13 @@ class ScenarioPlayer:
         while agenda:
             instant, kind, number, what = heapq.heappop(agenda)
             self._operate(until=instant)
+            self._trace()
             if kind == 0:
                 self._ship(waves.pop(instant))
+                self._trace()
                 continue
             sold_id = self._buyer(what, f"{prefix}-{number:05d}")
+            self._trace()
             if sold_id is None or spec.ship_after_minutes is None:
                 continue
             # The warehouse ships in waves (every ship_every_minutes from the window's start): the first wave at or
@@ -914,6 +921,11 @@ class ScenarioPlayer:
                 heapq.heappush(agenda, (wave, 0, 0, None))
             waves[wave].append((sold_id, what.retailer_id))
         self._operate(until=start + timedelta(minutes=spec.minutes))
+        self._trace()
+
+    def _trace(self) -> None:
+        """A point of the traced SKU when it changed: true stock below 0 is units sold that the warehouse lacks."""
+        self.trace.record(self._sim.now(), self._sim.available, self._sellable)
 
     def _buyer(self, arrival: Arrival, order_id: str) -> str | None:
         """One buyer wanting one unit: the platform sells what its catalog shows, the web shop what the warehouse
