@@ -71,7 +71,9 @@ def test_stock_series_are_hours_and_units_per_strategy() -> None:
     sku, series = stock_series(traces)
     assert sku == "HOT"
     assert list(series) == ["realtime", "daily_feed"]
-    assert series["realtime"].hours == [0.0, 0.5]
+    assert series["realtime"].hours == [0.0, 0.5, 1.0]  # run on to the last instant traced
+    assert series["realtime"].true == [5, 1, 1]
+    assert series["daily_feed"].hours == [0.0, 1.0]
     assert series["daily_feed"].true == [5, -1]
     with pytest.raises(ValueError, match="different SKUs"):
         stock_series({"a": {"retailer_id": "A", "points": []}, "b": {"retailer_id": "B", "points": []}})

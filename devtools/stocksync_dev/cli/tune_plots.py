@@ -68,6 +68,13 @@ def stock_series(traces: Mapping[str, dict[str, Any] | None]) -> tuple[str | Non
         for name, trace in traces.items()
         if trace and trace["points"]
     }
+    # A trace keeps a point only on change: every line runs on to the last instant any strategy traced.
+    end = max((line.hours[-1] for line in series.values()), default=0.0)
+    for line in series.values():
+        if line.hours[-1] < end:
+            line.hours.append(end)
+            line.published.append(line.published[-1])
+            line.true.append(line.true[-1])
     return (skus.pop() if skus else None), series
 
 
@@ -136,6 +143,8 @@ def write_plots(
 ) -> list[Path]:
     """Both PNGs into ``folder`` (created); the paths written."""
     pyplot = require_matplotlib()
+    from matplotlib import ticker  # noqa: PLC0415 - the optional extra, present once require_matplotlib returned
+
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     sku, series = stock_series(traces)
@@ -167,6 +176,8 @@ def write_plots(
                     axis.scatter(
                         [point.oversold], [point.undersold], marker="*", s=250, color="red", label="recommended"
                     )
+            axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+            axis.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
             axis.set_title(f"bucket {bucket}")
             axis.set_xlabel("over-sold units")
             axis.set_ylabel("under-sold units")
