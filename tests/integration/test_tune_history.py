@@ -17,6 +17,9 @@ from samcli.cli.types import CfnParameterOverridesType
 
 from stocksync_dev.cli import tune
 from stocksync_dev.cli.main import main
+from stocksync_dev.cli.order_history import measure, read_ledger_table
+from stocksync_dev.local.aws import LocalAws
+from tests.integration.test_order_events import deliver, publish
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 TARGET = 0.5
@@ -99,3 +102,47 @@ def test_bad_history_exits_2_before_anything_runs(tmp_path: Path, capsys: pytest
     path.write_text("order_id,placed_at,retailer_id,quantity\n")
     assert main(["tune", str(path)]) == 2
     assert f"{path}: the order history is empty" in capsys.readouterr().err
+
+
+# -- the deployed ledger -------------------------------------------------------------------------------------
+
+
+def shop_order(order_id: str, sku: str, quantity: int, occurred_at: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "state": "placed",
+        "channel": "webshop",
+        "items": [{"retailer_id": sku, "quantity": quantity}],
+        "occurred_at": occurred_at,
+    }
+
+
+def test_the_history_is_read_from_the_ledger_the_product_wrote(
+    local_aws: LocalAws, aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = aws_env["ORDERS_TABLE"]
+    assert main(["tune", "--ledger-table", table, "--json"]) == 2  # emptied by the fixture
+    assert f"--ledger-table {table}: the order history is empty" in capsys.readouterr().err
+
+    publish(
+        local_aws,
+        shop_order("web-1", "HOT", 2, "2026-11-27T09:10:00Z"),
+        shop_order("web-2", "CALM", 1, "2026-11-27T09:40:00Z"),
+    )
+    assert deliver(local_aws) == {"batchItemFailures": []}
+    sales = sorted(read_ledger_table(local_aws.client("dynamodb"), table), key=lambda sale: sale.order_id)
+    assert [(sale.order_id, sale.retailer_id, sale.quantity, sale.channel) for sale in sales] == [
+        ("web-1", "HOT", 2, "web"),
+        ("web-2", "CALM", 1, "web"),
+    ]
+    measured = measure(sales)
+    assert {sku: velocity.units for sku, velocity in measured.skus.items()} == {"HOT": 2, "CALM": 1}
+
+
+def test_a_ledger_table_that_cannot_be_read_exits_2(
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tune", "--ledger-table", "no-such-table", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "--ledger-table no-such-table: cannot be read" in captured.err

@@ -105,6 +105,15 @@ def test_a_ledger_export_is_read_typed_as_aws_dynamodb_scan_prints_it_or_plain(t
     assert read_history(plain) == expected
 
 
+def test_a_ledger_row_without_placed_at_is_timed_when_the_product_saw_it(tmp_path: Path) -> None:
+    item = {
+        **ledger_item("w1", "", "events", {"A": (1, 0, 0)}),
+        "placed_at": None,
+        "seen_at": "2026-11-27T10:05:00+00:00",
+    }
+    assert read_history(write(tmp_path, "l.json", [item]))[0].placed_at == datetime(2026, 11, 27, 10, 5, tzinfo=UTC)
+
+
 def test_a_history_is_told_from_a_scenario(tmp_path: Path) -> None:
     assert is_order_history(write(tmp_path, "h.csv", HEADER))
     assert is_order_history(write(tmp_path, "h.json", []))
@@ -138,7 +147,7 @@ def test_a_history_is_told_from_a_scenario(tmp_path: Path) -> None:
             {"Items": [{"order_id": {"S": "1"}, "lines": {"M": {}}, "part": {"N": "0"}}, {"lines": {"M": {}}}]},
             "Items[1].order_id",
         ),
-        ("h.json", [ledger_item("m1", "", "events", {"A": (1, 0, 0)})], "[0].placed_at: missing"),
+        ("h.json", [{**ledger_item("m1", "", "events", {"A": (1, 0, 0)}), "seen_at": None}], "[0].seen_at: missing"),
         ("h.json", [ledger_item("m1", "2026-11-27T09:15:00Z", "events", {"A": (-1, 0, 0)})], "[0].lines.A.ordered: -1"),
         ("h.json", "{oops", "not valid JSON"),
         ("h.json", {"rows": []}, "expected a list of order lines"),

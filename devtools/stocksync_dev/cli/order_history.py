@@ -14,9 +14,11 @@ Two inputs (README, "Tuning from an order history" documents both):
 * the product's own ledger (the orders table, dal/ledger_table.py), exported with
   ``aws dynamodb scan --table-name <OrdersTable> --output json > ledger.json`` (DynamoDB-typed items under
   ``Items``) or as plain items (a list of objects with ``lines``): each row's ``lines`` give the units ordered per
-  SKU (``ordered``, cancellations included: a cancelled unit was still wanted), its ``placed_at`` the time and its
+  SKU (``ordered``, cancellations included: a cancelled unit was still wanted), its ``placed_at`` the time (its
+  ``seen_at`` when the source gave none, as the product's velocity does) and its
   ``source`` the channel (``meta_commerce``: the platform, ``events``: elsewhere; ``warehouse`` rows, a notice
-  whose order was not seen yet, carry no lines and are skipped).
+  whose order was not seen yet, carry no lines and are skipped); or read from the deployed table itself with
+  ``--ledger-table <OrdersTable>`` (a Scan; boto3's usual configuration, ``AWS_ENDPOINT_URL`` for a local stack).
 
 Velocity is the product's: units per hour over the window, here the history's span in whole UTC hours (from the
 hour of the first order to the end of the hour of the last). An hour in which a SKU sold more than
@@ -201,7 +203,19 @@ def _read_json(path: Path, raw: Any) -> list[Sale]:
     return sales
 
 
-def _read_ledger(path: Path, items: list[Any], *, typed: bool) -> list[Sale]:
+def read_ledger_table(client: Any, table: str) -> list[Sale]:
+    """Every sale in a deployed ledger (the stack's orders table), read with a paginated Scan: on AWS, or on a
+    local stack when ``AWS_ENDPOINT_URL`` points boto3 at it. HistoryError when it holds none."""
+    items: list[Any] = []
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        items.extend(page.get("Items", []))
+    sales = _read_ledger(f"--ledger-table {table}", items, typed=True)
+    if not sales:
+        raise HistoryError(f"--ledger-table {table}: the order history is empty (no order lines in the ledger)")
+    return sales
+
+
+def _read_ledger(path: Path | str, items: list[Any], *, typed: bool) -> list[Sale]:
     sales = []
     for index, item in enumerate(items):
         where = f"{path} Items[{index}]" if typed else f"{path} [{index}]"
@@ -218,7 +232,10 @@ def _read_ledger(path: Path, items: list[Any], *, typed: bool) -> list[Sale]:
             raise HistoryError(f"{where}.lines: a map of retailer_id to counts")
         if not lines:
             continue  # a warehouse notice whose order was not seen yet: nothing sold by it
-        placed_at = _time(f"{where}.placed_at", row.get("placed_at"))
+        # The product's own rule for velocity (OrderObservation.reference_time): the order's time when its source
+        # gave one, else when the product first saw it.
+        time_field = "placed_at" if row.get("placed_at") else "seen_at"
+        placed_at = _time(f"{where}.{time_field}", row.get(time_field))
         source = row.get("source")
         channel: Channel | None = (
             "platform" if source == "meta_commerce" else "web" if source in ("events", "warehouse") else None
@@ -464,6 +481,7 @@ __all__ = [
     "is_order_history",
     "measure",
     "read_history",
+    "read_ledger_table",
     "read_stock",
     "scenario_from_history",
     "template_bucket_floors",

@@ -50,13 +50,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
 from stocksync_dev.cli.order_history import (
     DEFAULT_SEED,
     DEFAULT_SPIKE_FACTOR,
     HistoryError,
+    Sale,
     is_order_history,
     measure,
     read_history,
+    read_ledger_table,
     read_stock,
     scenario_from_history,
 )
@@ -410,6 +415,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "does not name are refused (default: each SKU starts with the units it sold over the history)",
     )
     history.add_argument(
+        "--ledger-table",
+        metavar="NAME",
+        help="read the history from a deployed ledger (the stack's orders table) with a Scan, instead of a file "
+        "(boto3's usual configuration; AWS_ENDPOINT_URL for a local stack)",
+    )
+    history.add_argument(
         "--spike-factor",
         type=float,
         default=DEFAULT_SPIKE_FACTOR,
@@ -449,19 +460,24 @@ def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] |
         raise TuneInputError(f"--target: a fraction in (0, 1), got {args.target:g}")
     if args.candidates < 1:
         raise TuneInputError(f"--candidates: at least 1, got {args.candidates}")
-    if not args.file.is_file():
+    if args.ledger_table is not None and args.file != DEFAULT_SCENARIO:
+        raise TuneInputError(f"--ledger-table: the history comes from the table; drop {args.file}")
+    if args.ledger_table is None and not args.file.is_file():
         raise TuneInputError(f"{args.file}: no such file")
-    if args.stock is not None and not is_order_history(args.file):
+    from_history = args.ledger_table is not None or is_order_history(args.file)
+    if args.stock is not None and not from_history:
         raise TuneInputError(f"--stock: only with an order history; {args.file} is a scenario (set its warehouse)")
-    if is_order_history(args.file):
+    if from_history:
+        source = str(args.file) if args.ledger_table is None else f"--ledger-table {args.ledger_table}"
         try:
-            measured = measure(read_history(args.file), spike_factor=args.spike_factor)
+            sales = read_history(args.file) if args.ledger_table is None else _ledger_sales(args.ledger_table)
+            measured = measure(sales, spike_factor=args.spike_factor)
             stock = read_stock(args.stock) if args.stock is not None else None
             scenario = scenario_from_history(
                 measured,
                 stock=stock,
                 seed=args.seed,
-                source=str(args.file),
+                source=source,
                 deployment_buckets=deployment_buckets(),
             )
         except HistoryError as error:
@@ -479,6 +495,13 @@ def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] |
             "format)"
         )
     return scenario, None
+
+
+def _ledger_sales(table: str) -> list[Sale]:
+    try:
+        return read_ledger_table(boto3.client("dynamodb"), table)
+    except (BotoCoreError, ClientError) as error:
+        raise TuneInputError(f"--ledger-table {table}: cannot be read ({error})") from None
 
 
 def _checked_outputs(args: argparse.Namespace) -> None:
