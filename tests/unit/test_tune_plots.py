@@ -61,6 +61,12 @@ def test_the_trace_keeps_a_point_only_when_a_value_changed() -> None:
     assert trace.as_dict() == {"retailer_id": "HOT", "points": [[0.0, 5, 5], [20.0, 5, 4], [30.0, 3, 4]]}
     assert StockTrace(None, origin).as_dict() is None
 
+    def gone(retailer_id: str) -> int:
+        raise KeyError(retailer_id)
+
+    trace.record(origin + timedelta(seconds=50), gone, lambda _sku: 4)
+    assert trace.points[-1] == (50.0, 0, 4)
+
 
 def test_stock_series_are_hours_and_units_per_strategy() -> None:
     traces = {

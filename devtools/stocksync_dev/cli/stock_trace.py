@@ -45,7 +45,11 @@ class StockTrace:
     def record(self, now: datetime, published: Callable[[str], int], true: Callable[[str], int]) -> None:
         if self.retailer_id is None:
             return
-        point = (published(self.retailer_id), true(self.retailer_id))
+        try:
+            shown = published(self.retailer_id)
+        except KeyError:
+            shown = 0  # the product is gone from the catalog (deleted): nobody can order it
+        point = (shown, true(self.retailer_id))
         if self.points and self.points[-1][1:] == point:
             return
         self.points.append((round((now - self._origin).total_seconds(), 3), *point))
