@@ -122,7 +122,7 @@ def test_without_matplotlib_plot_exits_2_naming_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it now raises ImportError
-    with pytest.raises(PlotUnavailableError, match="stocksync-dev\\[plot\\]"):
+    with pytest.raises(PlotUnavailableError, match=r"devtools\[plot\]"):
         require_matplotlib()
     assert main(["tune", "--plot", str(tmp_path / "plots"), "--json"]) == 2
     captured = capsys.readouterr()

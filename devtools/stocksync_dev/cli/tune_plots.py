@@ -8,7 +8,7 @@
   (over-sold units of that bucket's SKUs, under-sold units of them), the candidates no other beats on both joined
   (the frontier), and the recommended one marked.
 
-matplotlib is an optional extra (``pip install 'stocksync-dev[plot]'``): drawing PNG line plots by hand is not worth
+matplotlib is an optional extra (``pip install -e './devtools[plot]'``): drawing PNG line plots by hand is not worth
 it, and nothing else of the project needs it. The data series are plain functions, tested without it.
 """
 
@@ -22,7 +22,8 @@ from typing import Any
 
 from stocksync_dev.cli.scenario import Scenario
 
-INSTALL_HINT = "pip install 'stocksync-dev[plot]'"
+# stocksync-dev is installed from this repository, not from a package index (where the name could be anyone's).
+INSTALL_HINT = "pip install -e './devtools[plot]' (the plot extra of stocksync-dev, from the repository's root)"
 
 
 class PlotUnavailableError(RuntimeError):
