@@ -177,6 +177,9 @@ def write_plots(
                     axis.scatter(
                         [point.oversold], [point.undersold], marker="*", s=250, color="red", label="recommended"
                     )
+            # Units are whole: keep a collapsed range (every candidate at 0) from showing fractional ticks.
+            axis.set_xlim(-0.5, max(p.oversold for p in points) + 1)
+            axis.set_ylim(-0.5, max(p.undersold for p in points) + 1)
             axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
             axis.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
             axis.set_title(f"bucket {bucket}")
