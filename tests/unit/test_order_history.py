@@ -196,12 +196,26 @@ def test_an_hour_far_above_the_mean_is_a_spike_and_the_base_rate_is_the_other_ho
     rush = [sale(4 * 60 + 10 + minute) for minute in range(30)]  # 30 more in hour 4
     measured = measure(calm + rush, spike_factor=5)
     sku = measured.skus["A"]
-    assert sku.units_per_hour == pytest.approx(4.0)  # 40 units / 10 hours: 31 > 5 x 4 in hour 4
+    assert sku.units_per_hour == pytest.approx(4.0)  # 40 units / 10 hours: 31 in hour 4 > 5 x 1 in the others
     assert [(spike.hour, spike.units) for spike in sku.spikes] == [(4, 31)]
     assert sku.base_units_per_hour == pytest.approx(1.0)  # the other 9 hours, 1 unit each
     assert sku.spikes[0].factor == pytest.approx(31.0)
     # A higher factor finds none.
-    assert measure(calm + rush, spike_factor=10).skus["A"].spikes == ()
+    assert measure(calm + rush, spike_factor=31).skus["A"].spikes == ()
+
+
+def test_a_spike_is_measured_against_the_other_hours_not_a_mean_it_raises() -> None:
+    # 2 units an hour for 6 hours, 30 in hour 2: the mean over all (about 6.7) times 5 is above 30, the other
+    # hours' rate (2) times 5 is not.
+    sales = [sale(hour * 60 + minute) for hour in range(6) if hour != 2 for minute in (5, 35)]
+    sales += [sale(120 + minute) for minute in range(30)]
+    spikes = measure(sales, spike_factor=5).skus["A"].spikes
+    assert [(spike.hour, spike.units) for spike in spikes] == [(2, 30)]
+    assert spikes[0].factor == pytest.approx(15.0)
+
+
+def test_a_history_of_one_hour_has_no_spikes() -> None:
+    assert measure([sale(minute) for minute in range(40)]).skus["A"].spikes == ()
 
 
 def test_a_few_units_in_one_hour_of_a_slow_sku_are_not_a_spike() -> None:
@@ -369,3 +383,13 @@ def test_tune_refuses_negative_or_unparseable_rates_in_a_scenario(
     path = write(tmp_path, "sweep.json", base)
     assert main(["tune", str(path)]) == 2
     assert "settings.buckets.fast.sweep_rate" in capsys.readouterr().err
+
+
+def test_the_shipped_sample_history_measures_its_flash_sale() -> None:
+    folder = Path(__file__).resolve().parents[2] / "events" / "histories"
+    measured = measure(read_history(folder / "flash_sale_orders.csv"))
+    assert measured.hours == 6
+    red = measured.skus["SCARF-RED"]
+    assert (red.bucket, [spike.hour for spike in red.spikes]) == ("fast", [2])  # the 10:00 flash sale
+    scenario = scenario_from_history(measured, stock=read_stock(folder / "flash_sale_stock.csv"))
+    assert {sku.retailer_id for sku in scenario.skus} == {*measured.skus, "MUG-03"}  # MUG-03 sold nothing

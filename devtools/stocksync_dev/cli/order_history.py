@@ -22,7 +22,8 @@ Two inputs (README, "Tuning from an order history" documents both):
 
 Velocity is the product's: units per hour over the window, here the history's span in whole UTC hours (from the
 hour of the first order to the end of the hour of the last). An hour in which a SKU sold more than
-``spike_factor`` times its mean rate (and at least ``MIN_SPIKE_UNITS`` units) is a spike of that hour; the SKU's
+``spike_factor`` times its mean rate over the other hours (and at least ``MIN_SPIKE_UNITS`` units) is a spike of
+that hour; the SKU's
 base rate is then its rate over the other hours (its mean when it sold only in spikes, so it is never 0 outside
 them), each spike's factor that hour's units over the base rate. The platform share is the share of units sold on
 the platform when the history says; otherwise the scenario's default (0.5).
@@ -384,8 +385,12 @@ def measure(
     for retailer_id, counts in sorted(hourly.items()):
         units = sum(counts.values())
         mean = units / hours
+        # Each hour against the SKU's rate over the other hours: against the mean of all of them, the spike itself
+        # raises the bar it must clear (a 30-unit hour in six hours of 2 would not clear 5 x 7).
         spiking = {
-            hour: count for hour, count in counts.items() if count > spike_factor * mean and count >= MIN_SPIKE_UNITS
+            hour: count
+            for hour, count in counts.items()
+            if hours > 1 and count >= MIN_SPIKE_UNITS and count > spike_factor * (units - count) / (hours - 1)
         }
         calm_hours = hours - len(spiking)
         base = (units - sum(spiking.values())) / calm_hours if calm_hours else 0.0

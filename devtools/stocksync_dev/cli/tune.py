@@ -424,7 +424,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--spike-factor",
         type=float,
         default=DEFAULT_SPIKE_FACTOR,
-        help="an hour with more than this times a SKU's mean rate is a spike (default: %(default)s)",
+        help="an hour with more than this times a SKU's rate in the other hours is a spike (default: %(default)s)",
     )
     history.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help="the simulated buyers' seed (default: %(default)s)"
