@@ -125,6 +125,8 @@ def test_a_history_is_told_from_a_scenario(tmp_path: Path) -> None:
     ("name", "content", "named"),
     [
         ("h.csv", HEADER, "the order history is empty"),
+        ("h.csv", "", "the order history is empty"),
+        ("h.json", " \n", "the order history is empty"),
         ("h.json", [], "the order history is empty"),
         ("h.json", {"Items": []}, "the order history is empty"),
         ("h.csv", "order_id,retailer_id,quantity\n1,A,1\n", "no column placed_at"),

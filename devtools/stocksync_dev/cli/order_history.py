@@ -153,6 +153,8 @@ def read_history(path: Path) -> list[Sale]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise HistoryError(f"{path}: cannot be read ({error})") from None
+    if not text.strip():
+        raise HistoryError(f"{path}: the order history is empty (the file is empty)")
     if path.suffix.lower() == ".csv":
         sales = _read_csv(path, text)
     else:
