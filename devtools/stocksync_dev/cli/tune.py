@@ -407,6 +407,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_SCENARIO,
         help="a scenario with a demand step, or an order history (.csv, or .json without steps) (default: %(default)s)",
     )
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=DEFAULT_TARGET,
+        help="over-sold units allowed per unit sold, a fraction in (0, 1) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=DEFAULT_CANDIDATES,
+        help="replays the tuned search may make, at least 1 (default: %(default)s)",
+    )
     history = parser.add_argument_group("an order history")
     history.add_argument(
         "--stock",
@@ -435,19 +448,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config-env", metavar="NAME", help="the samconfig environment ([NAME.deploy.parameters]), with --samconfig"
-    )
-    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    parser.add_argument(
-        "--target",
-        type=float,
-        default=DEFAULT_TARGET,
-        help="over-sold units allowed per unit sold, a fraction in (0, 1) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--candidates",
-        type=int,
-        default=DEFAULT_CANDIDATES,
-        help="replays the tuned search may make, at least 1 (default: %(default)s)",
     )
     parser.set_defaults(run=run)
     return parser
