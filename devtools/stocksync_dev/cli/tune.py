@@ -532,6 +532,8 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     progress = sys.stderr.isatty() and not args.json
+    if progress and history is not None:
+        print(f"history: {json.dumps(history, sort_keys=True)}; replaying it per strategy", file=sys.stderr)
     replayed: list[tuple[str, Scenario, dict[str, Any]]] = []  # for --plot: each replay's trace and demand per SKU
 
     def evaluate(name: str, candidate: Scenario, feed_rate: str | None = None) -> Outcome:
