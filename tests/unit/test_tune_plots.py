@@ -129,3 +129,26 @@ def test_without_matplotlib_plot_exits_2_naming_the_extra(
     assert captured.out == ""
     assert INSTALL_HINT in captured.err
     assert not (tmp_path / "plots").exists()
+
+
+def test_tune_s_replays_are_split_into_strategy_panels_and_candidate_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stocksync_dev.cli import tune_plots
+
+    base = parse_scenario(SCENARIO)
+    other = parse_scenario({**SCENARIO, "settings": {"default_bucket": "slow"}})
+    trace = {"retailer_id": "HOT", "points": [[0, 5, 5]]}
+    demand = {"by_sku": {"HOT": {"over_sold": 1, "under_sold": 0}, "CALM": {"over_sold": 0, "under_sold": 2}}}
+    replayed = [
+        ("realtime", base, {"trace": {**trace, "points": [[0, 1, 1]]}, "demand": demand}),
+        ("candidate 1: fast threshold 3", base, {"trace": trace, "demand": demand}),
+        ("candidate 2: fast threshold 0", other, {"trace": {**trace, "points": [[0, 2, 2]]}, "demand": demand}),
+    ]
+    drawn: dict[str, object] = {}
+    monkeypatch.setattr(tune_plots, "write_plots", lambda folder, traces, frontier: drawn.update(t=traces, f=frontier))
+    tune_plots.plot_replays(Path("unused"), replayed, other, ("realtime", "tuned"), "medium")
+    assert drawn["t"] == {"realtime": {**trace, "points": [[0, 1, 1]]}, "tuned": {**trace, "points": [[0, 2, 2]]}}
+    frontier = drawn["f"]
+    assert isinstance(frontier, dict)
+    assert [(p.label, p.recommended) for p in frontier["fast"]] == [("candidate 1", False), ("candidate 2", True)]
+    # CALM has no bucket of its own: the scenario's default (medium, then slow for candidate 2) places it.
+    assert set(frontier) == {"fast", "medium", "slow"}

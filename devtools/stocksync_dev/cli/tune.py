@@ -69,13 +69,7 @@ from stocksync_dev.cli.parameter_names import bucket_parameter, setting_paramete
 from stocksync_dev.cli.replay import _logs_to_stderr, deployment_buckets, replay_scenario
 from stocksync_dev.cli.samconfig_writer import SamconfigError, updated_text, write_parameter_overrides
 from stocksync_dev.cli.scenario import DemandStep, Scenario, ScenarioError, load_scenario
-from stocksync_dev.cli.tune_plots import (
-    PlotUnavailableError,
-    bucket_of,
-    frontier_points,
-    require_matplotlib,
-    write_plots,
-)
+from stocksync_dev.cli.tune_plots import PlotUnavailableError, plot_replays, require_matplotlib
 from stocksync_dev.local.template import REPO_ROOT, load_template
 
 COMMAND = "tune"
@@ -586,20 +580,7 @@ def _write_extras(
 ) -> int:
     """--plot and --samconfig after the table (checked before the replays; 2 if one fails now all the same)."""
     if args.plot is not None:
-        traces = {name: figures["trace"] for name, _scenario, figures in replayed if name in STRATEGIES}
-        candidates = [(name, scenario, figures) for name, scenario, figures in replayed if name not in STRATEGIES]
-        chosen_index = next((index for index, (_n, scenario, _f) in enumerate(candidates) if scenario == chosen), 0)
-        if candidates:
-            traces["tuned"] = candidates[chosen_index][2]["trace"]
-        default = _template_default_bucket()
-        frontier = frontier_points(
-            [
-                (name.split(":")[0], bucket_of(scenario, default), (figures["demand"] or {}).get("by_sku", {}))
-                for name, scenario, figures in candidates
-            ],
-            chosen_index,
-        )
-        for path in write_plots(args.plot, traces, frontier):
+        for path in plot_replays(args.plot, replayed, chosen, STRATEGIES, _template_default_bucket()):
             print(f"wrote {path}", file=sys.stderr)
     if args.samconfig is not None:
         try:

@@ -195,6 +195,31 @@ def write_plots(
     return written
 
 
+def plot_replays(
+    folder: Path,
+    replayed: Sequence[tuple[str, Scenario, Mapping[str, Any]]],
+    chosen: Scenario,
+    strategies: Sequence[str],
+    default_bucket: str,
+) -> list[Path]:
+    """tune's replays drawn: ``replayed`` is every replay in order as (name, scenario, {"trace": the report's
+    stock_trace, "demand": its demand figures}), the fixed strategies by their names, the rest the tuned search's
+    candidates; ``chosen`` the candidate it recommends (the ``tuned`` panel and the starred point)."""
+    traces = {name: figures["trace"] for name, _scenario, figures in replayed if name in strategies}
+    candidates = [(name, scenario, figures) for name, scenario, figures in replayed if name not in strategies]
+    chosen_index = next((index for index, (_n, scenario, _f) in enumerate(candidates) if scenario == chosen), 0)
+    if candidates:
+        traces["tuned"] = candidates[chosen_index][2]["trace"]
+    frontier = frontier_points(
+        [
+            (name.split(":")[0], bucket_of(scenario, default_bucket), (figures["demand"] or {}).get("by_sku", {}))
+            for name, scenario, figures in candidates
+        ],
+        chosen_index,
+    )
+    return write_plots(folder, traces, frontier)
+
+
 __all__ = [
     "INSTALL_HINT",
     "FrontierPoint",
@@ -202,6 +227,7 @@ __all__ = [
     "StockSeries",
     "bucket_of",
     "frontier_points",
+    "plot_replays",
     "require_matplotlib",
     "stock_series",
     "write_plots",
