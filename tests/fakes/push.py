@@ -145,9 +145,9 @@ class MemoryBudget:
         )
         return granted
 
-    def release(self, holder: str) -> None:
+    def release(self, holder: str, *, unused: int = 0) -> None:
         self.released.append(holder)
-        self.state = self.state.released(holder)
+        self.state = self.state.released(holder, unused=unused, slot_ms=self.pace.slot_ms)
 
     def block_until(self, until: datetime) -> None:
         self.state = replace(self.state, window=self.window.blocked_until(epoch_ms(until)))
@@ -164,7 +164,7 @@ class MemoryBatches:
     def record(self, record: BatchRecord) -> None:
         if self.fail_record:
             raise RuntimeError("table unavailable")
-        self.records[record.handle] = record
+        self.records[record.store_key] = record
 
     def load(self, handle: str) -> BatchRecord | None:
         return self.records.get(handle)

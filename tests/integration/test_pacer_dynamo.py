@@ -62,3 +62,19 @@ def test_two_runs_racing_for_the_last_open_slot_never_both_get_it(local_aws: Loc
     assert raced[0].calls == 1
     assert granted.calls == 0
     assert len(a.state().window.call_times_ms) == 3
+
+
+def test_calls_granted_but_never_made_are_given_back_with_the_lease(
+    local_aws: LocalAws, aws_env: dict[str, str]
+) -> None:
+    first, later = budget(local_aws, aws_env), budget(local_aws, aws_env)
+    granted = first.acquire_slots(9000, preferred_size=3000, now=T0, holder="a", lease_seconds=60)
+    assert granted.calls == 3
+    first.release("a", unused=2)  # one call made, then the run stopped (a throttle, a failure)
+    state = later.state()
+    assert (state.holder, len(state.window.call_times_ms)) == ("", 1)
+    # The two slots are the rate's again: a run at the same instant gets them.
+    assert later.acquire_slots(9000, preferred_size=3000, now=T0, holder="b", lease_seconds=60).calls == 2
+    # A run whose lease lapsed and was taken gives nothing back: the new holder's grant counted on the log.
+    first.release("a", unused=2)
+    assert len(later.state().window.call_times_ms) == 3

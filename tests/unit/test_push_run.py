@@ -179,15 +179,54 @@ def test_a_call_without_a_handle_sends_its_rows_again() -> None:
 
 
 @pytest.mark.parametrize("what", ["record", "verify"])
-def test_a_batch_that_cannot_be_scheduled_for_verification_is_sent_again(what: str) -> None:
+def test_an_accepted_batch_that_cannot_be_recorded_comes_back_with_its_handle_and_is_never_sent_again(
+    what: str,
+) -> None:
+    """The platform took the call; recording it (or scheduling its check) failed. The rows go back to the push queue
+    carrying the handle, and the next run records and schedules them without a call: one call for the rows."""
     rig = Rig(3)
     if what == "record":
         rig.batches.fail_record = True
     else:
         rig.verify_queue.fail = lambda body: True
     outcome = rig.pusher.push(pushes(3))
-    assert outcome.failed_record_ids == ["m0", "m1", "m2"]
-    assert outcome.calls == 0
+    assert (outcome.failed_record_ids, outcome.calls, outcome.handed_over) == ([], 1, 3)
+    [handle] = outcome.handles
+    # Recorded under the handle only when the verify send was what failed: a record nothing will check (it expires).
+    assert list(rig.batches.records) == ([handle] if what == "verify" else []) and rig.verify_queue.sent == []
+    assert [body["handle"] for body in rig.push_queue.bodies] == [handle] * 3
+
+    rig.batches.fail_record = False
+    rig.verify_queue.fail = lambda body: False
+    back = [ReceivedPush(f"r{i}", QueuedPush.model_validate(body)) for i, body in enumerate(rig.push_queue.bodies)]
+    again = rig.pusher.push(back)
+    assert (again.calls, again.recorded_late, again.failed_record_ids) == (0, 3, [])
+    assert len(rig.catalog.calls) == 1
+    [(key, record)] = [(key, record) for key, record in rig.batches.records.items() if key != handle]
+    assert record.handle == handle and key.startswith(f"{handle}#late-")
+    assert [(e.retailer_id, e.value, e.version) for e in record.entries] == [(f"S{i:05d}", i % 7, 1) for i in range(3)]
+    assert rig.verify_queue.bodies == [{"handle": handle, "record": key, "attempt": 1}]
+
+
+def test_accepted_rows_that_cannot_be_handed_back_either_are_reported_failed_with_the_reason() -> None:
+    rig = Rig(2)
+    rig.batches.fail_record = True
+    rig.push_queue.fail = lambda body: body["retailer_id"] == "S00001"
+    outcome = rig.pusher.push(pushes(2))
+    assert (outcome.handed_over, outcome.failed_record_ids) == (1, ["m1"])
+    assert outcome.failure_reasons["m1"].endswith("not recorded: RuntimeError: table unavailable")
+
+
+def test_rows_carrying_a_handle_that_still_cannot_be_recorded_come_back_without_a_call() -> None:
+    rig = Rig(2)
+    carried = [
+        ReceivedPush(p.record_id, p.message.model_copy(update={"handle": "h-9", "accepted_at": T0, "sent_at": T0}))
+        for p in pushes(2)
+    ]
+    rig.batches.fail_record = True
+    outcome = rig.pusher.push(carried)
+    assert (outcome.failed_record_ids, rig.catalog.calls) == (["m0", "m1"], [])
+    assert outcome.failure_reasons["m0"] == "batch h-9 not recorded: RuntimeError: table unavailable"
 
 
 def test_unknown_skus_are_dead_lettered_and_feed_served_skus_left_to_the_feed() -> None:
@@ -314,3 +353,32 @@ def test_the_first_status_check_follows_the_observed_processing_times_and_falls_
     rig.pusher._verify_timing = Timing(RuntimeError("table unavailable"))
     assert rig.pusher.push(pushes(3)).calls == 1  # the batch still goes out, checked after VerifyDelaySeconds
     assert rig.verify_queue.sent == [({"handle": "h1", "attempt": 1}, 60)]
+
+
+def test_calls_granted_but_never_made_go_back_to_the_hour_when_a_throttle_ends_the_run() -> None:
+    """Three calls granted (the burst), the second throttled: it was sent (the platform may count it), the third
+    never was. The hour's log keeps two calls and the rate gets the third slot back."""
+    rig = Rig(9000)
+    rig.catalog.failures = [None, GraphThrottledError("(#80014) too many calls", retry_after_seconds=60, usage=None)]
+    slot_ms = rig.budget.pace.slot_ms
+    outcome = rig.pusher.push(pushes(9000))
+    assert (outcome.calls_made, outcome.calls_returned) == (2, 1)
+    assert rig.budget.window.call_times_ms == (epoch_ms(T0),) * 2
+    assert rig.budget.state.next_slot_ms == epoch_ms(T0) + 2 * slot_ms
+    assert rig.budget.state.holder == ""
+
+
+def test_calls_granted_to_a_run_that_fails_before_making_them_go_back_to_the_hour() -> None:
+    """A failure before the first call (here: sending the rows no slot carries back to the queue) used to keep the
+    run's calls reserved for the whole hour."""
+    rig = Rig(16_000)  # three calls of 5,000 granted; 1,000 rows wait
+
+    def unreachable(bodies: object, *, delay_seconds: int = 0) -> object:
+        raise ConnectionError("sqs unreachable")
+
+    rig.push_queue.send = unreachable  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        rig.pusher.push(pushes(16_000))
+    assert rig.catalog.calls == []
+    assert rig.budget.window.call_times_ms == ()
+    assert (rig.budget.state.holder, rig.budget.state.next_slot_ms) == ("", epoch_ms(T0))

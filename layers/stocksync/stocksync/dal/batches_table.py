@@ -109,15 +109,18 @@ class BatchesTable:
         self._table = table
 
     def record(self, record: BatchRecord) -> None:
+        """Write the record under ``record.store_key`` (the handle, or the key of a late-recorded part)."""
         blobs = split_blobs(record.entries) if record.entries else [encode_entries([])]
         expires = int((record.accepted_at + RETENTION).timestamp())
+        key = record.store_key
         for index, blob in enumerate(blobs[1:], start=1):
             self._client.put_item(
                 TableName=self._table,
-                Item=encode({"handle": f"{record.handle}#part{index}", "entries": blob, TTL_ATTRIBUTE: expires}),
+                Item=encode({"handle": f"{key}#part{index}", "entries": blob, TTL_ATTRIBUTE: expires}),
             )
         head = {
-            "handle": record.handle,
+            "handle": key,
+            "graph_handle": record.handle if record.key else None,
             "accepted_at_ms": _ms(record.accepted_at),
             "sent_at_ms": _ms(record.sent_at) if record.sent_at else None,
             "entry_count": len(record.entries),
@@ -129,6 +132,7 @@ class BatchesTable:
         self._client.put_item(TableName=self._table, Item=encode(head))
 
     def load(self, handle: str) -> BatchRecord | None:
+        """The record stored under ``handle`` (a handle, or a ``BatchRecord.key``)."""
         answer = self._client.get_item(TableName=self._table, Key=encode({"handle": handle}), ConsistentRead=True)
         if "Item" not in answer:
             return None
@@ -137,8 +141,10 @@ class BatchesTable:
         part_keys = [f"{handle}#part{index}" for index in range(1, int(head["parts"]))]
         blobs.extend(self._part_blobs(part_keys))
         entries = [entry for blob in blobs for entry in decode_entries(blob)]
+        graph_handle = head.get("graph_handle")
         return BatchRecord(
-            handle=handle,
+            handle=str(graph_handle) if graph_handle else handle,
+            key=handle if graph_handle else None,
             accepted_at=_from_ms(int(head["accepted_at_ms"])),
             sent_at=_from_ms(int(head["sent_at_ms"])) if head.get("sent_at_ms") is not None else None,
             entries=entries,

@@ -85,11 +85,12 @@ class DynamoCallBudget:
                 return granted
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
 
-    def release(self, holder: str) -> None:
-        """Give the lease back once the holder's calls are sent (nothing if another run holds it by now)."""
+    def release(self, holder: str, *, unused: int = 0) -> None:
+        """Give the lease back once the holder's calls are sent (nothing if another run holds it by now), and the
+        ``unused`` calls of its grant that were never made with it (``PacerState.released``)."""
         for _ in range(_CONFLICT_RETRIES):
             state, revision = self._load()
-            after = state.released(holder)
+            after = state.released(holder, unused=unused, slot_ms=self.pace.slot_ms)
             if after is state or self._store(after, revision):
                 return
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
@@ -116,6 +117,7 @@ class DynamoCallBudget:
             next_slot_ms=int(item.get("next_slot_ms", 0)),
             holder=str(item.get("holder", "")),
             held_until_ms=int(item.get("held_until_ms", 0)),
+            reserved_at_ms=int(item.get("reserved_at_ms", 0)),
         )
         return state, int(item.get("revision", 0))
 
@@ -127,6 +129,7 @@ class DynamoCallBudget:
             "blocked_until_ms": window.blocked_until_ms,
             "next_slot_ms": state.next_slot_ms,
             "held_until_ms": state.held_until_ms,
+            "reserved_at_ms": state.reserved_at_ms,
         }
         if state.holder:
             item["holder"] = state.holder

@@ -63,6 +63,8 @@ class PacerState:
     next_slot_ms: int = 0
     holder: str = ""
     held_until_ms: int = 0
+    # When the holder's calls were logged (the grant's time): the log entries ``released`` may give back.
+    reserved_at_ms: int = 0
 
     def held_by_other(self, holder: str, now_ms: int) -> bool:
         return bool(self.holder) and self.holder != holder and now_ms < self.held_until_ms
@@ -90,11 +92,25 @@ class PacerState:
             next_slot_ms=max(self.next_slot_ms, now_ms) + calls * pace.slot_ms,
         )
 
-    def leased(self, holder: str, until_ms: int) -> PacerState:
-        return replace(self, holder=holder, held_until_ms=until_ms)
+    def leased(self, holder: str, until_ms: int, reserved_at_ms: int = 0) -> PacerState:
+        return replace(self, holder=holder, held_until_ms=until_ms, reserved_at_ms=reserved_at_ms)
 
-    def released(self, holder: str) -> PacerState:
-        return replace(self, holder="", held_until_ms=0) if self.holder == holder else self
+    def released(self, holder: str, *, unused: int = 0, slot_ms: int = 0) -> PacerState:
+        """The lease given back, with the ``unused`` calls of its grant that were never made (a throttle stopped
+        the run, or it failed before them): out of the hour's log and their slots back to the rate, so the hour
+        keeps the calls the platform did not see. Only while ``holder`` still holds the lease: after it lapsed,
+        another run may have been granted calls counting on these entries, and the run that gives back late
+        cannot know."""
+        if self.holder != holder:
+            return self
+        log = list(self.window.call_times_ms)
+        returned = 0
+        while returned < unused and self.reserved_at_ms in log:
+            del log[len(log) - 1 - log[::-1].index(self.reserved_at_ms)]
+            returned += 1
+        window = CallWindow(tuple(log), self.window.blocked_until_ms)
+        next_slot_ms = self.next_slot_ms - returned * slot_ms
+        return replace(self, window=window, next_slot_ms=next_slot_ms, holder="", held_until_ms=0, reserved_at_ms=0)
 
 
 def plan_slots(rows: int, *, open_slots: int, preferred_size: int) -> tuple[int, int]:
@@ -123,7 +139,7 @@ def grant_slots(
     calls, size = plan_slots(rows, open_slots=state.open_slots(pace, now_ms), preferred_size=preferred_size)
     after = state.with_calls(calls, pace, now_ms)
     if calls:
-        after = after.leased(holder, now_ms + lease_ms)
+        after = after.leased(holder, now_ms + lease_ms, reserved_at_ms=now_ms)
     wait = 0.0
     if calls * size < rows:
         wait = (after.next_open_ms(pace, now_ms) - now_ms) / 1000

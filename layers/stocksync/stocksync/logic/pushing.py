@@ -22,6 +22,7 @@ back, and verify confirms a version at most once.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections import Counter
@@ -66,7 +67,7 @@ class CallBudget(Protocol):
         self, rows: int, *, preferred_size: int, now: datetime, holder: str, lease_seconds: float
     ) -> CallGrant: ...
 
-    def release(self, holder: str) -> None: ...
+    def release(self, holder: str, *, unused: int = 0) -> None: ...
 
     def block_until(self, until: datetime) -> None: ...
 
@@ -124,6 +125,8 @@ class PushOutcome:
     received: int = 0
     pushed: int = 0  # rows in calls the platform accepted
     calls: int = 0  # accepted items_batch calls
+    calls_made: int = 0  # items_batch calls sent, accepted or not (the platform may count each)
+    calls_returned: int = 0  # calls granted to this run but never made: given back to the hour's budget
     single_updates: int = 0
     superseded: int = 0
     already_confirmed: int = 0
@@ -135,9 +138,32 @@ class PushOutcome:
     oldest_waiting_age_seconds: float = 0.0  # the oldest row this run sent back to wait for a later slot
     next_slot_seconds: float = 0.0  # when the rows sent back will be looked at again
     slots_used_in_hour: int = 0  # calls in the trailing hour after this run's
+    # Rows a call carried that the platform accepted, sent back to the push queue with their handle because
+    # recording the batch failed; and rows that came back so and were recorded now (no call made for them).
+    handed_over: int = 0
+    recorded_late: int = 0
     failed_record_ids: list[str] = field(default_factory=list)
+    # Why each failed record failed: its dead letter's reason if this was its last try (integrations/sqs_batch.py).
+    failure_reasons: dict[str, str] = field(default_factory=dict)
     errors_by_code: Counter[str] = field(default_factory=Counter)
     handles: list[str] = field(default_factory=list)
+
+    def fail(self, pushes: Iterable[ReceivedPush], reason: str) -> None:
+        """SQS must deliver these records again; ``reason`` says why, should this have been their last try."""
+        for push in pushes:
+            self.failed_record_ids.append(push.record_id)
+            self.failure_reasons[push.record_id] = reason
+
+
+def failure_reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+def late_record_key(handle: str, rows: Sequence[ReceivedPush]) -> str:
+    """The batches-table key of rows of batch ``handle`` recorded late: the same rows always get the same key (a
+    redelivery writes the same record again), another group of the same batch another key."""
+    content = "\n".join(sorted(f"{p.retailer_id}\t{p.message.version}" for p in rows))
+    return f"{handle}#late-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
 def queue_delay(seconds: float) -> int:
@@ -193,6 +219,11 @@ class Pusher:
     def push(self, received: Sequence[ReceivedPush], *, lease_seconds: float = 900.0) -> PushOutcome:
         """``lease_seconds``: how long this run may hold the pusher's lease (the invocation's remaining time)."""
         outcome = PushOutcome(received=len(received))
+        self._check_delay = None
+        carried = [push for push in received if push.message.handle is not None]
+        if carried:
+            self._record_late(carried, outcome)
+            received = [push for push in received if push.message.handle is None]
         newest, duplicates = coalesce(received)
         states = self._states.get_states(p.retailer_id for p in newest)
         selection = select(newest, states, self._config.feed_buckets)
@@ -203,7 +234,6 @@ class Pusher:
             self._reject(push, f"retailer_id: no SKU record for {push.retailer_id!r}", outcome)
         rows = send_order(selection.to_send)
         outcome.urgent = sum(1 for push in rows if push.message.urgent)
-        self._check_delay = None
         if rows:
             self._batch(rows, states, outcome, lease_seconds)
         return outcome
@@ -228,7 +258,11 @@ class Pusher:
         try:
             self._send(rows, states, outcome, granted, now)
         finally:
-            self._budget.release(holder)
+            # Calls granted but never made (a throttle ended the run, or it failed before them) go back to the hour:
+            # the platform never saw them. Given back with the lease, in the write that releases it anyway.
+            unused = max(0, granted.calls - outcome.calls_made)
+            self._budget.release(holder, unused=unused)
+            outcome.calls_returned = unused
 
     def _send(
         self,
@@ -253,6 +287,7 @@ class Pusher:
             self._requeue(waiting, granted.retry_after_seconds, outcome)
         for index, call in enumerate(calls):
             sent_at = self._now()
+            outcome.calls_made += 1
             try:
                 result = self._catalog.items_batch(
                     self._config.catalog_id,
@@ -265,7 +300,7 @@ class Pusher:
                 return
             except GraphApiError as error:
                 outcome.errors_by_code[error_code(error)] += 1
-                outcome.failed_record_ids.extend(p.record_id for p in call)
+                outcome.fail(call, failure_reason(error))
                 continue
             self._accepted(call, result, outcome, sent_at)
 
@@ -283,33 +318,103 @@ class Pusher:
             return
         if not result.handles:  # nothing was ingested although the rows were not refused: send them again
             outcome.errors_by_code["no_handle"] += 1
-            outcome.failed_record_ids.extend(p.record_id for p in sent)
+            outcome.fail(sent, "no_handle: the platform returned no handle for rows it did not refuse")
             return
         handle = result.handles[0]
+        accepted_at = self._now()
+        outcome.calls += 1
+        outcome.pushed += len(sent)
+        outcome.handles.append(handle)
+        error = self._record_and_schedule(handle, sent, accepted_at=accepted_at, sent_at=sent_at)
+        if error is not None:
+            # The platform has the rows: sending them again would be a second call for the same rows (and, on a
+            # failure that lasts, one more on every redelivery). Hand them back with their handle instead, so the
+            # next run records the batch and schedules its check without a call (docs/push.md).
+            outcome.errors_by_code["record_batch"] += 1
+            self._hand_over(
+                handle=handle, rows=sent, accepted_at=accepted_at, sent_at=sent_at, error=error, outcome=outcome
+            )
+
+    def _record_and_schedule(
+        self,
+        handle: str,
+        rows: Sequence[ReceivedPush],
+        *,
+        accepted_at: datetime,
+        sent_at: datetime | None,
+        key: str | None = None,
+    ) -> Exception | None:
+        """Record the accepted batch with its exact rows and schedule its first check; the error when either fails
+        (then nothing would ever verify the rows)."""
         record = BatchRecord(
             handle=handle,
-            accepted_at=self._now(),
+            key=key,
+            accepted_at=accepted_at,
             sent_at=sent_at,
-            entries=[BatchEntry.from_message(p.message) for p in sent],
+            entries=[BatchEntry.from_message(p.message.unsent()) for p in rows],
         )
         try:
             self._batches.record(record)
             receipt = self._verify_queue.send(
-                [VerifyMessage(handle=handle).model_dump(exclude_none=True)], delay_seconds=self._first_check_delay()
+                [VerifyMessage(handle=handle, record=key).body()], delay_seconds=self._first_check_delay()
             )
-            scheduled = receipt.ok
-        except Exception:  # any failure here leaves the handle unverified, whatever its cause
-            logger.exception("recording the batch or scheduling its verification failed", extra={"handle": handle})
-            scheduled = False
-        if not scheduled:
-            # Unverified rows would never be confirmed: send them again (a repeat is harmless, see module doc).
-            logger.error("batch sent but not scheduled for verification", extra={"handle": handle})
-            outcome.errors_by_code["verify_enqueue"] += 1
-            outcome.failed_record_ids.extend(p.record_id for p in sent)
-            return
-        outcome.calls += 1
-        outcome.pushed += len(sent)
-        outcome.handles.append(handle)
+            if not receipt.ok:
+                raise RuntimeError(f"the verify queue refused the check: {receipt.failed[0][1]}")
+        except Exception as error:  # any failure here leaves the handle unverified, whatever its cause
+            logger.exception(
+                "recording the batch or scheduling its verification failed", extra={"handle": handle, "key": key}
+            )
+            return error
+        return None
+
+    def _hand_over(
+        self,
+        *,
+        handle: str,
+        rows: Sequence[ReceivedPush],
+        accepted_at: datetime,
+        sent_at: datetime,
+        error: Exception,
+        outcome: PushOutcome,
+    ) -> None:
+        """Send accepted rows back to the push queue carrying their handle; a row that cannot be sent back is
+        reported failed (SQS redelivers it without the handle: the one case left where it is sent twice)."""
+        carried = [
+            p.message.model_copy(update={"handle": handle, "accepted_at": accepted_at, "sent_at": sent_at})
+            for p in rows
+        ]
+        try:
+            receipt = self._push_queue.send([message.body() for message in carried], delay_seconds=1)
+            unsent = {body["retailer_id"] for body, _reason in receipt.failed}
+        except Exception:
+            logger.exception("could not hand accepted rows back to the push queue", extra={"handle": handle})
+            unsent = {p.retailer_id for p in rows}
+        logger.error(
+            "batch accepted but not recorded: rows handed back with their handle",
+            extra={"handle": handle, "rows": len(rows), "not_handed_back": len(unsent)},
+        )
+        outcome.handed_over += len(rows) - len(unsent)
+        outcome.fail(
+            [p for p in rows if p.retailer_id in unsent], f"batch {handle} not recorded: {failure_reason(error)}"
+        )
+
+    def _record_late(self, carried: Sequence[ReceivedPush], outcome: PushOutcome) -> None:
+        """Rows an earlier run sent in an accepted batch but could not record: record them under their handle and
+        schedule the check, with no call; on a failure they come back (still carrying the handle)."""
+        groups: dict[str, list[ReceivedPush]] = {}
+        for push in carried:
+            groups.setdefault(str(push.message.handle), []).append(push)
+        for handle, rows in groups.items():
+            first = rows[0].message
+            accepted_at = first.accepted_at or self._now()
+            error = self._record_and_schedule(
+                handle, rows, accepted_at=accepted_at, sent_at=first.sent_at, key=late_record_key(handle, rows)
+            )
+            if error is None:
+                outcome.recorded_late += len(rows)
+            else:
+                outcome.errors_by_code["record_batch"] += 1
+                outcome.fail(rows, f"batch {handle} not recorded: {failure_reason(error)}")
 
     def _first_check_delay(self) -> int:
         """Read once per run: the calls of one run share the estimate."""
@@ -357,7 +462,7 @@ class Pusher:
                 if classify_item_error(error.message).permanent:
                     self._item_failed(push, error.message, outcome)
                 else:
-                    outcome.failed_record_ids.append(push.record_id)
+                    outcome.fail([push], failure_reason(error))
                 continue
             moment = self._now()
             self._confirmations.confirm_pushes(
@@ -378,7 +483,7 @@ class Pusher:
         unsent = {body["retailer_id"] for body, _reason in receipt.failed}
         for push in rows:
             if push.retailer_id in unsent:
-                outcome.failed_record_ids.append(push.record_id)
+                outcome.fail([push], "could not send the row back to the push queue to wait for its slot")
             else:
                 outcome.deferred += 1
 
@@ -389,7 +494,7 @@ class Pusher:
             self._dead_letters.send(source=SOURCE, reason=f"{error.code}: {message}", body=push.message.body())
             outcome.dead_lettered += 1
         else:
-            outcome.failed_record_ids.append(push.record_id)
+            outcome.fail([push], f"{error.code}: {message}")
 
     def _reject(self, push: ReceivedPush, reason: str, outcome: PushOutcome) -> None:
         logger.error("invalid push message", extra={"reason": reason, "record_id": push.record_id})
