@@ -109,3 +109,34 @@ def test_a_record_step_that_keeps_failing_makes_one_call_then_dead_letters_each_
         f"failed on the last of {MAX_RECEIVES} tries: batch {letter['body']['body']['handle']} not recorded: "
         "RuntimeError: injected: crashed recording the batch"
     )
+
+
+@pytest.mark.parametrize("receive_count", [1, MAX_RECEIVES])
+def test_a_run_that_fails_whole_brings_its_records_back_and_dead_letters_them_with_the_class_on_the_last_try(
+    local_aws: LocalAws, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch, receive_count: int
+) -> None:
+    """Reading the SKU records fails (an unexpected error out of push_batch's planning step): before, the
+    invocation failed whole and after 5 receives the push queue's own DLQ had the records, with no reason."""
+    from stocksync.dal.sku_table import SkuTable
+
+    def unavailable(self: SkuTable, retailer_ids: Any) -> Any:
+        raise ConnectionError("sku table unreachable")
+
+    seed(local_aws, platform, ["A", "B"])
+    monkeypatch.setattr(SkuTable, "get_states", unavailable)
+    event = sqs_event([push_body("A", 1), push_body("B", 2)])
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    answer = load_handler("push_batch").lambda_handler(event, FakeLambdaContext())
+    letters = messages(local_aws, "DEAD_LETTER_QUEUE_URL")
+    if receive_count < MAX_RECEIVES:
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "msg-0"}, {"itemIdentifier": "msg-1"}]}
+        assert letters == []
+    else:
+        assert answer == {"batchItemFailures": []}
+        reason = f"unexpected ConnectionError on the last of {MAX_RECEIVES} tries: sku table unreachable"
+        assert [(letter["body"]["reason"], letter["body"]["body"]["retailer_id"]) for letter in letters] == [
+            (reason, "A"),
+            (reason, "B"),
+        ]
+    assert platform.calls[("POST", "items_batch")] == 0

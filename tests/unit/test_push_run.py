@@ -382,3 +382,16 @@ def test_calls_granted_to_a_run_that_fails_before_making_them_go_back_to_the_hou
     assert rig.catalog.calls == []
     assert rig.budget.window.call_times_ms == ()
     assert (rig.budget.state.holder, rig.budget.state.next_slot_ms) == ("", epoch_ms(T0))
+
+
+def test_no_call_starts_too_close_to_the_deadline_to_record_its_answer() -> None:
+    """A call whose answer arrives after Lambda's deadline loses the accepted batch's handle (the one crash nothing
+    can recover from: the platform finds no batch without it). With 34 s left, below the 35 s reserve (the Graph
+    client's 30 s read timeout and time to record), the rows wait for the next slot and the calls go back."""
+    rig = Rig(6000)
+    left = iter([40.0, 34.0])  # the first call may start, the second not
+    outcome = rig.pusher.push(pushes(6000), time_left=lambda: next(left))
+    assert len(rig.catalog.calls) == 1 and outcome.calls_made == 1
+    assert (outcome.calls_returned, outcome.deferred, outcome.errors_by_code["deadline_near"]) == (1, 3000, 1)
+    assert sorted(b["retailer_id"] for b in rig.push_queue.bodies) == [f"S{i:05d}" for i in range(3000, 6000)]
+    assert rig.budget.window.call_times_ms == (epoch_ms(T0),)

@@ -86,7 +86,8 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
 
     def push(received: list[ReceivedPush]) -> dict[str, str]:
         # The pusher's lease lapses at this invocation's deadline, so a run that dies never blocks the catalog longer.
-        outcome = pusher.push(received, lease_seconds=parts.time_left(context)())
+        time_left = parts.time_left(context)
+        outcome = pusher.push(received, lease_seconds=time_left(), time_left=time_left)
         outcomes.append(outcome)
         # Each record to deliver again with why: on its last try, that is its dead letter's reason.
         return {record_id: outcome.failure_reasons.get(record_id, "") for record_id in outcome.failed_record_ids}
@@ -95,5 +96,7 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
         source=SOURCE, dead_letters=parts.dead_letters(settings), handle_batch=push
     )
     response = processor.run(event, context, lambda record: parse_push_record(record.message_id, record.body))
-    report(outcomes[0], invalid=processor.invalid)
+    # No outcome when the run failed whole (its records come back, or on their last try are dead-lettered with the
+    # exception's class and message): report an empty one rather than fail the answer that says so.
+    report(outcomes[0] if outcomes else PushOutcome(), invalid=processor.invalid)
     return response
