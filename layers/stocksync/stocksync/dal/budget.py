@@ -18,6 +18,7 @@ from typing import Any
 
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.revisioned import put_if_revision
+from stocksync.logic.backoff import conflict_tries
 from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
 from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 
@@ -54,7 +55,7 @@ class DynamoCallBudget:
         """Reserve the calls for ``rows`` rows (or as many as the hour still allows), with no pacing: for reads and
         status checks, whose budgets are large and whose callers wait in their queue when it runs out."""
         now_ms = epoch_ms(now)
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             granted = grant(
                 state.window, rows, calls_per_hour=self.calls_per_hour, preferred_size=preferred_size, now_ms=now_ms
@@ -70,7 +71,7 @@ class DynamoCallBudget:
         """Paced calls for ``rows`` and, when any is granted, the pusher's lease for ``lease_seconds`` (released by
         ``release``; it lapses by itself if the holder dies)."""
         now_ms = epoch_ms(now)
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             granted, after = grant_slots(
                 state,
@@ -88,7 +89,7 @@ class DynamoCallBudget:
     def release(self, holder: str, *, unused: int = 0) -> None:
         """Give the lease back once the holder's calls are sent (nothing if another run holds it by now), and the
         ``unused`` calls of its grant that were never made with it (``PacerState.released``)."""
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             after = state.released(holder, unused=unused, slot_ms=self.pace.slot_ms)
             if after is state or self._store(after, revision):
@@ -97,7 +98,7 @@ class DynamoCallBudget:
 
     def block_until(self, until: datetime) -> None:
         """The platform answered 80014 (or another throttle): no call until ``until``, whatever our log says."""
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             if self._store(replace(state, window=state.window.blocked_until(epoch_ms(until))), revision):
                 return

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 Sleep = Callable[[float], None]
@@ -52,3 +52,13 @@ class Backoff:
     def worst_case_seconds(self, tries: int) -> float:
         """The longest total wait of ``tries`` tries (``tries - 1`` waits)."""
         return sum(self.bound(retry) for retry in range(1, tries))
+
+
+def conflict_tries(tries: int, backoff: Backoff | None = None) -> Iterator[int]:
+    """The try numbers 1..``tries`` of an optimistic read-compute-write loop, with a backoff wait before each
+    try after the first: the loop body returns on success, so a wait only follows a lost race."""
+    waits = backoff or Backoff()
+    for attempt in range(1, tries + 1):
+        if attempt > 1:
+            waits.wait(attempt - 1)
+        yield attempt
