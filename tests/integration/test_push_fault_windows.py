@@ -140,3 +140,43 @@ def test_a_run_that_fails_whole_brings_its_records_back_and_dead_letters_them_wi
             (reason, "B"),
         ]
     assert platform.calls[("POST", "items_batch")] == 0
+
+
+class Killed(BaseException):
+    """The process dying (out of memory, Lambda's deadline): no except, no finally of the product runs after it."""
+
+
+def test_a_pusher_killed_after_recording_its_batch_gets_it_verified_by_the_next_run_with_no_second_call(
+    local_aws: LocalAws, platform: CommercePlatformSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between the batch record and its verify message: its lease lapses unreleased, SQS redelivers its
+    records after the visibility timeout, and the run they reach settles the lapsed lease first."""
+    from stocksync.dal.budget import DynamoCallBudget
+
+    seed(local_aws, platform, ["A", "B"])
+    record, release = BatchesTable.record, DynamoCallBudget.release
+
+    def record_then_die(self: BatchesTable, batch: BatchRecord) -> None:
+        record(self, batch)
+        raise Killed
+
+    monkeypatch.setattr(BatchesTable, "record", record_then_die)
+    monkeypatch.setattr(DynamoCallBudget, "release", lambda *args, **kwargs: None)  # a killed run never releases
+    event = sqs_event([push_body("A", 5), push_body("B", 6)])
+    with pytest.raises(Killed):
+        load_handler("push_batch").lambda_handler(event, FakeLambdaContext())
+    assert platform.calls[("POST", "items_batch")] == 1 and messages(local_aws, "VERIFY_QUEUE_URL") == []
+    monkeypatch.setattr(BatchesTable, "record", record)
+    monkeypatch.setattr(DynamoCallBudget, "release", release)
+
+    platform.advance(61)  # past the dead run's lease (its remaining time, 60 s)
+    for item in event["Records"]:
+        item["attributes"]["ApproximateReceiveCount"] = "2"
+    assert load_handler("push_batch").lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert platform.calls[("POST", "items_batch")] == 1
+
+    platform.advance(30)
+    assert all(answer == {"batchItemFailures": []} for answer in verify_all(local_aws))
+    stored = states(local_aws)
+    assert [(stored[rid]["confirmed_value"], stored[rid]["confirmed_version"]) for rid in "AB"] == [(5, 1), (6, 1)]
+    assert platform.calls[("POST", "items_batch")] == 1

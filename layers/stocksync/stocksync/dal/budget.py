@@ -12,6 +12,7 @@ towards the dead-letter queue.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.revisioned import put_if_revision
 from stocksync.logic.backoff import conflict_tries
-from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
+from stocksync.logic.batch_budget import CallGrant, CallWindow, LapsedLease, epoch_ms, grant
 from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 
 _CONFLICT_RETRIES = 8
@@ -86,12 +87,13 @@ class DynamoCallBudget:
                 return granted
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
 
-    def release(self, holder: str, *, unused: int = 0) -> None:
+    def release(self, holder: str, *, unused: int = 0, settled: Collection[str] = ()) -> None:
         """Give the lease back once the holder's calls are sent (nothing if another run holds it by now), and the
-        ``unused`` calls of its grant that were never made with it (``PacerState.released``)."""
+        ``unused`` calls of its grant that were never made with it (``PacerState.released``); forget the lapsed
+        leases of ``settled`` holders, whose calls this run settled."""
         for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
-            after = state.released(holder, unused=unused, slot_ms=self.pace.slot_ms)
+            after = state.released(holder, unused=unused, slot_ms=self.pace.slot_ms).settled(settled)
             if after is state or self._store(after, revision):
                 return
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
@@ -119,6 +121,11 @@ class DynamoCallBudget:
             holder=str(item.get("holder", "")),
             held_until_ms=int(item.get("held_until_ms", 0)),
             reserved_at_ms=int(item.get("reserved_at_ms", 0)),
+            reserved_calls=int(item.get("reserved_calls", 0)),
+            lapsed=tuple(
+                LapsedLease(str(lease["holder"]), int(lease["calls"]), int(lease["reserved_at_ms"]))
+                for lease in item.get("lapsed", ())
+            ),
         )
         return state, int(item.get("revision", 0))
 
@@ -131,6 +138,11 @@ class DynamoCallBudget:
             "next_slot_ms": state.next_slot_ms,
             "held_until_ms": state.held_until_ms,
             "reserved_at_ms": state.reserved_at_ms,
+            "reserved_calls": state.reserved_calls,
+            "lapsed": [
+                {"holder": lease.holder, "calls": lease.calls, "reserved_at_ms": lease.reserved_at_ms}
+                for lease in state.lapsed
+            ],
         }
         if state.holder:
             item["holder"] = state.holder

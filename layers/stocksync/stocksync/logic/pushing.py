@@ -26,19 +26,19 @@ import hashlib
 import math
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from stocksync import clock
-from stocksync.logic.batch_budget import CallGrant
+from stocksync.logic.batch_budget import CallGrant, LapsedLease
 from stocksync.logic.item_errors import classify_item_error
 from stocksync.logic.push_planning import ReceivedPush, catalog_fields, coalesce, pack, select
 from stocksync.models.graph import ItemsBatchResult, ItemUpdate
 from stocksync.models.graph_errors import GraphApiError, GraphThrottledError
 from stocksync.models.publishing import PublishReceipt
-from stocksync.models.push import BatchEntry, BatchRecord, ConfirmReceipt, VerifyMessage
+from stocksync.models.push import BatchEntry, BatchRecord, BatchState, ConfirmReceipt, VerifyMessage
 from stocksync.models.sku import SkuState
 from stocksync.observability import logger
 
@@ -67,13 +67,15 @@ class CallBudget(Protocol):
         self, rows: int, *, preferred_size: int, now: datetime, holder: str, lease_seconds: float
     ) -> CallGrant: ...
 
-    def release(self, holder: str, *, unused: int = 0) -> None: ...
+    def release(self, holder: str, *, unused: int = 0, settled: Collection[str] = ()) -> None: ...
 
     def block_until(self, until: datetime) -> None: ...
 
 
 class BatchLog(Protocol):
     def record(self, record: BatchRecord) -> None: ...
+
+    def load(self, handle: str) -> BatchRecord | None: ...
 
 
 class Outbox(Protocol):
@@ -146,6 +148,10 @@ class PushOutcome:
     # recording the batch failed; and rows that came back so and were recorded now (no call made for them).
     handed_over: int = 0
     recorded_late: int = 0
+    # Batches of pushers that died holding the lease, found recorded and scheduled for verification now; and this
+    # run's rows such a batch already carries (at the same version), not sent again.
+    lapsed_batches_settled: int = 0
+    in_flight: int = 0
     failed_record_ids: list[str] = field(default_factory=list)
     # Why each failed record failed: its dead letter's reason if this was its last try (integrations/sqs_batch.py).
     failure_reasons: dict[str, str] = field(default_factory=dict)
@@ -266,26 +272,74 @@ class Pusher:
             lease_seconds=lease_seconds,
         )
         if not granted.calls:  # no slot, so no lease taken: nothing to give back (the common run under load)
-            self._send(rows, states, outcome, granted, now)
+            self._send(rows, states, outcome, granted, now, holder)
             return
+        settled: list[str] = []
         try:
-            self._send(rows, states, outcome, granted, now)
+            if granted.lapsed:
+                rows = self._settle_lapsed(granted.lapsed, rows, settled=settled, outcome=outcome)
+            self._send(rows, states, outcome, granted, now, holder)
         finally:
             # Calls granted but never made (a throttle ended the run, or it failed before them) go back to the hour:
             # the platform never saw them. Given back with the lease, in the write that releases it anyway.
             unused = max(0, granted.calls - outcome.calls_made)
-            self._budget.release(holder, unused=unused)
+            self._budget.release(holder, unused=unused, settled=settled)
             outcome.calls_returned = unused
 
-    def _send(
+    def _settle_lapsed(
+        self,
+        lapsed: Sequence[LapsedLease],
+        rows: list[ReceivedPush],
+        *,
+        settled: list[str],
+        outcome: PushOutcome,
+    ) -> list[ReceivedPush]:
+        """A pusher that died holding the lease may have recorded a batch (``<holder>#<call>``) and died before
+        scheduling its check: schedule it now, and leave out of this run the rows such a batch carries at the same
+        version (SQS brings them back after the crash; sending them again would be a second call for them). A call
+        whose record is missing was never made, or its answer died with the process (docs/push.md, "Fault
+        windows"). ``settled`` gets the holders done; the others stay for the next run."""
+        carried: set[tuple[str, int]] = set()
+        for lease in lapsed:
+            try:
+                for index in range(lease.calls):
+                    key = f"{lease.holder}#{index}"
+                    record = self._batches.load(key)
+                    if record is None or record.state is not BatchState.PENDING:
+                        continue
+                    receipt = self._verify_queue.send(
+                        [VerifyMessage(handle=record.handle, record=key).body()],
+                        delay_seconds=self._first_check_delay(),
+                    )
+                    if not receipt.ok:
+                        raise RuntimeError(f"the verify queue refused the check: {receipt.failed[0][1]}")
+                    carried.update((entry.retailer_id, entry.version) for entry in record.entries)
+                    outcome.lapsed_batches_settled += 1
+            except Exception:  # left for the next run granted calls
+                logger.exception("could not settle a lapsed pusher's batches", extra={"holder": lease.holder})
+                continue
+            settled.append(lease.holder)
+        if not carried:
+            return rows
+        logger.warning(
+            "settled the batches of a pusher that died holding the lease",
+            extra={"holders": settled, "batches": outcome.lapsed_batches_settled},
+        )
+        kept = [push for push in rows if (push.retailer_id, push.message.version) not in carried]
+        outcome.in_flight += len(rows) - len(kept)
+        return kept
+
+    def _send(  # noqa: PLR0917 (one private step, called twice)
         self,
         rows: list[ReceivedPush],
         states: Mapping[str, SkuState],
         outcome: PushOutcome,
         granted: CallGrant,
         now: datetime,
+        holder: str,
     ) -> None:
-        """The granted calls, in send order; the rows they do not carry wait for the next slot."""
+        """The granted calls, in send order; the rows they do not carry wait for the next slot. Call ``n``'s batch
+        is recorded under ``<holder>#<n>``, where a run settling this one's lapsed lease looks for it."""
         outcome.slots_used_in_hour = granted.calls_in_hour
         calls = pack(rows[: granted.capacity], granted.size) if granted.calls else []
         waiting = rows[granted.capacity :]
@@ -321,10 +375,10 @@ class Pusher:
                 outcome.errors_by_code[error_code(error)] += 1
                 outcome.fail(call, failure_reason(error))
                 continue
-            self._accepted(call, result, outcome, sent_at)
+            self._accepted(call, result, outcome, sent_at, key=f"{holder}#{index}")
 
     def _accepted(
-        self, call: list[ReceivedPush], result: ItemsBatchResult, outcome: PushOutcome, sent_at: datetime
+        self, call: list[ReceivedPush], result: ItemsBatchResult, outcome: PushOutcome, sent_at: datetime, *, key: str
     ) -> None:
         refused = {status.retailer_id: status.errors[0].message for status in result.validation_status if status.errors}
         sent = []
@@ -344,7 +398,7 @@ class Pusher:
         outcome.calls += 1
         outcome.pushed += len(sent)
         outcome.handles.append(handle)
-        error = self._record_and_schedule(handle, sent, accepted_at=accepted_at, sent_at=sent_at)
+        error = self._record_and_schedule(handle, sent, accepted_at=accepted_at, sent_at=sent_at, key=key)
         if error is not None:
             # The platform has the rows: sending them again would be a second call for the same rows (and, on a
             # failure that lasts, one more on every redelivery). Hand them back with their handle instead, so the

@@ -72,6 +72,8 @@ def report(outcome: PushOutcome, invalid: int) -> None:
             metric.add_dimension(name="ErrorCode", value=code)
     metrics.add_metric(name="AcceptedRowsHandedBack", unit=MetricUnit.Count, value=outcome.handed_over)
     metrics.add_metric(name="AcceptedRowsRecordedLate", unit=MetricUnit.Count, value=outcome.recorded_late)
+    metrics.add_metric(name="LapsedBatchesSettled", unit=MetricUnit.Count, value=outcome.lapsed_batches_settled)
+    metrics.add_metric(name="PushesInFlight", unit=MetricUnit.Count, value=outcome.in_flight)
     summary = {
         key: value for key, value in vars(outcome).items() if key not in {"failed_record_ids", "failure_reasons"}
     }
