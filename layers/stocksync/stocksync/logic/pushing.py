@@ -14,7 +14,14 @@ Nothing is lost on a failure, and only the records concerned are reported failed
   following ones go back to the push queue with that delay (SQS allows up to 900 s);
 - no slot open now (or another run holds the pusher's lease): the rows wait in the push queue for the next slot;
 - any other Graph failure of a call: that call's records are reported failed, SQS redelivers them;
-- a row the platform refuses for good (unknown retailer id, invalid value): dead-lettered with its message.
+- a row the platform refuses for good (unknown retailer id, invalid value): dead-lettered with its message;
+- a call the platform accepted whose record or check could not be written: its rows go back to the push queue
+  carrying the handle, and the next run records them without a call (``_record_late``);
+- a run killed after recording a batch, before scheduling its check: its lease lapses unreleased, and the next run
+  granted calls schedules the check and leaves those rows out (``_settle_lapsed``);
+- calls granted but never made go back to the hour's budget with the lease.
+
+docs/push.md, "Fault windows", lists what each costs and the windows still open.
 
 A second delivery of a record that was already sent is harmless: the values are absolute, versions never move
 back, and verify confirms a version at most once.
