@@ -8,10 +8,13 @@ why (set by the merchant, or assigned from the SKU's sales velocity), its thresh
 believed to show (the anchor and the platform's moves since) and what it was last read to show, what recompute
 would do now, and the SKU's last pushes with their versions, handles and how their batches ended.
 
-Read-only. The pushes come from a scan of the batches table (records live 14 days), limited to ``--hours``.
+Read-only. The pushes come from a scan of the batches table (records live 14 days), limited to ``--hours``. It runs
+against a deployed stack (``--stack-name``, with ``--profile``/``--region``: recompute's settings, read from the
+stack) or the stack the functions' environment variables name (stocksync_dev.cli.inspect_settings), a local one kept
+by ``stocksync replay --keep`` included.
 
 Exit status: 0; 1 when the SKU's record cannot be explained (unreadable, or in a bucket the settings do not
-know) or an AWS call failed; 2 when the settings are incomplete or the SKU is unknown.
+know) or an AWS call failed; 2 when the settings are incomplete (every missing one is named) or the SKU is unknown.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from stocksync.errors import ConfigurationError
 from stocksync.logic.explanation import SkuExplanation, explain_sku
 from stocksync.models.settings import DeductionMode, Settings
 from stocksync.models.sku import Visibility
-from stocksync_dev.cli.inspect_settings import describe_aws_error, reference_now, settings_for
+from stocksync_dev.cli.inspect_settings import FUNCTION, describe_aws_error, reference_now
+from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
 
 COMMAND = "explain"
 HELP = "show every term of one SKU's published number: I, P, C, K, the orders, allocation, threshold, bucket, pushes"
@@ -58,6 +62,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="H",
         help="look for pushes in the last H hours (default: %(default)s)",
     )
+    add_stack_arguments(parser)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -72,7 +77,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = settings_for(args)
+        with deployment(args, function=FUNCTION) as settings:
+            return _run(args, settings)
+    except SettingsError as error:
+        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
         now = reference_now()
     except ConfigurationError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)

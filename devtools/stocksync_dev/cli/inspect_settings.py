@@ -1,14 +1,14 @@
-"""Where ``stocksync status`` and ``stocksync explain`` find the stack they look at, and what "now" is there.
+"""What ``stocksync status`` and ``stocksync explain`` look at, and what "now" is there.
 
-One function each, so the stack resolver (``--stack-name``/``--profile``/``--region``) can replace the first without
-touching the commands: today the settings are the functions' own environment variables (SKU_TABLE, CONTROL_TABLE,
-DEAD_LETTER_QUEUE_URL, STOCKSYNC_CATALOG_ID, ...; AWS_ENDPOINT_URL for local AWS), read exactly as
-``stocksync reconcile`` and ``stocksync audit`` read them.
+Both take ``--stack-name``/``--profile``/``--region`` and resolve their settings as every command that reaches AWS
+does (stocksync_dev.cli.stack_settings): from a deployed stack, the configuration of ``FUNCTION``; without
+``--stack-name``, the functions' variables in the environment (SKU_TABLE, CONTROL_TABLE, DEAD_LETTER_QUEUE_URL,
+STOCKSYNC_CATALOG_ID, ...; AWS_ENDPOINT_URL for local AWS, as a kept replay's file sets them). Either way every
+missing or invalid setting is named at once.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from datetime import UTC, datetime
 
@@ -16,17 +16,14 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from stocksync import clock
 from stocksync.errors import ConfigurationError
-from stocksync.models.settings import Settings, get_settings
 
 # Set by ``stocksync replay --keep`` in the file it writes: a kept local stack stands at the replay's simulated time
 # (its records are stamped with that clock), so "this hour" and "seconds ago" are counted from there, not from now.
 NOW_VARIABLE = "STOCKSYNC_NOW"
-
-
-def settings_for(args: argparse.Namespace) -> Settings:
-    """The deployment's settings. Raises ConfigurationError naming the first missing or invalid one."""
-    del args  # the stack resolver will read --stack-name, --profile and --region from here
-    return get_settings()
+# Whose settings ``--stack-name`` reads: recompute's, the function whose formula both commands show. Its variables
+# (template.yaml's Globals, which every function gets) name every table and queue they read, the catalog, the
+# buckets, the deduction mode and the call budgets; it is deployed whatever the template's conditions say.
+FUNCTION = "RecomputeStockFunction"
 
 
 def reference_now() -> datetime:

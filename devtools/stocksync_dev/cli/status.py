@@ -6,12 +6,13 @@ stocksync_dev.cli.stack_queues); the three call budgets of the catalog (items_ba
 checks) as the pacer keeps them; every SKU of every bucket through the bucket index, evaluated with recompute's own
 formula (over-sold: owed units beyond alloc(I); at zero: published 0); and what the last catalog audit found.
 
-It never writes: no message is received, no budget is spent, no record changes. It runs against the stack the
-functions' environment variables name (stocksync_dev.cli.inspect_settings), a deployed one or a local one kept by
-``stocksync replay --keep``.
+It never writes: no message is received, no budget is spent, no record changes. It runs against a deployed stack
+(``--stack-name``, with ``--profile``/``--region``: recompute's settings, read from the stack) or the stack the
+functions' environment variables name (stocksync_dev.cli.inspect_settings), a local one kept by
+``stocksync replay --keep`` included.
 
 Exit status: 0 when it could read everything, 1 when an AWS call failed (one line names it), 2 when the settings
-are incomplete.
+are incomplete (every missing one is named).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from stocksync.logic.batch_budget import epoch_ms
 from stocksync.logic.explanation import StockHealth
 from stocksync.models.settings import Settings
 from stocksync.models.sku import from_ms
-from stocksync_dev.cli.inspect_settings import describe_aws_error, reference_now, settings_for
+from stocksync_dev.cli.inspect_settings import FUNCTION, describe_aws_error, reference_now
 from stocksync_dev.cli.stack_queues import QueueDepth, queue_depths
+from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
 
 COMMAND = "status"
 HELP = "show the deployment's health at a glance: polls, queues, dead letters, call budgets, over-sold SKUs, drift"
@@ -47,6 +49,7 @@ _HOUR_MS = 3_600_000
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    add_stack_arguments(parser)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,7 +64,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = settings_for(args)
+        with deployment(args, function=FUNCTION) as settings:
+            return _run(args, settings)
+    except SettingsError as error:
+        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
         now = reference_now()
     except ConfigurationError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
