@@ -2,11 +2,11 @@
 
 A deployed function gets about 15 environment variables from template.yaml (table names, queue URLs, the bus name,
 the catalog and Graph API settings, ...). A command that reaches AWS (``reconcile``, ``discontinue``, ``audit``,
-``replay --function``, ``redrive``) needs the same ones. With ``--stack-name`` they are read from the stack itself:
-CloudFormation lists the stack's resources (ListStackResources), and the named function's configuration
-(Lambda GetFunctionConfiguration) holds its variables exactly as the stack resolved them, so the command runs with
-what that function runs with, function-specific variables included. Nothing else is read: the variables hold no
-secret (STOCKSYNC_GRAPH_CREDENTIALS names where the credentials are stored, not the credentials).
+``replay --function``, ``redrive``, ``status``, ``explain``) needs the same ones. With ``--stack-name`` they are read
+from the stack itself: CloudFormation lists the stack's resources (ListStackResources), and the named function's
+configuration (Lambda GetFunctionConfiguration) holds its variables exactly as the stack resolved them, so the command
+runs with what that function runs with, function-specific variables included. Nothing else is read: the variables
+hold no secret (STOCKSYNC_GRAPH_CREDENTIALS names where the credentials are stored, not the credentials).
 
 Without ``--stack-name`` the variables come from the environment, as before. Either way every missing or invalid
 setting is named in one error, not only the first.
