@@ -9,7 +9,6 @@ reviewed permissions: a change to a role must change them too, which puts it in 
 from __future__ import annotations
 
 import copy
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -18,17 +17,16 @@ from typing import Any
 import pytest
 
 from stocksync_dev.local.template import REPO_ROOT, load_template, translate
-
-# Every optional part on, so every function and its role exist.
-EVERYTHING_ON = {
-    "CatalogId": "1001",
-    "OrderSources": "events,meta_commerce",
-    "CommerceMerchantSettingsId": "2001",
-    "WebhookEndpoint": "function-url",
-    "ShopifyEventSourceName": "aws.partner/shopify.com/1/orders",
-    "SkuMappingKey": "source/sku-mapping.csv",
-    "BusProducerAccounts": "123456789012",
-}
+from tests.iam_audit import (
+    EVERYTHING_ON,
+    Call,
+    as_list,
+    denied,
+    function_roles,
+    record_handler_calls,
+    resource_name,
+    role_statements,
+)
 
 Grants = dict[str, set[str]]  # resource (logical id, or logical id + path) -> actions
 
@@ -41,56 +39,6 @@ def sam_template() -> dict[str, Any]:
 @cache
 def translated() -> dict[str, Any]:
     return translate(sam_template(), REPO_ROOT, EVERYTHING_ON)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def resource_name(resource: Any) -> str:
-    """A statement's resource as the logical id it points at: ``SkuTable``, ``SkuTable/index/bucket-index``,
-    ``SnapshotBucket/*``, ``secret:GraphCredentialsSecretName-*``, ``log-group:PushBatchLogGroup``, or ``*``."""
-    if resource == "*":
-        return "*"
-    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        target, attribute = resource["Fn::GetAtt"]
-        assert attribute == "Arn", resource
-        return str(target)
-    if isinstance(resource, dict) and "Fn::Sub" in resource and isinstance(resource["Fn::Sub"], str):
-        text = resource["Fn::Sub"]
-        if ":log-group:" in text:
-            return "log-group:" + text.split(":log-group:${", 1)[1].split("}", 1)[0]
-        if ":secret:" in text:
-            return "secret:" + text.split(":secret:${", 1)[1].replace("}", "")
-        return re.sub(r"\$\{(\w+)\.Arn\}", r"\1", text)
-    if isinstance(resource, dict) and "Fn::Sub" in resource:  # SAM's policy templates: an ARN built from a name
-        text, variables = resource["Fn::Sub"]
-        for variable, value in variables.items():
-            target = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
-            text = text.replace(f"${{{variable}}}", str(target))
-        return text.split("table/", 1)[1] if "table/" in text else text.rsplit(":", 1)[-1]
-    raise AssertionError(f"a resource these checks cannot name: {resource!r}")
-
-
-def function_roles(template: dict[str, Any]) -> dict[str, str]:
-    """Function logical id -> its role's logical id."""
-    roles = {}
-    for name, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::Lambda::Function":
-            role = resource["Properties"]["Role"]
-            assert isinstance(role, dict) and role.get("Fn::GetAtt", [None, None])[1] == "Arn", (name, role)
-            roles[name] = role["Fn::GetAtt"][0]
-    return roles
-
-
-def role_statements(template: dict[str, Any], role: str) -> Iterator[dict[str, Any]]:
-    """The role's inline statements and those of every AWS::IAM::Policy attached to it."""
-    resources = template["Resources"]
-    for policy in resources[role]["Properties"].get("Policies", []):
-        yield from as_list(policy["PolicyDocument"]["Statement"])
-    for resource in resources.values():
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"].get("Roles", []):
-            yield from as_list(resource["Properties"]["PolicyDocument"]["Statement"])
 
 
 def grants(template: dict[str, Any], role: str, service: str) -> Grants:
@@ -146,7 +94,10 @@ QUEUE_SENDS: dict[str, dict[str, str]] = {
         "RecomputeQueue": "SKUs whose catalog value the read settled",
         "DeadLetterQueue": REASONED_DLQ,
     },
-    "AuditCatalogFunction": {"RecomputeQueue": "SKUs whose catalog differs from what stocksync expects"},
+    "AuditCatalogFunction": {
+        "RecomputeQueue": "SKUs whose catalog differs from what stocksync expects",
+        "DeadLetterQueue": "an invalid schedule input, with the reason",
+    },
     "ExportFeedsFunction": {},
     "PollOrdersFunction": {"RecomputeQueue": "SKUs the orders changed", "DeadLetterQueue": REASONED_DLQ},
     "OrderEventsFunction": {"RecomputeQueue": "SKUs the orders changed", "DeadLetterQueue": REASONED_DLQ},
@@ -159,7 +110,10 @@ QUEUE_SENDS: dict[str, dict[str, str]] = {
         "RecomputeQueue": "SKUs whose level changed",
         "DeadLetterQueue": REASONED_DLQ,
     },
-    "ReconcileFunction": {"RecomputeQueue": "SKUs whose counters were repaired"},
+    "ReconcileFunction": {
+        "RecomputeQueue": "SKUs whose counters were repaired",
+        "DeadLetterQueue": "an invalid schedule input, with the reason",
+    },
     "RecomputeStockFunction": {
         "PushQueue": "values the catalog lacks",
         "CatalogReadQueue": "SKUs whose catalog value is ambiguous",
@@ -477,3 +431,32 @@ def test_the_checks_fail_when_a_broad_policy_comes_back(
 ) -> None:
     problems = all_problems(with_change(change))
     assert any(expected in problem for problem in problems), problems
+
+
+# ------------------------------------------------------------------ the calls the handlers really make
+# The tables above are a review; this checks them against the code. A replay runs the real handlers on the local
+# stack; every AWS call made under a handler (a frame of functions/<name>/app.py on the stack) is recorded and must
+# be allowed by that function's role: action, resource and dynamodb:LeadingKeys condition, as IAM would decide it
+# (Allow statements only: the roles have no Deny). moto would have let any call through.
+@pytest.mark.parametrize(
+    ("scenario", "functions"),
+    [
+        ("webshop_and_instagram", {"order_events", "poll_orders", "push_batch", "verify_batch", "recompute_stock"}),
+        ("overwrite_race", {"audit_catalog", "read_back", "warehouse_events", "push_batch", "verify_batch"}),
+    ],
+)
+def test_every_call_a_handler_makes_in_a_replay_is_allowed_by_its_role(
+    scenario: str, functions: set[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other functions' calls are checked the same way by the opt-in audit of the integration tests
+    (``STOCKSYNC_IAM_AUDIT=1``, tests/integration/conftest.py): their tests call those handlers directly."""
+    from botocore.client import BaseClient
+
+    from stocksync_dev.cli.main import main
+
+    calls: list[Call] = []
+    monkeypatch.setattr(BaseClient, "_make_api_call", record_handler_calls(calls))
+    assert main(["replay", str(REPO_ROOT / "events" / "scenarios" / f"{scenario}.json"), "--json"]) == 0
+    capsys.readouterr()
+    assert functions <= {call.folder for call in calls}
+    assert sorted(denied(calls), key=str) == []
