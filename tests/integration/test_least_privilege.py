@@ -367,7 +367,7 @@ def test_the_control_table_items_a_function_may_write_are_its_own() -> None:
         "PushBatchFunction": ["batch-call-budget#*", "batch-processing#*"],
         "VerifyBatchFunction": ["status-check-budget#*", "batch-processing#*"],
         "ReadBackFunction": ["catalog-read-budget#*"],
-        "AuditCatalogFunction": ["catalog-read-budget#*", "catalog-audit#*"],
+        "AuditCatalogFunction": ["catalog-read-budget#*", "catalog-audit#*", "catalog-audit-result#*"],
         "PollOrdersFunction": ["poll-cursor#*"],
         "SweepStockFunction": ["lease#sweep#*"],
         "AssignBucketsFunction": ["bucket-assignment#*"],
