@@ -138,7 +138,7 @@ TABLES: dict[str, dict[str, set[str]]] = {
     "PushBatchFunction": {
         "SkuTable": {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
         "ControlTable": {"dynamodb:GetItem", "dynamodb:PutItem"},
-        "BatchesTable": {"dynamodb:PutItem"},
+        "BatchesTable": {"dynamodb:GetItem", "dynamodb:PutItem"},  # GetItem: settling a dead run's batches
     },
     "VerifyBatchFunction": {
         "BatchesTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
