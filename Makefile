@@ -14,7 +14,7 @@ $(VENV)/.stamp-setup: pyproject.toml devtools/pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "stocksync needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' -e ./devtools
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' -e './devtools[plot]'
 	touch $@
 
 setup: $(VENV)/.stamp-setup

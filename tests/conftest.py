@@ -87,3 +87,14 @@ def aws_store(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     with pointed_at(local_aws, monkeypatch, only_aws=True):
         yield unique
+
+
+@pytest.fixture(autouse=True)
+def backoff_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The conflict backoff's waits (logic/backoff.py), noted instead of slept: a test that races writers on a hot
+    SKU takes no real time, and can assert the waits."""
+    from stocksync.logic import backoff
+
+    waits: list[float] = []
+    monkeypatch.setattr(backoff, "_sleep", waits.append)
+    return waits

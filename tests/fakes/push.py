@@ -6,7 +6,7 @@ on the acceptance order, the budget is the real sliding window, a catalog call c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -153,9 +153,9 @@ class MemoryBudget:
         )
         return granted
 
-    def release(self, holder: str) -> None:
+    def release(self, holder: str, *, unused: int = 0, settled: Collection[str] = ()) -> None:
         self.released.append(holder)
-        self.state = self.state.released(holder)
+        self.state = self.state.released(holder, unused=unused, slot_ms=self.pace.slot_ms).settled(settled)
 
     def block_until(self, until: datetime) -> None:
         self.state = replace(self.state, window=self.window.blocked_until(epoch_ms(until)))
@@ -172,10 +172,15 @@ class MemoryBatches:
     def record(self, record: BatchRecord) -> None:
         if self.fail_record:
             raise RuntimeError("table unavailable")
-        self.records[record.handle] = record
+        self.records[record.store_key] = record
 
     def load(self, handle: str) -> BatchRecord | None:
         return self.records.get(handle)
+
+    @property
+    def by_handle(self) -> dict[str, BatchRecord]:
+        """The records by their Graph handle (push_batch keys them ``<run>#<call>``), in the order written."""
+        return {record.handle: record for record in self.records.values()}
 
     def finish(
         self,

@@ -10,6 +10,7 @@ and retries at once. The simulator's clock, which the product's follows, stays w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -73,3 +74,23 @@ def platform(
         finally:
             clock.use(None)
             clear_graph_client_cache()
+
+
+@pytest.fixture(autouse=True)
+def iam_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With ``STOCKSYNC_IAM_AUDIT=1``, every AWS call a handler makes in the test must be allowed by its function's
+    role in the translated template (tests/iam_audit.py): moto lets every call through, so this is how the roles are
+    checked against what the handlers really do. Off by default: it translates the template once per session and
+    walks the stack at every call."""
+    if os.environ.get("STOCKSYNC_IAM_AUDIT") != "1":
+        yield
+        return
+    from botocore.client import BaseClient
+
+    from tests.iam_audit import Call, denied, record_handler_calls
+
+    calls: list[Call] = []
+    monkeypatch.setattr(BaseClient, "_make_api_call", record_handler_calls(calls))
+    yield
+    refused = sorted(denied(calls), key=str)
+    assert refused == [], f"calls the functions' roles would refuse: {refused}"

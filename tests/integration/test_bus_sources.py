@@ -130,3 +130,35 @@ def test_an_event_from_its_source_reaches_its_queue(
     assert [(m["body"]["source"], m["body"]["detail-type"]) for m in delivered] == [
         (BUS_SOURCES[detail_type], detail_type)
     ]
+
+
+# ------------------------------------------------------------------ producers in other accounts
+def test_other_accounts_may_put_events_only_when_named_and_only_with_the_accepted_sources() -> None:
+    template = translate_template()
+    parameter = template["Parameters"]["BusProducerAccounts"]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    assert template["Conditions"]["HasBusProducerAccounts"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "BusProducerAccounts"}, ""]}]
+    }
+    [policy] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::EventBusPolicy"]
+    assert policy["Condition"] == "HasBusProducerAccounts"  # the default deploys no policy: this account only
+    properties = policy["Properties"]
+    assert properties["EventBusName"] == {"Fn::GetAtt": ["StockSyncBus", "Name"]}
+    statement = properties["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "events:PutEvents"
+    assert statement["Principal"] == {"AWS": {"Fn::Split": [",", {"Ref": "BusProducerAccounts"}]}}
+    assert statement["Resource"] == {"Fn::GetAtt": ["StockSyncBus", "Arn"]}
+    sources = statement["Condition"]["ForAllValues:StringEquals"]["events:source"]
+    joined = sources["Fn::Split"][1]["Fn::Join"][1]
+    assert joined == [{"Fn::Join": [",", {"Ref": parameter}]} for parameter, _queue in BUS_RULES.values()]
+
+
+@pytest.mark.parametrize("accounts", ["", "123456789012", "123456789012,210987654321"])
+def test_producer_accounts_are_empty_or_account_ids(accounts: str) -> None:
+    assert parameter_values(load_template(), {"CatalogId": "1", "BusProducerAccounts": accounts})
+
+
+@pytest.mark.parametrize("accounts", ["12345", "*", "arn:aws:iam::123456789012:root", "123456789012,", ",123456789012"])
+def test_anything_but_account_ids_is_refused_as_a_producer(accounts: str) -> None:
+    with pytest.raises(ConfigurationError, match="BusProducerAccounts"):
+        parameter_values(load_template(), {"CatalogId": "1", "BusProducerAccounts": accounts})

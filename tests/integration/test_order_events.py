@@ -185,3 +185,49 @@ def test_a_redelivery_after_a_crash_between_the_ledger_write_and_the_enqueue_enq
         "batchItemFailures": []
     }
     assert drain_queue(sqs, recompute_url) == []
+
+
+def test_a_hot_sku_whose_transactions_keep_conflicting_backs_off_then_dead_letters_the_event_with_the_reason(
+    local_aws: LocalAws, aws_env: Any, monkeypatch: pytest.MonkeyPatch, backoff_waits: list[float]
+) -> None:
+    """DynamoDB cancels a transaction that meets another one on the same item (``TransactionConflict``): on a hot
+    SKU, every order's transaction may. order_events retries with jittered backoff (noted, not slept, here), lets
+    SQS bring the event back, and on its last receive dead-letters it with the reason, not the queue's own DLQ."""
+    from botocore.exceptions import ClientError
+
+    from stocksync.dal.ledger_table import DynamoLedger
+    from stocksync.integrations.sqs_batch import MAX_RECEIVES
+
+    write_part = DynamoLedger.write_part
+
+    def conflicting(self: DynamoLedger, *args: Any, **kwargs: Any) -> None:
+        real = self._client.transact_write_items
+
+        def cancelled(**request: Any) -> None:
+            reasons = [{"Code": "None"}] + [{"Code": "TransactionConflict"}] * (len(request["TransactItems"]) - 1)
+            error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+
+        self._client.transact_write_items = cancelled
+        try:
+            write_part(self, *args, **kwargs)
+        finally:
+            self._client.transact_write_items = real
+
+    monkeypatch.setattr(DynamoLedger, "write_part", conflicting)
+    publish(local_aws, order("web-hot", "placed"))
+    event = receive(local_aws)
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(MAX_RECEIVES - 1)
+    handler = load_handler("order_events")
+    with pytest.raises(BatchProcessingError):  # its only record failed: SQS brings it back
+        handler.lambda_handler(event, FakeLambdaContext())
+    assert len(backoff_waits) == 7 and all(0 <= wait <= 0.4 for wait in backoff_waits)
+
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(MAX_RECEIVES)
+    assert handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    [letter] = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
+    assert letter["attributes"]["reason"] == (
+        f"unexpected StaleLedgerError on the last of {MAX_RECEIVES} tries: "
+        "order web-hot part 0: still contended after 8 tries with backoff"
+    )
+    assert letter["body"]["body"]["detail"]["order_id"] == "web-hot"

@@ -41,7 +41,9 @@ def test_slots_lease_and_pause_are_shared_by_every_invocation(local_aws: LocalAw
     assert second.acquire_slots(10, preferred_size=3000, now=after, holder="b", lease_seconds=60).calls == 1
 
 
-def test_two_runs_racing_for_the_last_open_slot_never_both_get_it(local_aws: LocalAws, aws_env: dict[str, str]) -> None:
+def test_two_runs_racing_for_the_last_open_slot_never_both_get_it(
+    local_aws: LocalAws, aws_env: dict[str, str], backoff_waits: list[float]
+) -> None:
     """Interleaves the read-compute-write of two runs: B writes between A's read and A's write. A's conditional
     write fails, A reads again and finds the slot (and B's lease) taken."""
     a, b = budget(local_aws, aws_env), budget(local_aws, aws_env)
@@ -62,3 +64,21 @@ def test_two_runs_racing_for_the_last_open_slot_never_both_get_it(local_aws: Loc
     assert raced[0].calls == 1
     assert granted.calls == 0
     assert len(a.state().window.call_times_ms) == 3
+    # A's conflicting write was tried again after one jittered wait (at most 25 ms), not at once.
+    assert len(backoff_waits) == 1 and 0 <= backoff_waits[0] <= 0.025
+
+
+def test_calls_granted_but_never_made_are_given_back_with_the_lease(
+    local_aws: LocalAws, aws_env: dict[str, str]
+) -> None:
+    first, later = budget(local_aws, aws_env), budget(local_aws, aws_env)
+    granted = first.acquire_slots(9000, preferred_size=3000, now=T0, holder="a", lease_seconds=60)
+    assert granted.calls == 3
+    first.release("a", unused=2)  # one call made, then the run stopped (a throttle, a failure)
+    state = later.state()
+    assert (state.holder, len(state.window.call_times_ms)) == ("", 1)
+    # The two slots are the rate's again: a run at the same instant gets them.
+    assert later.acquire_slots(9000, preferred_size=3000, now=T0, holder="b", lease_seconds=60).calls == 2
+    # A run whose lease lapsed and was taken gives nothing back: the new holder's grant counted on the log.
+    first.release("a", unused=2)
+    assert len(later.state().window.call_times_ms) == 3

@@ -164,9 +164,10 @@ def test_12000_changed_skus_go_out_in_the_minimum_number_of_calls_each_recorded_
 
     # Each handle is recorded with exactly the rows it carried, and its first check waits VerifyDelaySeconds.
     assert release(local_aws, "VERIFY_QUEUE_URL") == [60] * 4
-    handles = [m["body"]["handle"] for m in messages(local_aws, "VERIFY_QUEUE_URL")]
+    checks = [m["body"] for m in messages(local_aws, "VERIFY_QUEUE_URL")]
     batches = BatchesTable(local_aws.client("dynamodb"), env(local_aws, "BATCHES_TABLE"))
-    recorded = [batches.load(handle) for handle in handles]
+    recorded = [batches.load(check["record"]) for check in checks]  # keyed <run>#<call>, the handle inside
+    assert [r.handle for r in recorded if r] == [check["handle"] for check in checks]
     assert [[(e.retailer_id, e.value, e.version) for e in r.entries] for r in recorded if r] == [
         [(rid, i % 40, 1) for i, rid in enumerate(skus[start : start + 3000], start)]
         for start in range(0, 12_000, 3000)

@@ -142,6 +142,20 @@ def test_a_threshold_turns_platform_buyers_away_while_the_warehouse_has_units(re
     assert report["skus"]["THRESH"]["I"] == INITIAL["THRESH"]
 
 
+def test_the_stock_trace_follows_the_hottest_sku_and_shows_the_threshold_hiding_units(report: dict[str, Any]) -> None:
+    trace = report["stock_trace"]
+    assert trace["retailer_id"] == "THRESH"  # 30 units an hour, the most expected
+    points = trace["points"]
+    trues = [true for _seconds, _published, true in points]
+    assert [seconds for seconds, _p, _t in points] == sorted(seconds for seconds, _p, _t in points)
+    # Nothing of THRESH ships: its true stock only falls, from the warehouse's 10 by each unit sold.
+    assert trues[0] == INITIAL["THRESH"]
+    assert trues == sorted(trues, reverse=True)
+    assert trues[-1] == INITIAL["THRESH"] - report["demand"]["by_sku"]["THRESH"]["sold"]
+    # The threshold at work, as the plot shows it: platform buyers see 0 while the warehouse still has units.
+    assert any(published == 0 and true > 0 for _seconds, published, true in points)
+
+
 def test_shipments_lower_the_warehouse_level_and_settle_the_orders(report: dict[str, Any]) -> None:
     for retailer_id in ("RUN-OUT", "PLENTY", "EMPTY"):
         figures, sku = report["demand"]["by_sku"][retailer_id], report["skus"][retailer_id]

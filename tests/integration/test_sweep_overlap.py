@@ -202,7 +202,9 @@ def test_the_sweep_may_write_its_bucket_leases_and_no_other_control_item() -> No
     """The lease's expiry (twice the function's timeout) must end before a crashed part's message comes back."""
     resources = load_template()["Resources"]
     function = resources["SweepStockFunction"]["Properties"]
-    statements = [s for policy in function["Policies"] if "Statement" in policy for s in policy["Statement"]]
+    assert function["Role"] == {"Fn::GetAtt": ["SweepStockFunctionRole", "Arn"]}
+    role = resources["SweepStockFunctionRole"]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
     [leases] = [s for s in statements if s["Resource"] == {"Fn::GetAtt": ["ControlTable", "Arn"]}]
     assert sorted(leases["Action"]) == [
         "dynamodb:DeleteItem",

@@ -307,6 +307,7 @@ def test_the_poller_its_schedule_and_its_alarms_exist_only_with_the_meta_commerc
     polling = {name for name, resource in resources.items() if resource.get("Condition") == "PollsMetaCommerce"}
     assert polling == {
         "PollOrdersFunction",
+        "PollOrdersFunctionRole",
         "PollOrdersLogGroup",
         "OrderSourceRemovedAlarm",
         "PollStalledAlarm",

@@ -112,3 +112,28 @@ def test_urgent_pushes_are_the_ones_that_change_stock_status_or_visibility() -> 
     assert not is_urgent(shown, CatalogValue(9, Visibility.PUBLISHED))
     assert is_urgent(None, CatalogValue(0, Visibility.PUBLISHED))  # unknown catalog: a 0 cannot wait
     assert not is_urgent(None, CatalogValue(7, Visibility.PUBLISHED))
+
+
+def test_a_lease_never_given_back_is_handed_to_the_next_run_granted_calls_until_it_settles_it() -> None:
+    pace = Pace(90, 3)
+    granted, dead = grant_slots(
+        PacerState(), 6000, pace=pace, preferred_size=3000, holder="dead", lease_ms=LEASE_MS, now_ms=T0
+    )
+    assert (granted.calls, granted.lapsed, dead.reserved_calls) == (2, (), 2)
+    # Within the lease nobody else gets a call, and nothing is lapsed yet.
+    held, _ = grant_slots(dead, 10, pace=pace, preferred_size=3000, holder="b", lease_ms=LEASE_MS, now_ms=T0 + 1000)
+    assert (held.calls, held.lapsed) == (0, ())
+    later = T0 + LEASE_MS + 1
+    granted, after = grant_slots(dead, 10, pace=pace, preferred_size=3000, holder="b", lease_ms=LEASE_MS, now_ms=later)
+    assert granted.calls == 1 and [(lease.holder, lease.calls) for lease in granted.lapsed] == [("dead", 2)]
+    assert after.released("b").lapsed == after.lapsed  # kept until a run says it settled them
+    assert after.released("b").settled(["dead"]).lapsed == ()
+
+
+def test_unused_calls_go_back_only_while_the_holder_still_holds_the_lease() -> None:
+    pace = Pace(90, 3)
+    _, held = grant_slots(PacerState(), 9000, pace=pace, preferred_size=3000, holder="a", lease_ms=LEASE_MS, now_ms=T0)
+    assert len(held.window.call_times_ms) == 3
+    back = held.released("a", unused=2, slot_ms=pace.slot_ms)
+    assert (len(back.window.call_times_ms), back.next_slot_ms) == (1, held.next_slot_ms - 2 * pace.slot_ms)
+    assert held.released("someone else", unused=2, slot_ms=pace.slot_ms) is held

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from stocksync.logic.backoff import Backoff
 from stocksync.logic.ledger import (
     MAX_LINES_PER_PART,
     PLACED_AT_RESOLUTION,
@@ -134,9 +135,11 @@ def test_crashes_between_every_pair_of_parts_in_turn_then_the_order_moves_on_onc
 
 def test_conflicts_beyond_the_retries_on_a_middle_part_then_a_retry_counts_every_sku_exactly_once() -> None:
     """DynamoDB cancels a transaction that races another one (TransactionConflict, a StaleLedgerError to the
-    ingest): the ingest re-reads and tries again, MAX_CONFLICT_RETRIES times, then gives up with part 0 written."""
+    ingest): the ingest waits a jittered, growing while, re-reads and tries again, MAX_CONFLICT_RETRIES times in
+    all, then gives up with part 0 written."""
     ledger = InMemoryLedger()
     conflicts = []
+    waits: list[float] = []
 
     def conflict_on_part_1(row: LedgerPart) -> None:
         if row.part == 1:
@@ -144,13 +147,44 @@ def test_conflicts_beyond_the_retries_on_a_middle_part_then_a_retry_counts_every
             raise StaleLedgerError("big-1 part 1: transaction conflict")
 
     ledger.write_hook = conflict_on_part_1
-    with pytest.raises(StaleLedgerError, match="still contended"):
-        OrderIngest(ledger, now=NOW).apply([big_order()])
+    backoff = Backoff(sleep=waits.append, draw=lambda: 1.0)  # the longest wait each time
+    with pytest.raises(StaleLedgerError, match="still contended after 8 tries with backoff"):
+        OrderIngest(ledger, now=NOW, backoff=backoff).apply([big_order()])
     assert len(conflicts) == MAX_CONFLICT_RETRIES and sorted(ledger.rows) == [("big-1", 0)]
+    # Exponential from 25 ms, capped at 0.4 s: one wait between tries, none after the last.
+    assert waits == [0.025, 0.05, 0.1, 0.2, 0.4, 0.4, 0.4]
+    assert sum(waits) == pytest.approx(backoff.worst_case_seconds(MAX_CONFLICT_RETRIES)) and sum(waits) < 1.6
 
     ledger.write_hook = None
     receipt = OrderIngest(ledger, now=NOW).apply([big_order()])
     assert not receipt.rejected and receipt.applied == 1
+    assert_counted_exactly_once(ledger, big_order())
+
+
+def test_the_waits_between_conflicting_tries_are_jittered_within_their_bounds() -> None:
+    """Full jitter: each wait a uniform draw below its exponential bound, so racing writers do not retry together."""
+    draws = iter([0.5, 0.0, 0.9])
+    waits: list[float] = []
+    backoff = Backoff(sleep=waits.append, draw=lambda: next(draws))
+    assert [backoff.wait(retry) for retry in (1, 2, 3)] == [0.0125, 0.0, pytest.approx(0.09)]
+    assert waits == [0.0125, pytest.approx(0.09)]  # a zero draw sleeps not at all
+    with pytest.raises(ValueError, match="base <= cap"):
+        Backoff(base_seconds=1.0, cap_seconds=0.5)
+
+
+def test_one_conflict_on_a_hot_sku_is_retried_after_a_wait_and_applied() -> None:
+    ledger = InMemoryLedger()
+    raced: list[int] = []
+
+    def conflict_once(row: LedgerPart) -> None:
+        if not raced:
+            raced.append(row.part)
+            raise StaleLedgerError("big-1: transaction conflict")
+
+    ledger.write_hook = conflict_once
+    waits: list[float] = []
+    receipt = OrderIngest(ledger, now=NOW, backoff=Backoff(sleep=waits.append, draw=lambda: 0.5)).apply([big_order()])
+    assert receipt.applied == 1 and waits == [0.0125]
     assert_counted_exactly_once(ledger, big_order())
 
 

@@ -50,6 +50,11 @@ class Rig:
         )
 
 
+def checks(rig: Rig) -> list[tuple[str, int, int]]:
+    """(handle, attempt, delay) of each status check scheduled."""
+    return [(body["handle"], body["attempt"], delay) for body, delay in rig.verify_queue.sent]
+
+
 def pushes(count: int, version: int = 1, start: int = 0) -> list[ReceivedPush]:
     return [
         ReceivedPush(
@@ -67,9 +72,11 @@ def test_12000_changed_skus_go_out_in_four_calls_of_3000_each_recorded_and_sched
     assert (outcome.calls, outcome.pushed, outcome.failed_record_ids) == (4, 12_000, [])
     first = rig.catalog.calls[0].rows[0]
     assert first == ("S00000", {"quantity_to_sell_on_facebook": 0, "visibility": "published"})
-    assert sorted(rig.batches.records) == ["h1", "h2", "h3", "h4"]
-    assert [len(r.entries) for r in rig.batches.records.values()] == [3000] * 4
-    assert rig.verify_queue.sent == [({"handle": f"h{i}", "attempt": 1}, 60) for i in range(1, 5)]
+    assert sorted(rig.batches.by_handle) == ["h1", "h2", "h3", "h4"]
+    assert [len(r.entries) for r in rig.batches.by_handle.values()] == [3000] * 4
+    assert checks(rig) == [(f"h{i}", 1, 60) for i in range(1, 5)]
+    # Each record is keyed by the run and the call, where a run settling this one after a crash looks for it.
+    assert [body["record"] for body in rig.verify_queue.bodies] == list(rig.batches.records)
 
 
 def test_a_second_push_of_confirmed_versions_makes_no_call() -> None:
@@ -88,7 +95,7 @@ def test_an_older_version_than_the_published_one_is_never_sent() -> None:
     outcome = rig.pusher.push(pushes(3, version=1) + pushes(1, version=2, start=1))
     sent = dict(rig.catalog.calls[0].rows)
     assert sorted(sent) == ["S00000", "S00001", "S00002"]
-    assert [e.version for e in rig.batches.records["h1"].entries if e.retailer_id == "S00001"] == [2]
+    assert [e.version for e in rig.batches.by_handle["h1"].entries if e.retailer_id == "S00001"] == [2]
     assert outcome.superseded == 1
 
 
@@ -164,7 +171,7 @@ def test_rows_refused_at_upload_are_dead_lettered_with_the_platform_message() ->
     rig.catalog.refuse = {"S00002": "Invalid value for field quantity_to_sell_on_facebook: -3"}
     outcome = rig.pusher.push(pushes(5))
     assert outcome.pushed == 4
-    assert [e.retailer_id for e in rig.batches.records["h1"].entries] == ["S00000", "S00001", "S00003", "S00004"]
+    assert [e.retailer_id for e in rig.batches.by_handle["h1"].entries] == ["S00000", "S00001", "S00003", "S00004"]
     [(source, reason, body)] = rig.dead_letters.letters
     assert source == "push_batch" and reason.startswith("invalid_value: Invalid value for field")
     assert body["retailer_id"] == "S00002"
@@ -179,15 +186,54 @@ def test_a_call_without_a_handle_sends_its_rows_again() -> None:
 
 
 @pytest.mark.parametrize("what", ["record", "verify"])
-def test_a_batch_that_cannot_be_scheduled_for_verification_is_sent_again(what: str) -> None:
+def test_an_accepted_batch_that_cannot_be_recorded_comes_back_with_its_handle_and_is_never_sent_again(
+    what: str,
+) -> None:
+    """The platform took the call; recording it (or scheduling its check) failed. The rows go back to the push queue
+    carrying the handle, and the next run records and schedules them without a call: one call for the rows."""
     rig = Rig(3)
     if what == "record":
         rig.batches.fail_record = True
     else:
         rig.verify_queue.fail = lambda body: True
     outcome = rig.pusher.push(pushes(3))
-    assert outcome.failed_record_ids == ["m0", "m1", "m2"]
-    assert outcome.calls == 0
+    assert (outcome.failed_record_ids, outcome.calls, outcome.handed_over) == ([], 1, 3)
+    [handle] = outcome.handles
+    # Recorded under the handle only when the verify send was what failed: a record nothing will check (it expires).
+    assert list(rig.batches.by_handle) == ([handle] if what == "verify" else []) and rig.verify_queue.sent == []
+    assert [body["handle"] for body in rig.push_queue.bodies] == [handle] * 3
+
+    rig.batches.fail_record = False
+    rig.verify_queue.fail = lambda body: False
+    back = [ReceivedPush(f"r{i}", QueuedPush.model_validate(body)) for i, body in enumerate(rig.push_queue.bodies)]
+    again = rig.pusher.push(back)
+    assert (again.calls, again.recorded_late, again.failed_record_ids) == (0, 3, [])
+    assert len(rig.catalog.calls) == 1
+    [(key, record)] = [(key, record) for key, record in rig.batches.records.items() if "#late-" in key]
+    assert record.handle == handle and key.startswith(f"{handle}#late-")
+    assert [(e.retailer_id, e.value, e.version) for e in record.entries] == [(f"S{i:05d}", i % 7, 1) for i in range(3)]
+    assert rig.verify_queue.bodies == [{"handle": handle, "record": key, "attempt": 1}]
+
+
+def test_accepted_rows_that_cannot_be_handed_back_either_are_reported_failed_with_the_reason() -> None:
+    rig = Rig(2)
+    rig.batches.fail_record = True
+    rig.push_queue.fail = lambda body: body["retailer_id"] == "S00001"
+    outcome = rig.pusher.push(pushes(2))
+    assert (outcome.handed_over, outcome.failed_record_ids) == (1, ["m1"])
+    assert outcome.failure_reasons["m1"].endswith("not recorded: RuntimeError: table unavailable")
+
+
+def test_rows_carrying_a_handle_that_still_cannot_be_recorded_come_back_without_a_call() -> None:
+    rig = Rig(2)
+    carried = [
+        ReceivedPush(p.record_id, p.message.model_copy(update={"handle": "h-9", "accepted_at": T0, "sent_at": T0}))
+        for p in pushes(2)
+    ]
+    rig.batches.fail_record = True
+    outcome = rig.pusher.push(carried)
+    assert (outcome.failed_record_ids, rig.catalog.calls) == (["m0", "m1"], [])
+    assert outcome.failure_reasons["m0"] == "batch h-9 not recorded: RuntimeError: table unavailable"
 
 
 def test_unknown_skus_are_dead_lettered_and_feed_served_skus_left_to_the_feed() -> None:
@@ -308,9 +354,83 @@ def test_the_first_status_check_follows_the_observed_processing_times_and_falls_
     rig = Rig(6000)
     rig.pusher._verify_timing = timing = Timing(22)
     rig.pusher.push(pushes(6000))
-    assert rig.verify_queue.sent == [({"handle": f"h{i}", "attempt": 1}, 22) for i in (1, 2)]
+    assert checks(rig) == [(f"h{i}", 1, 22) for i in (1, 2)]
     assert timing.reads == 1  # one read of the estimate for the run's two calls
     rig = Rig(3)
     rig.pusher._verify_timing = Timing(RuntimeError("table unavailable"))
     assert rig.pusher.push(pushes(3)).calls == 1  # the batch still goes out, checked after VerifyDelaySeconds
-    assert rig.verify_queue.sent == [({"handle": "h1", "attempt": 1}, 60)]
+    assert checks(rig) == [("h1", 1, 60)]
+
+
+def test_calls_granted_but_never_made_go_back_to_the_hour_when_a_throttle_ends_the_run() -> None:
+    """Three calls granted (the burst), the second throttled: it was sent (the platform may count it), the third
+    never was. The hour's log keeps two calls and the rate gets the third slot back."""
+    rig = Rig(9000)
+    rig.catalog.failures = [None, GraphThrottledError("(#80014) too many calls", retry_after_seconds=60, usage=None)]
+    slot_ms = rig.budget.pace.slot_ms
+    outcome = rig.pusher.push(pushes(9000))
+    assert (outcome.calls_made, outcome.calls_returned) == (2, 1)
+    assert rig.budget.window.call_times_ms == (epoch_ms(T0),) * 2
+    assert rig.budget.state.next_slot_ms == epoch_ms(T0) + 2 * slot_ms
+    assert rig.budget.state.holder == ""
+
+
+def test_calls_granted_to_a_run_that_fails_before_making_them_go_back_to_the_hour() -> None:
+    """A failure before the first call (here: sending the rows no slot carries back to the queue) used to keep the
+    run's calls reserved for the whole hour."""
+    rig = Rig(16_000)  # three calls of 5,000 granted; 1,000 rows wait
+
+    def unreachable(bodies: object, *, delay_seconds: int = 0) -> object:
+        raise ConnectionError("sqs unreachable")
+
+    rig.push_queue.send = unreachable  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        rig.pusher.push(pushes(16_000))
+    assert rig.catalog.calls == []
+    assert rig.budget.window.call_times_ms == ()
+    assert (rig.budget.state.holder, rig.budget.state.next_slot_ms) == ("", epoch_ms(T0))
+
+
+def test_no_call_starts_too_close_to_the_deadline_to_record_its_answer() -> None:
+    """A call whose answer arrives after Lambda's deadline loses the accepted batch's handle (the one crash nothing
+    can recover from: the platform finds no batch without it). With 34 s left, below the 35 s reserve (the Graph
+    client's 30 s read timeout and time to record), the rows wait for the next slot and the calls go back."""
+    rig = Rig(6000)
+    left = iter([40.0, 34.0])  # the first call may start, the second not
+    outcome = rig.pusher.push(pushes(6000), time_left=lambda: next(left))
+    assert len(rig.catalog.calls) == 1 and outcome.calls_made == 1
+    assert (outcome.calls_returned, outcome.deferred, outcome.errors_by_code["deadline_near"]) == (1, 3000, 1)
+    assert sorted(b["retailer_id"] for b in rig.push_queue.bodies) == [f"S{i:05d}" for i in range(3000, 6000)]
+    assert rig.budget.window.call_times_ms == (epoch_ms(T0),)
+
+
+class Killed(BaseException):
+    """The process dying (out of memory, Lambda's deadline): no except, no finally of ours runs after it."""
+
+
+def test_a_pusher_killed_after_recording_its_batch_is_settled_by_the_next_run_and_its_rows_not_sent_again() -> None:
+    """Killed between recording the accepted batch and scheduling its check: its lease is never given back. SQS
+    brings its records back; the next run granted calls finds the lapsed lease, schedules the recorded batch's
+    check, and leaves those rows out: one call for them in all."""
+    rig = Rig(4)
+    real_send, real_release = rig.verify_queue.send, rig.budget.release
+
+    def killed(*args: object, **kwargs: object) -> object:
+        raise Killed
+
+    rig.verify_queue.send = killed  # type: ignore[method-assign]
+    rig.budget.release = lambda *args, **kwargs: None  # type: ignore[method-assign]  # never reached in a real kill
+    with pytest.raises(Killed):
+        rig.pusher.push(pushes(3), lease_seconds=60)
+    assert len(rig.catalog.calls) == 1 and rig.verify_queue.sent == []
+    [(key, record)] = rig.batches.records.items()
+    rig.verify_queue.send, rig.budget.release = real_send, real_release  # type: ignore[method-assign]
+
+    rig.now = T0 + timedelta(seconds=61)  # the lease lapsed; SQS redelivers the same records (and a new row)
+    outcome = rig.pusher.push(pushes(4))
+    assert (outcome.lapsed_batches_settled, outcome.in_flight) == (1, 3)
+    assert [call.rows for call in rig.catalog.calls[1:]] == [
+        [("S00003", {"quantity_to_sell_on_facebook": 3, "visibility": "published"})]
+    ]
+    assert rig.verify_queue.bodies[0] == {"handle": record.handle, "record": key, "attempt": 1}
+    assert rig.budget.state.lapsed == ()  # settled: the next run does not look again

@@ -20,12 +20,14 @@ class DeadLetters:
 
     def __init__(self, *, broken: bool = False) -> None:
         self.sent: list[tuple[str, str, Any]] = []
+        self.queue_arns: list[str | None] = []
         self.broken = broken
 
-    def send(self, *, source: str, reason: str, body: Any) -> None:
+    def send(self, *, source: str, reason: str, body: Any, queue_arn: str | None = None) -> None:
         if self.broken:
             raise ConnectionError("sqs unreachable")
         self.sent.append((source, reason, body))
+        self.queue_arns.append(queue_arn)
 
 
 def failures(response: dict[str, Any]) -> list[str]:
@@ -50,6 +52,8 @@ def test_bad_input_is_dead_lettered_with_the_field_and_a_transient_error_comes_b
         ("verify_batch", "body"),
     ]
     assert dead_letters.sent[0][2] == {"handle": 7}  # the body as sent, parsed back to JSON where it is JSON
+    # The queue each body is a whole message of, so `stocksync redrive` can send it back there after a fix.
+    assert dead_letters.queue_arns == ["arn:aws:sqs:us-east-1:123456789012:queue"] * 2
 
 
 def test_bad_input_that_cannot_be_dead_lettered_comes_back_for_the_next_try() -> None:
@@ -168,3 +172,49 @@ def test_every_queue_a_function_consumes_redrives_after_max_receives() -> None:
     assert len(consumed) >= 10
     counts = {queue: resources[queue]["Properties"]["RedrivePolicy"]["maxReceiveCount"] for queue in consumed}
     assert set(counts.values()) == {MAX_RECEIVES}, counts
+
+
+def whole(dead_letters: DeadLetters, plan: Any) -> WholeBatchProcessor[str]:
+    return WholeBatchProcessor(source="push_batch", dead_letters=dead_letters, handle_batch=plan)  # type: ignore[arg-type]
+
+
+def handle_of(record: SQSRecord) -> str:
+    return str(record.json_body["handle"])
+
+
+def test_a_batch_step_that_raises_brings_every_record_back_until_the_last_try_then_dead_letters_its_class() -> None:
+    """push_batch's whole-batch failure (its planning step raised) on the last try goes to the reasoned DLQ with
+    the exception's class and message, not to the push queue's own DLQ with nothing said."""
+
+    def plan(handles: list[str]) -> list[str]:
+        raise ConnectionError("batches\ntable unreachable")
+
+    dead_letters = DeadLetters()
+    event = on_try(sqs_event([{"handle": "a"}, {"handle": "b"}]), MAX_RECEIVES - 1)
+    assert failures(whole(dead_letters, plan).run(event, FakeLambdaContext(), handle_of)) == ["msg-0", "msg-1"]
+    assert dead_letters.sent == []
+
+    dead_letters = DeadLetters()
+    event = on_try(sqs_event([{"handle": "a"}, {"handle": "b"}]), MAX_RECEIVES)
+    assert failures(whole(dead_letters, plan).run(event, FakeLambdaContext(), handle_of)) == []
+    reason = f"unexpected ConnectionError on the last of {MAX_RECEIVES} tries: batches table unreachable"
+    assert dead_letters.sent == [("push_batch", reason, {"handle": "a"}), ("push_batch", reason, {"handle": "b"})]
+
+
+def test_records_the_batch_step_names_failed_are_dead_lettered_on_their_last_try_with_the_reason_it_gave() -> None:
+    def plan(handles: list[str]) -> dict[str, str]:
+        return {"msg-0": "GraphServerError: (#2) service unavailable"}
+
+    dead_letters = DeadLetters()
+    event = on_try(sqs_event([{"handle": "a"}, {"handle": "b"}]), MAX_RECEIVES)
+    assert failures(whole(dead_letters, plan).run(event, FakeLambdaContext(), handle_of)) == []
+    assert dead_letters.sent == [
+        (
+            "push_batch",
+            f"failed on the last of {MAX_RECEIVES} tries: GraphServerError: (#2) service unavailable",
+            {"handle": "a"},
+        )
+    ]
+
+    broken = DeadLetters(broken=True)  # the reasoned queue unreachable: SQS keeps the record (its own DLQ next)
+    assert failures(whole(broken, plan).run(event, FakeLambdaContext(), handle_of)) == ["msg-0"]

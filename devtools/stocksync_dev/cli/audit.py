@@ -2,13 +2,14 @@
 product expects it to show.
 
 The same run as the scheduled ``audit_catalog`` function (it resumes where the last run stopped and stores where it
-stops), from a shell, against the tables, queues and Graph API the environment names (the functions' variables:
+stops), from a shell, against a deployed stack (``--stack-name``, with ``--profile``/``--region``: the audit
+function's own settings) or the tables, queues and Graph API the environment names (the functions' variables:
 SKU_TABLE, CONTROL_TABLE, RECOMPUTE_QUEUE_URL, STOCKSYNC_CATALOG_ID, STOCKSYNC_GRAPH_CREDENTIALS, ...;
 AWS_ENDPOINT_URL for local AWS). With ``--dry-run`` it compares and reports, and changes nothing: no anchor, no
 recompute, no stored position (the reads still spend the read budget).
 
 Exit status: 0 when the run finished (in a dry run: and found no difference), 1 when a dry run found differences,
-2 when the environment is incomplete.
+2 when the settings are incomplete (every missing one is named).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import json
 import sys
 from typing import Any
 
-from stocksync.errors import ConfigurationError
-from stocksync.models.settings import get_settings
+from stocksync.models.settings import Settings
 from stocksync.observability import logger
 from stocksync.wiring.audit_catalog import run_audit
+from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
 
 COMMAND = "audit"
+FUNCTION = "AuditCatalogFunction"  # whose settings --stack-name reads
 HELP = "compare the catalog's stock with what stocksync expects it to show, and repair the differences"
 # A shell run has no Lambda deadline; it stops at the end of the catalog, the read budget or throttling.
 _NO_DEADLINE_SECONDS = 10**9
@@ -33,6 +35,7 @@ _NO_DEADLINE_SECONDS = 10**9
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="report the differences; change nothing")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_stack_arguments(parser)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,10 +48,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = get_settings()
-    except ConfigurationError as error:
+        with deployment(args, function=FUNCTION) as settings:
+            return _run(args, settings)
+    except SettingsError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     previous = logger.registered_handler.setStream(sys.stderr)  # each difference's log line on stderr
     try:
         # The run's metrics (CloudWatch EMF lines) go to stderr too: stdout holds the report alone.

@@ -2,11 +2,13 @@
 
 The same change as a "SKU Settings Changed" event with ``discontinued``, applied directly to the SKU records (newest
 change wins), then each SKU queued for a recompute, which pushes ``visibility = staging`` with 0 units (``--undo``:
-``published`` with its stock). Nothing is ever deleted from the catalog. Works against the tables the environment
+``published`` with its stock). Nothing is ever deleted from the catalog. Works against a deployed stack
+(``--stack-name``, with ``--profile``/``--region``: the recompute function's settings) or the tables the environment
 names (the functions' variables; AWS_ENDPOINT_URL for local AWS). Also runs as
 ``python -m stocksync_dev.cli.discontinue``.
 
-Exit status: 0 when every SKU was changed (or already was), 2 when the environment is incomplete.
+Exit status: 0 when every SKU was changed (or already was), 2 when the settings are incomplete (every missing one
+is named) or a retailer id is invalid.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ import sys
 from typing import Any
 
 from stocksync import clock
-from stocksync.errors import ConfigurationError
-from stocksync.models.settings import get_settings
+from stocksync.models.settings import Settings
 from stocksync.models.sku import SkuSettingsChange
 from stocksync.wiring import parts
+from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
 
 COMMAND = "discontinue"
+FUNCTION = "RecomputeStockFunction"  # whose settings --stack-name reads: it applies settings changes too
 HELP = "stage discontinued products at 0 units (never deleted), or --undo to publish them again"
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("retailer_ids", nargs="+", metavar="RETAILER_ID", help="the SKUs (catalog retailer ids)")
     parser.add_argument("--undo", action="store_true", help="the products are sold again: publish them")
+    add_stack_arguments(parser)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -40,10 +44,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = get_settings()
-    except ConfigurationError as error:
+        with deployment(args, function=FUNCTION) as settings:
+            return _run(args, settings)
+    except SettingsError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         changes = [
             SkuSettingsChange(retailer_id=retailer_id, as_of=clock.now(), discontinued=not args.undo)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from stocksync import __version__
-from stocksync_dev.cli import audit, reconcile, replay, simulate, tune
+from stocksync_dev.cli import audit, discontinue, explain, reconcile, redrive, replay, simulate, status, tune
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"stocksync {__version__}")
     commands = root.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (replay, reconcile, audit, simulate, tune):
+    for module in (replay, reconcile, discontinue, audit, redrive, status, explain, simulate, tune):
         module.add_parser(commands)
     return root
 

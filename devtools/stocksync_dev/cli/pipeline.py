@@ -104,7 +104,7 @@ def load_function(function: str, root: Path = REPO_ROOT) -> ModuleType:
     return module
 
 
-def _function_folder(properties: dict[str, Any]) -> str:
+def function_folder(properties: dict[str, Any]) -> str:
     return Path(str(properties.get("CodeUri", "")).rstrip("/")).name
 
 
@@ -135,7 +135,7 @@ def discover(
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource.get("Properties", {})
-        function = _function_folder(properties)
+        function = function_folder(properties)
         for event_name, event in (properties.get("Events") or {}).items():
             kind, spec = event.get("Type"), event.get("Properties", {})
             if kind == "SQS":

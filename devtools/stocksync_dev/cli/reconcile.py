@@ -1,11 +1,12 @@
 """``stocksync reconcile [--dry-run]``: recount P, C and K from the ledger and repair counters that disagree.
 
-The same run as the daily ``reconcile`` function, from a shell, against the tables the environment names (the
-functions' variables: SKU_TABLE, ORDERS_TABLE, RECOMPUTE_QUEUE_URL, ...; AWS_ENDPOINT_URL for local AWS).
+The same run as the daily ``reconcile`` function, from a shell, against the tables of a deployed stack
+(``--stack-name``, with ``--profile``/``--region``: the reconcile function's own settings) or those the environment
+names (the functions' variables: SKU_TABLE, ORDERS_TABLE, RECOMPUTE_QUEUE_URL, ...; AWS_ENDPOINT_URL for local AWS).
 Also runs on its own as ``python -m stocksync_dev.cli.reconcile``.
 
 Exit status: 0 when the run finished (in a dry run: and found nothing to repair), 1 when a dry run found counters
-to repair, 2 when the environment is incomplete.
+to repair, 2 when the settings are incomplete (every missing one is named).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Any
 from stocksync import clock
 from stocksync.dal import aws
 from stocksync.dal.counter_audit import SkuCounterAudit
-from stocksync.errors import ConfigurationError
 from stocksync.logic.reconciliation import DEFAULT_SETTLE, ReconcileReport, reconcile
-from stocksync.models.settings import get_settings
+from stocksync.models.settings import Settings
 from stocksync.observability import logger
 from stocksync.wiring import parts
+from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
 
 COMMAND = "reconcile"
+FUNCTION = "ReconcileFunction"  # whose settings --stack-name reads
 HELP = "recount pending counters from the order ledger and repair those that disagree"
 
 
@@ -46,6 +48,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave SKUs whose counters changed in the last N minutes for a later run (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_stack_arguments(parser)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,10 +61,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = get_settings()
-    except ConfigurationError as error:
+        with deployment(args, function=FUNCTION) as settings:
+            return _run(args, settings)
+    except SettingsError as error:
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     now = clock.now()
     previous = logger.registered_handler.setStream(sys.stderr)  # each repair's log line on stderr, the report on stdout
     try:

@@ -5,8 +5,10 @@
     stocksync replay events/order_events_sqs_batch.json --function order_events   # like `sam local invoke -e`
 
 By default the command starts its own moto server (with template.yaml deployed into it) and the Commerce Platform
-simulator, and stops them when done. ``--endpoint-url`` (and ``--profile``) point it at an AWS account or LocalStack
-instead, and ``--graph-base-url`` at a real Graph API; the same handlers run either way. A scenario needs the
+simulator, and stops them when done. With ``--function``, ``--stack-name`` (and ``--profile``/``--region``) run the
+event against a deployed stack with that function's own settings, read from the stack; ``--endpoint-url`` points at
+an AWS endpoint or LocalStack instead (the settings then come from the environment, or from ``--stack-name`` there),
+and ``--graph-base-url`` at a real Graph API; the same handlers run either way. A scenario needs the
 simulator (it places buyer orders on the platform), so scenarios always run against it.
 
 In a scenario, the pipeline runs as a deployment runs it: every message is delivered to its function as it becomes
@@ -27,14 +29,17 @@ import json
 import logging
 import os
 import re
+import shlex
+import signal
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.client import BaseClient
 
@@ -45,6 +50,7 @@ from stocksync.logic.latency import summarize
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
 from stocksync_dev.cli.demand import Arrival, DemandTally, arrivals
+from stocksync_dev.cli.inspect_settings import NOW_VARIABLE
 from stocksync_dev.cli.pipeline import (
     MAX_ROUNDS,
     HandlerContext,
@@ -79,6 +85,14 @@ from stocksync_dev.cli.scenario import (
     load_scenario,
 )
 from stocksync_dev.cli.schedules import Ticks
+from stocksync_dev.cli.stack_settings import (
+    DEFAULT_FUNCTION,
+    SettingsError,
+    add_stack_arguments,
+    deployment,
+    function_logical_id,
+)
+from stocksync_dev.cli.stock_trace import StockTrace, hottest_sku
 from stocksync_dev.local.aws import BUS_SOURCES, LocalAws
 from stocksync_dev.local.template import load_template
 from stocksync_dev.simulator import CommercePlatformSimulator, OrderRefused
@@ -95,6 +109,9 @@ INVOCATION_SECONDS = 0.1
 COMMAND = "replay"
 HELP = "run a scenario file, or one sample event through one handler, locally and end to end"
 TOKEN, APP_SECRET = "replay-token", "replay-app-secret"
+KEEP_ENV_FILE = ".stocksync-local.env"
+# Long enough that one pass over a dead-letter queue never meets its own messages again.
+_HIDE_SECONDS = 600
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_TRACE_DISABLED": "1"}
 
 
@@ -106,7 +123,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--function", help="invoke this function (folder under functions/) with the event file")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--endpoint-url", help="AWS endpoint of a deployed stack (default: embedded moto server)")
-    parser.add_argument("--profile", help="AWS profile for --endpoint-url or a real account")
     parser.add_argument("--graph-base-url", help="Graph API base URL (default: the embedded simulator)")
     parser.add_argument(
         "--in-process",
@@ -115,10 +131,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "every call takes a real HTTP hop, the path a deployed function's calls take)",
     )
     parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after a scenario, keep the local stack (moto and the simulator) running until Ctrl-C and write its "
+        "environment to --env-file, so `stocksync status`, `explain`, `audit` and `reconcile` can look at it",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(KEEP_ENV_FILE),
+        help="where --keep writes the kept stack's environment (default: %(default)s; removed when the stack stops)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="also show the handlers' info logs and EMF metrics (warnings show anyway)",
     )
+    add_stack_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -127,8 +156,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"{args.file}: no such file", file=sys.stderr)
         return 2
+    if getattr(args, "keep", False) and args.function:
+        print("--keep keeps the stack of a scenario; with --function there is none to keep", file=sys.stderr)
+        return 2
+    stdout = sys.stdout  # the report's stream: the run itself writes to stderr (_logs_to_stderr)
     with _logs_to_stderr(verbose=args.verbose):
-        code, output = _invoke_one(args) if args.function else _replay_file(args)
+        code, output = _invoke_one(args) if args.function else _replay_file(args, stdout)
     if output is not None:
         print(output)
     return code
@@ -159,20 +192,46 @@ def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
+def _replay_file(args: argparse.Namespace, stdout: TextIO = sys.stdout) -> tuple[int, str | None]:
     try:
         scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
     except ScenarioError as error:
         print(f"invalid scenario {args.file}: {error}", file=sys.stderr)
         return 2, None
-    if args.endpoint_url or args.graph_base_url:
+    if args.endpoint_url or args.graph_base_url or args.stack_name:
         print(
             "a scenario places buyer orders on the platform, so it runs against the embedded simulator and moto; "
             "use --function to replay one event against a real endpoint",
             file=sys.stderr,
         )
         return 2, None
-    report = replay_scenario(scenario, in_process=getattr(args, "in_process", False))
+    if not getattr(args, "keep", False):
+        report = replay_scenario(scenario, in_process=getattr(args, "in_process", False))
+        return _outcome(report, as_json=args.json)
+    outcome: list[tuple[int, str]] = []
+
+    def keep(local: LocalAws, sim: CommercePlatformSimulator, report: dict[str, Any]) -> None:
+        code, text = _outcome(report, as_json=args.json)
+        outcome.append((code, text))
+        print(text, file=stdout, flush=True)
+        write_env_file(args.env_file, local, sim)
+        try:
+            print(
+                f"the local stack keeps running until Ctrl-C; in another shell, from this folder:\n"
+                f"  (. {args.env_file} && .venv/bin/stocksync status)\n"
+                f"  (. {args.env_file} && .venv/bin/stocksync explain RETAILER_ID)",
+                file=sys.stderr,
+                flush=True,
+            )
+            serve_until_interrupted()
+        finally:
+            args.env_file.unlink(missing_ok=True)
+
+    replay_scenario(scenario, in_process=getattr(args, "in_process", False), keep=keep)
+    return outcome[0][0], None
+
+
+def _outcome(report: dict[str, Any], *, as_json: bool) -> tuple[int, str]:
     broken = failed_checks(report)
     for difference in broken:
         print(
@@ -182,8 +241,35 @@ def _replay_file(args: argparse.Namespace) -> tuple[int, str | None]:
             file=sys.stderr,
         )
     return (1 if report["dead_letters"] or broken else 0), (
-        json.dumps(report, sort_keys=True) if args.json else render_report(report)
+        json.dumps(report, sort_keys=True) if as_json else render_report(report)
     )
+
+
+def write_env_file(path: Path, local: LocalAws, sim: CommercePlatformSimulator) -> None:
+    """The kept stack's environment as shell ``export`` lines: what its functions get (with the scenario's settings,
+    as the replay set them), what points boto3 at moto (fake credentials, never a real account's), and
+    ``STOCKSYNC_NOW``, the replay's simulated time, which the kept stack's records are stamped with
+    (stocksync_dev.cli.inspect_settings)."""
+    names = sorted(set(local.function_environment()) | {"STOCKSYNC_GRAPH_BASE_URL"})
+    lines = [f"export {name}={shlex.quote(os.environ[name])}" for name in names if name in os.environ]
+    lines.append(f"export {NOW_VARIABLE}={shlex.quote(sim.now().isoformat())}")
+    path.write_text("# written by `stocksync replay --keep`; valid while that replay runs\n" + "\n".join(lines) + "\n")
+
+
+def serve_until_interrupted() -> None:
+    """Block until Ctrl-C or SIGTERM (tests replace this)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
@@ -192,20 +278,32 @@ def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
     except json.JSONDecodeError as error:
         print(f"{args.file}: not valid JSON ({error.msg} at line {error.lineno})", file=sys.stderr)
         return 2, None
-    if args.endpoint_url or args.profile:
-        if args.endpoint_url:
-            os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-        if args.profile:
-            os.environ["AWS_PROFILE"] = args.profile
-        if args.graph_base_url:
-            os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
-        _reset_process_caches()
-        result = load_function(args.function).lambda_handler(event, HandlerContext(args.function))
-        return 0, json.dumps(result, default=str, sort_keys=True)
+    if args.endpoint_url or args.profile or args.region or args.stack_name:
+        return _invoke_deployed(args, event)
     with local_stack(graph_base_url=args.graph_base_url) as (local, _sim, pipeline):
         result = pipeline.invoke(args.function, event)
         dead = _dead_letters(local)
     return (1 if dead else 0), json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True)
+
+
+def _invoke_deployed(args: argparse.Namespace, event: Any) -> tuple[int, str | None]:
+    """One event through one handler of this process against a deployed stack: the function's own settings from
+    the stack (``--stack-name``), or from the environment."""
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    if args.graph_base_url:
+        os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
+    try:
+        function = function_logical_id(args.function) if args.stack_name else DEFAULT_FUNCTION
+        with deployment(args, function=function):
+            if args.graph_base_url:  # over the stack's value too
+                os.environ["STOCKSYNC_GRAPH_BASE_URL"] = args.graph_base_url
+            _reset_process_caches()
+            result = load_function(args.function).lambda_handler(event, HandlerContext(args.function))
+    except SettingsError as error:
+        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
+        return 2, None
+    return 0, json.dumps(result, default=str, sort_keys=True)
 
 
 def _reset_process_caches() -> None:
@@ -322,7 +420,13 @@ def counted_requests() -> Iterator[RequestCounter]:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
-def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: str | None = None) -> dict[str, Any]:
+def replay_scenario(
+    scenario: Scenario,
+    *,
+    in_process: bool = False,
+    feed_rate: str | None = None,
+    keep: Callable[[LocalAws, CommercePlatformSimulator, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Play the scenario in a fresh local stack and report on it.
 
     ``feed_rate`` (a schedule expression the replay can fire, ``rate(24 hours)``): instead of the product, a replace
@@ -330,6 +434,9 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
     start and on every tick of the rate, each product's catalog value becomes what the warehouse can still sell (its
     level less the units sold and not yet shipped, never below 0), the best value a feed exported at that instant can
     carry. Buyers, demand and shipping are played exactly as with the product, so the demand figures compare.
+
+    ``keep``: called with the stack, the simulator and the report before the stack stops, the process still pointed
+    at both (``stocksync replay --keep``); the dead letters the report lists are then left in their queues.
     """
     stack = local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id, in_process=in_process)
     with (
@@ -359,7 +466,7 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
             local,
             sim,
             player.refused_orders,
-            _dead_letters(local),
+            _dead_letters(local, leave=keep is not None),
             loop=figures.as_dict(sim),
             catalog_differs_from_a=player.catalog_differs_from_a,
             races=player.races,
@@ -369,8 +476,12 @@ def replay_scenario(scenario: Scenario, *, in_process: bool = False, feed_rate: 
         )
         # From the first step on, as catalog_loop: what the deployment's functions asked of DynamoDB (0 with a feed).
         report["dynamodb_requests"] = requests.requests["dynamodb"]
+        # The hottest demand SKU's published vs true stock over the demand steps (tune --plot draws it).
+        report["stock_trace"] = player.trace.as_dict()
         if feed_rate is not None:
             report["feed"] = player.feed_figures()
+        if keep is not None:
+            keep(local, sim, report)
         return report
 
 
@@ -433,6 +544,7 @@ class ScenarioPlayer:
         self._levels = {sku.retailer_id: sku.warehouse for sku in scenario.skus}
         self._unshipped: Counter[str] = Counter()
         self.demand = DemandTally()
+        self.trace = StockTrace(hottest_sku(scenario), origin)
         self._requests = requests or RequestCounter()
         # Feed mode (replay_scenario says what it is): the feed's schedule, the feeds applied, and for every change
         # of what the warehouse can sell, the seconds until the feed that carries it (its staleness).
@@ -790,10 +902,13 @@ class ScenarioPlayer:
         while agenda:
             instant, kind, number, what = heapq.heappop(agenda)
             self._operate(until=instant)
+            self._trace()
             if kind == 0:
                 self._ship(waves.pop(instant))
+                self._trace()
                 continue
             sold_id = self._buyer(what, f"{prefix}-{number:05d}")
+            self._trace()
             if sold_id is None or spec.ship_after_minutes is None:
                 continue
             # The warehouse ships in waves (every ship_every_minutes from the window's start): the first wave at or
@@ -806,6 +921,11 @@ class ScenarioPlayer:
                 heapq.heappush(agenda, (wave, 0, 0, None))
             waves[wave].append((sold_id, what.retailer_id))
         self._operate(until=start + timedelta(minutes=spec.minutes))
+        self._trace()
+
+    def _trace(self) -> None:
+        """A point of the traced SKU when it changed: true stock below 0 is units sold that the warehouse lacks."""
+        self.trace.record(self._sim.now(), self._sim.available, self._sellable)
 
     def _buyer(self, arrival: Arrival, order_id: str) -> str | None:
         """One buyer wanting one unit: the platform sells what its catalog shows, the web shop what the warehouse
@@ -913,15 +1033,19 @@ def _point(moment: PushMoment, timeline: dict[str, Any]) -> datetime:
     return sent + timedelta(seconds=float(moment.at))
 
 
-def _dead_letters(local: LocalAws) -> list[dict[str, Any]]:
-    """Every message left in a dead-letter queue of the stack (the reasoned one and each queue's redrive DLQ)."""
+def _dead_letters(local: LocalAws, *, leave: bool = False) -> list[dict[str, Any]]:
+    """Every message left in a dead-letter queue of the stack (the reasoned one and each queue's redrive DLQ),
+    taken out of it; ``leave``: made visible again afterwards instead, for a stack that stays (``--keep``)."""
     sqs = local.client("sqs")
     letters = []
+    received: list[tuple[str, str]] = []
     for logical_id, (kind, url) in sorted(local.resources.items()):
         if kind != "AWS::SQS::Queue" or not logical_id.endswith("DeadLetterQueue"):
             continue
         while True:
-            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+            answer = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=_HIDE_SECONDS
+            )
             messages = answer.get("Messages", [])
             if not messages:
                 break
@@ -935,5 +1059,10 @@ def _dead_letters(local: LocalAws) -> list[dict[str, Any]]:
                     body = message["Body"]
                 reason = attributes.get("reason") or "failed repeatedly (redriven after maxReceiveCount)"
                 letters.append({"queue": logical_id, "reason": reason, "body": body})
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                if leave:
+                    received.append((url, message["ReceiptHandle"]))
+                else:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    for url, handle in received:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return letters

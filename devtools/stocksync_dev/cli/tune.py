@@ -2,6 +2,8 @@
 
     stocksync tune                                      # the shipped events/scenarios/demand_flash_sale.json
     stocksync tune my_week.json --target 0.01 --json   # exactly one JSON object on stdout
+    stocksync tune orders.csv --stock stock.csv        # an order history: velocity per SKU measured first
+    stocksync tune --plot plots/ --samconfig samconfig.toml --config-env prod
 
 Every strategy is a full replay of the scenario (``stocksync replay --in-process``) in a fresh local stack, with the
 same demand step and seed, so the same buyers arrive at the same instants and only what each catalog let them buy
@@ -25,8 +27,16 @@ differs (issue 15):
     the fewest under-sold units among candidates whose over-sold units are at most ``--target`` times the units
     sold; when none meets the target, the fewest over-sold units (the report says so).
 
+An order history (a CSV or JSON export of orders, or an export of the product's ledger; cli/order_history.py says
+the formats) is turned into such a scenario first: each SKU's velocity and spikes measured, its bucket the one the
+deployment's rule gives that velocity. ``--plot DIR`` draws PNGs (cli/tune_plots.py, the ``plot`` extra);
+``--samconfig PATH --config-env NAME`` merges the recommendation into that environment's ``parameter_overrides``
+(cli/samconfig_writer.py).
+
 Exit status: 0; 1 when a replay left a dead letter; 2 on bad input (a target outside (0, 1), a scenario that is not
-there, invalid, or without a demand step): nothing has run.
+there, invalid, or without a demand step, a history that is empty, unparseable, names SKUs --stock does not, or
+whose demand cannot be simulated, --plot without matplotlib, a samconfig that cannot be edited safely): nothing has
+run.
 """
 
 from __future__ import annotations
@@ -40,9 +50,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stocksync_dev.cli.order_history import (
+    DEFAULT_SEED,
+    DEFAULT_SPIKE_FACTOR,
+    HistoryError,
+    Sale,
+    is_order_history,
+    measure,
+    read_history,
+    read_ledger_table,
+    read_stock,
+    scenario_from_history,
+)
 from stocksync_dev.cli.parameter_names import bucket_parameter, setting_parameter
 from stocksync_dev.cli.replay import _logs_to_stderr, deployment_buckets, replay_scenario
+from stocksync_dev.cli.samconfig_writer import SamconfigError, updated_text, write_parameter_overrides
 from stocksync_dev.cli.scenario import DemandStep, Scenario, ScenarioError, load_scenario
+from stocksync_dev.cli.tune_plots import PlotUnavailableError, plot_replays, require_matplotlib
 from stocksync_dev.local.template import REPO_ROOT, load_template
 
 COMMAND = "tune"
@@ -372,7 +399,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         nargs="?",
         default=DEFAULT_SCENARIO,
-        help="a scenario with a demand step (default: %(default)s)",
+        help="a scenario with a demand step, or an order history (.csv, or .json without steps) (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument(
@@ -387,17 +414,69 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_CANDIDATES,
         help="replays the tuned search may make, at least 1 (default: %(default)s)",
     )
+    history = parser.add_argument_group("an order history")
+    history.add_argument(
+        "--stock",
+        type=Path,
+        help="starting warehouse levels, CSV retailer_id,warehouse or JSON {SKU: units}; SKUs of the history it "
+        "does not name are refused (default: each SKU starts with the units it sold over the history)",
+    )
+    history.add_argument(
+        "--ledger-table",
+        metavar="NAME",
+        help="read the history from a deployed ledger (the stack's orders table) with a Scan, instead of a file "
+        "(boto3's usual configuration; AWS_ENDPOINT_URL for a local stack)",
+    )
+    history.add_argument(
+        "--spike-factor",
+        type=float,
+        default=DEFAULT_SPIKE_FACTOR,
+        help="an hour with more than this times a SKU's rate in the other hours is a spike (default: %(default)s)",
+    )
+    history.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="the simulated buyers' seed (default: %(default)s)"
+    )
+    parser.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots there (the plot extra)")
+    parser.add_argument(
+        "--samconfig", type=Path, metavar="PATH", help="merge the recommendation into this samconfig.toml"
+    )
+    parser.add_argument(
+        "--config-env", metavar="NAME", help="the samconfig environment ([NAME.deploy.parameters]), with --samconfig"
+    )
     parser.set_defaults(run=run)
     return parser
 
 
-def _checked_input(args: argparse.Namespace) -> Scenario:
+def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] | None]:
+    """The scenario to tune on (and what the history said when it came from one); TuneInputError otherwise."""
+    _checked_outputs(args)
     if not 0 < args.target < 1:
         raise TuneInputError(f"--target: a fraction in (0, 1), got {args.target:g}")
     if args.candidates < 1:
         raise TuneInputError(f"--candidates: at least 1, got {args.candidates}")
-    if not args.file.is_file():
+    if args.ledger_table is not None and args.file != DEFAULT_SCENARIO:
+        raise TuneInputError(f"--ledger-table: the history comes from the table; drop {args.file}")
+    if args.ledger_table is None and not args.file.is_file():
         raise TuneInputError(f"{args.file}: no such file")
+    from_history = args.ledger_table is not None or is_order_history(args.file)
+    if args.stock is not None and not from_history:
+        raise TuneInputError(f"--stock: only with an order history; {args.file} is a scenario (set its warehouse)")
+    if from_history:
+        source = str(args.file) if args.ledger_table is None else f"--ledger-table {args.ledger_table}"
+        try:
+            sales = read_history(args.file) if args.ledger_table is None else _ledger_sales(args.ledger_table)
+            measured = measure(sales, spike_factor=args.spike_factor)
+            stock = read_stock(args.stock) if args.stock is not None else None
+            scenario = scenario_from_history(
+                measured,
+                stock=stock,
+                seed=args.seed,
+                source=source,
+                deployment_buckets=deployment_buckets(),
+            )
+        except HistoryError as error:
+            raise TuneInputError(str(error)) from None
+        return scenario, measured.summary()
     try:
         scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
     except ScenarioError as error:
@@ -409,21 +488,53 @@ def _checked_input(args: argparse.Namespace) -> Scenario:
             f"{args.file}: no demand step; tune compares strategies on a demand step's buyers (README, The scenario "
             "format)"
         )
-    return scenario
+    return scenario, None
+
+
+def _ledger_sales(table: str) -> list[Sale]:
+    try:
+        return read_ledger_table(boto3.client("dynamodb"), table)
+    except (BotoCoreError, ClientError) as error:
+        raise TuneInputError(f"--ledger-table {table}: cannot be read ({error})") from None
+
+
+def _checked_outputs(args: argparse.Namespace) -> None:
+    """--plot and --samconfig fail before the replays, not after minutes of them."""
+    if args.plot is not None:
+        try:
+            require_matplotlib()
+        except PlotUnavailableError as error:
+            raise TuneInputError(str(error)) from None
+        if args.plot.exists() and not args.plot.is_dir():
+            raise TuneInputError(f"--plot {args.plot}: not a folder")
+    if (args.samconfig is None) != (args.config_env is None):
+        raise TuneInputError("--samconfig and --config-env go together")
+    if args.samconfig is not None:
+        try:
+            text = args.samconfig.read_text() if args.samconfig.exists() else ""
+            updated_text(text, args.config_env, {}, where=f"--samconfig {args.samconfig}")
+        except (OSError, UnicodeDecodeError) as error:
+            raise TuneInputError(f"--samconfig {args.samconfig}: cannot be read ({error})") from None
+        except SamconfigError as error:
+            raise TuneInputError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        scenario = _checked_input(args)
+        scenario, history = _checked_input(args)
     except TuneInputError as error:
         print(error, file=sys.stderr)
         return 2
     progress = sys.stderr.isatty() and not args.json
+    if progress and history is not None:
+        print(f"history: {json.dumps(history, sort_keys=True)}; replaying it per strategy", file=sys.stderr)
+    replayed: list[tuple[str, Scenario, dict[str, Any]]] = []  # for --plot: each replay's trace and demand per SKU
 
     def evaluate(name: str, candidate: Scenario, feed_rate: str | None = None) -> Outcome:
-        outcome = outcome_of(
-            replay_scenario(candidate, in_process=True, feed_rate=feed_rate), feed=feed_rate is not None
-        )
+        report = replay_scenario(candidate, in_process=True, feed_rate=feed_rate)
+        outcome = outcome_of(report, feed=feed_rate is not None)
+        if args.plot is not None:
+            replayed.append((name, candidate, {"trace": report.get("stock_trace"), "demand": report.get("demand")}))
         if progress:
             print(
                 f"{name}: sold {outcome.sold_units}, over-sold {outcome.oversold_units}, under-sold "
@@ -446,6 +557,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"tune: {error}", file=sys.stderr)
         return 1
+    if history is not None:
+        result["history"] = history
     if not tuned.meets_target:
         print(
             f"no candidate kept over-selling within {args.target:g} of units sold; tuned is the least over-selling",
@@ -455,7 +568,31 @@ def run(args: argparse.Namespace) -> int:
     if dead:
         print(f"dead letters left by: {dead}", file=sys.stderr)
     print(json.dumps(result, sort_keys=True) if args.json else render(result, args.target, tuned.meets_target))
-    return 1 if dead else 0
+    code = _write_extras(args, replayed, tuned.scenario, recommended)
+    return code or (1 if dead else 0)
+
+
+def _write_extras(
+    args: argparse.Namespace,
+    replayed: list[tuple[str, Scenario, dict[str, Any]]],
+    chosen: Scenario,
+    recommended: dict[str, str],
+) -> int:
+    """--plot and --samconfig after the table (checked before the replays; 2 if one fails now all the same)."""
+    if args.plot is not None:
+        for path in plot_replays(args.plot, replayed, chosen, STRATEGIES, _template_default_bucket()):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.samconfig is not None:
+        try:
+            written = write_parameter_overrides(args.samconfig, args.config_env, recommended)
+        except SamconfigError as error:
+            print(error, file=sys.stderr)
+            return 2
+        print(
+            f"wrote {len(written)} parameter overrides to {args.samconfig} [{args.config_env}.deploy.parameters]",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def render(result: dict[str, Any], target: float, meets_target: bool) -> str:
@@ -478,6 +615,14 @@ def render(result: dict[str, Any], target: float, meets_target: bool) -> str:
             f"{row['graph_calls']:>6} {count(row['dynamodb_requests']):>9} {seconds(staleness['p50']):>9} "
             f"{seconds(staleness['p95']):>6} {seconds(staleness['p99']):>6}"
         )
+    history = result.get("history")
+    if history:
+        buckets = ", ".join(f"{bucket} {count}" for bucket, count in history["skus_by_bucket"].items())
+        lines += [
+            "",
+            f"measured from the history: {history['units']} units of {history['skus']} SKUs over {history['hours']} h "
+            f"from {history['start']} (SKUs per bucket: {buckets}; {history['spikes']} spike hours)",
+        ]
     lines += [
         "",
         f"units wanted: {result['demand_units']}; over = over-sold, under = under-sold units; delay = value changed "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,17 @@ from stocksync.models.push import BatchEntry, BatchRecord, BatchState
 RETENTION = timedelta(days=14)
 # Compressed rows per item: well under the 400 KB item limit, leaving room for the other attributes.
 MAX_BLOB_BYTES = 300_000
+
+
+@dataclass(frozen=True)
+class SkuPush:
+    """One row of one SKU in one items_batch call: the handle, the row sent, and how the batch ended."""
+
+    handle: str
+    entry: BatchEntry
+    state: BatchState
+    accepted_at: datetime
+    finished_at: datetime | None
 
 
 def _ms(moment: datetime) -> int:
@@ -97,15 +109,18 @@ class BatchesTable:
         self._table = table
 
     def record(self, record: BatchRecord) -> None:
+        """Write the record under ``record.store_key`` (the handle, or the key of a late-recorded part)."""
         blobs = split_blobs(record.entries) if record.entries else [encode_entries([])]
         expires = int((record.accepted_at + RETENTION).timestamp())
+        key = record.store_key
         for index, blob in enumerate(blobs[1:], start=1):
             self._client.put_item(
                 TableName=self._table,
-                Item=encode({"handle": f"{record.handle}#part{index}", "entries": blob, TTL_ATTRIBUTE: expires}),
+                Item=encode({"handle": f"{key}#part{index}", "entries": blob, TTL_ATTRIBUTE: expires}),
             )
         head = {
-            "handle": record.handle,
+            "handle": key,
+            "graph_handle": record.handle if record.key else None,
             "accepted_at_ms": _ms(record.accepted_at),
             "sent_at_ms": _ms(record.sent_at) if record.sent_at else None,
             "entry_count": len(record.entries),
@@ -117,6 +132,7 @@ class BatchesTable:
         self._client.put_item(TableName=self._table, Item=encode(head))
 
     def load(self, handle: str) -> BatchRecord | None:
+        """The record stored under ``handle`` (a handle, or a ``BatchRecord.key``)."""
         answer = self._client.get_item(TableName=self._table, Key=encode({"handle": handle}), ConsistentRead=True)
         if "Item" not in answer:
             return None
@@ -125,8 +141,10 @@ class BatchesTable:
         part_keys = [f"{handle}#part{index}" for index in range(1, int(head["parts"]))]
         blobs.extend(self._part_blobs(part_keys))
         entries = [entry for blob in blobs for entry in decode_entries(blob)]
+        graph_handle = head.get("graph_handle")
         return BatchRecord(
-            handle=handle,
+            handle=str(graph_handle) if graph_handle else handle,
+            key=handle if graph_handle else None,
             accepted_at=_from_ms(int(head["accepted_at_ms"])),
             sent_at=_from_ms(int(head["sent_at_ms"])) if head.get("sent_at_ms") is not None else None,
             entries=entries,
@@ -181,6 +199,47 @@ class BatchesTable:
                 item = decode(raw)
                 batch_seconds = (int(item["finished_at_ms"]) - int(item["accepted_at_ms"])) / 1000
                 yield batch_seconds, decompress_floats(bytes(item["latencies"]))
+
+    def pushes_of(self, retailer_id: str, *, since: datetime) -> list[SkuPush]:
+        """Every row of ``retailer_id`` in the batches accepted since ``since``, newest first (``stocksync explain``).
+
+        A scan of the whole table (records live 14 days, see RETENTION; nothing indexes rows by SKU, since the
+        functions never look a SKU's batches up): for an operator's question, not for the functions' hot path."""
+        heads: dict[str, dict[str, Any]] = {}
+        spilled: dict[str, bytes] = {}
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self._table,
+            FilterExpression="accepted_at_ms >= :since OR attribute_not_exists(accepted_at_ms)",
+            ExpressionAttributeValues=encode({":since": _ms(since)}),
+        ):
+            for raw in page.get("Items", []):
+                item = decode(raw)
+                if "accepted_at_ms" in item:
+                    heads[item["handle"]] = item
+                else:
+                    spilled[item["handle"]] = bytes(item["entries"])
+        pushes = []
+        for handle, head in heads.items():
+            blobs = [bytes(head["entries"])]
+            blobs += [spilled.get(f"{handle}#part{index}", b"") for index in range(1, int(head.get("parts", 1)))]
+            for blob in blobs:
+                if not blob:
+                    continue  # a part the scan did not return (written after the scan passed it): nothing to show
+                for entry in decode_entries(blob):
+                    if entry.retailer_id != retailer_id:
+                        continue
+                    finished = head.get("finished_at_ms")
+                    pushes.append(
+                        SkuPush(
+                            handle=handle,
+                            entry=entry,
+                            state=BatchState(head["state"]),
+                            accepted_at=_from_ms(int(head["accepted_at_ms"])),
+                            finished_at=_from_ms(int(finished)) if finished is not None else None,
+                        )
+                    )
+        return sorted(pushes, key=lambda push: (push.accepted_at, push.entry.version), reverse=True)
 
     def _part_blobs(self, keys: list[str]) -> list[bytes]:
         items = (decode(raw) for raw in batch_get(self._client, self._table, [encode({"handle": key}) for key in keys]))

@@ -12,13 +12,15 @@ towards the dead-letter queue.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.revisioned import put_if_revision
-from stocksync.logic.batch_budget import CallGrant, CallWindow, epoch_ms, grant
+from stocksync.logic.backoff import conflict_tries
+from stocksync.logic.batch_budget import CallGrant, CallWindow, LapsedLease, epoch_ms, grant
 from stocksync.logic.call_pacing import Pace, PacerState, grant_slots
 
 _CONFLICT_RETRIES = 8
@@ -54,7 +56,7 @@ class DynamoCallBudget:
         """Reserve the calls for ``rows`` rows (or as many as the hour still allows), with no pacing: for reads and
         status checks, whose budgets are large and whose callers wait in their queue when it runs out."""
         now_ms = epoch_ms(now)
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             granted = grant(
                 state.window, rows, calls_per_hour=self.calls_per_hour, preferred_size=preferred_size, now_ms=now_ms
@@ -70,7 +72,7 @@ class DynamoCallBudget:
         """Paced calls for ``rows`` and, when any is granted, the pusher's lease for ``lease_seconds`` (released by
         ``release``; it lapses by itself if the holder dies)."""
         now_ms = epoch_ms(now)
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             granted, after = grant_slots(
                 state,
@@ -85,18 +87,20 @@ class DynamoCallBudget:
                 return granted
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
 
-    def release(self, holder: str) -> None:
-        """Give the lease back once the holder's calls are sent (nothing if another run holds it by now)."""
-        for _ in range(_CONFLICT_RETRIES):
+    def release(self, holder: str, *, unused: int = 0, settled: Collection[str] = ()) -> None:
+        """Give the lease back once the holder's calls are sent (nothing if another run holds it by now), and the
+        ``unused`` calls of its grant that were never made with it (``PacerState.released``); forget the lapsed
+        leases of ``settled`` holders, whose calls this run settled."""
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
-            after = state.released(holder)
+            after = state.released(holder, unused=unused, slot_ms=self.pace.slot_ms).settled(settled)
             if after is state or self._store(after, revision):
                 return
         raise BudgetContentionError(f"{self._name}: {_CONFLICT_RETRIES} conflicting updates in a row")
 
     def block_until(self, until: datetime) -> None:
         """The platform answered 80014 (or another throttle): no call until ``until``, whatever our log says."""
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             state, revision = self._load()
             if self._store(replace(state, window=state.window.blocked_until(epoch_ms(until))), revision):
                 return
@@ -116,6 +120,12 @@ class DynamoCallBudget:
             next_slot_ms=int(item.get("next_slot_ms", 0)),
             holder=str(item.get("holder", "")),
             held_until_ms=int(item.get("held_until_ms", 0)),
+            reserved_at_ms=int(item.get("reserved_at_ms", 0)),
+            reserved_calls=int(item.get("reserved_calls", 0)),
+            lapsed=tuple(
+                LapsedLease(str(lease["holder"]), int(lease["calls"]), int(lease["reserved_at_ms"]))
+                for lease in item.get("lapsed", ())
+            ),
         )
         return state, int(item.get("revision", 0))
 
@@ -127,6 +137,12 @@ class DynamoCallBudget:
             "blocked_until_ms": window.blocked_until_ms,
             "next_slot_ms": state.next_slot_ms,
             "held_until_ms": state.held_until_ms,
+            "reserved_at_ms": state.reserved_at_ms,
+            "reserved_calls": state.reserved_calls,
+            "lapsed": [
+                {"holder": lease.holder, "calls": lease.calls, "reserved_at_ms": lease.reserved_at_ms}
+                for lease in state.lapsed
+            ],
         }
         if state.holder:
             item["holder"] = state.holder

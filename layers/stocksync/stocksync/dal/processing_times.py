@@ -13,6 +13,7 @@ from typing import Any
 
 from stocksync.dal.codec import decode, encode
 from stocksync.dal.revisioned import put_if_revision
+from stocksync.logic.backoff import conflict_tries
 from stocksync.logic.verify_timing import MAX_OBSERVATIONS, Observation, first_check_delay, remember
 
 _CONFLICT_RETRIES = 8
@@ -51,7 +52,7 @@ class DynamoProcessingTimes:
 
     def record(self, observation: Observation) -> bool:
         """Add one settled batch's interval; False when its handle was recorded already (a redelivery)."""
-        for _ in range(_CONFLICT_RETRIES):
+        for _ in conflict_tries(_CONFLICT_RETRIES):
             observations, revision = self._load(consistent=True)
             kept = remember(observations, observation, limit=self._limit)
             if kept is None:

@@ -74,6 +74,7 @@ def state_from_item(item: dict[str, Any]) -> SkuState:
             "warehouse_as_of": _optional_ms(item, "warehouse_as_of_ms"),
             "catalog_from": _optional_ms(item, "catalog_from_ms"),
             "catalog_to": _optional_ms(item, "catalog_to_ms"),
+            "read_at": _optional_ms(item, "read_at_ms"),
             "platform_moves": [PlatformMove.from_stored(move) for move in item.get("platform_moves", [])],
         }
     )
@@ -349,7 +350,8 @@ class SkuTable:
                 Key=encode({"retailer_id": retailer_id, "record": SKU_STATE_RECORD}),
                 UpdateExpression=(
                     "SET catalog_value = :value, catalog_visibility = :visibility, catalog_from_ms = :read_from, "
-                    "catalog_to_ms = :read_to, catalog_basis = :read"
+                    "catalog_to_ms = :read_to, catalog_basis = :read, "
+                    "read_value = :value, read_visibility = :visibility, read_at_ms = :read_to"
                 ),
                 ConditionExpression=condition,
                 ExpressionAttributeValues=encode(

@@ -61,11 +61,14 @@ class DeadLetters:
         self._client = client
         self.queue_url = queue_url
 
-    def send(self, *, source: str, reason: str, body: Any) -> None:
+    def send(self, *, source: str, reason: str, body: Any, queue_arn: str | None = None) -> None:
+        """``queue_arn``: the queue ``body`` is a whole message of (a record of an SQS batch), which ``stocksync
+        redrive`` sends it back to after a fix; None for a part of a message or a record read from elsewhere."""
         logger.warning("dead-lettered", extra={"source": source, "reason": reason})
+        letter = {"source": source, "reason": reason, "body": body, **({"queue_arn": queue_arn} if queue_arn else {})}
         self._client.send_message(
             QueueUrl=self.queue_url,
-            MessageBody=json.dumps({"source": source, "reason": reason, "body": body}, default=str, sort_keys=True),
+            MessageBody=json.dumps(letter, default=str, sort_keys=True),
             MessageAttributes={
                 "reason": {"DataType": "String", "StringValue": reason[:1024] or "unspecified"},
                 "source": {"DataType": "String", "StringValue": source},

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -96,7 +96,12 @@ class ReasonedBatchProcessor(BatchProcessor):
         else:
             return super().failure_handler(record, exception)
         try:
-            self._dead_letters.send(source=self.source, reason=reason, body=_body_for_dead_letter(record.body))
+            self._dead_letters.send(
+                source=self.source,
+                reason=reason,
+                body=_body_for_dead_letter(record.body),
+                queue_arn=record.event_source_arn or None,
+            )
         except Exception:
             logger.exception("could not dead-letter the record", extra={"message_id": record.message_id})
             # SQS keeps it: the next try dead-letters it (after a last try, the queue's own DLQ has it).
@@ -108,10 +113,20 @@ class ReasonedBatchProcessor(BatchProcessor):
 
 class WholeBatchProcessor(ReasonedBatchProcessor, Generic[T]):
     """Records parsed one by one (bad ones dead-lettered), then handled together in one call that names the
-    records to deliver again: for a use case that plans the whole batch at once (push_batch's call slots)."""
+    records to deliver again: for a use case that plans the whole batch at once (push_batch's call slots).
+
+    The batch step names the records to deliver again, with a reason each when it returns a mapping. If it raises,
+    every record it was given comes back. Either way a record on its last try is dead-lettered to the reasoned
+    queue (the step's reason, or the exception's class and message) instead of being left to the queue's own DLQ,
+    as ``failure_handler`` does for a record that fails alone.
+    """
 
     def __init__(
-        self, *, source: str, dead_letters: DeadLetters, handle_batch: Callable[[list[T]], Collection[str]]
+        self,
+        *,
+        source: str,
+        dead_letters: DeadLetters,
+        handle_batch: Callable[[list[T]], Collection[str] | Mapping[str, str]],
     ) -> None:
         super().__init__(source=source, dead_letters=dead_letters)
         self._handle_batch = handle_batch
@@ -119,9 +134,41 @@ class WholeBatchProcessor(ReasonedBatchProcessor, Generic[T]):
     def process(self) -> list[tuple[Any, ...]]:
         results = super().process()
         parsed: list[T] = [result for status, result, _record in results if status == "success" and result is not None]
-        failed = set(self._handle_batch(parsed))
-        self.fail_messages.extend(SQSRecord(record) for record in self.records if record["messageId"] in failed)
+        try:
+            failed = self._handle_batch(parsed)
+        except Exception as error:  # the whole batch step failed: every record it was given comes back
+            logger.exception("the batch step failed", extra={"source": self.source, "records": len(parsed)})
+            reason = unexpected_reason(error)
+            handed = {
+                record["messageId"] for status, result, record in results if status == "success" and result is not None
+            }
+            failed = dict.fromkeys(handed, reason)
+        reasons = failed if isinstance(failed, Mapping) else {}
+        for raw in self.records:
+            if raw["messageId"] not in failed:
+                continue
+            record = SQSRecord(raw)
+            if last_try(record) and self._dead_letter_last_try(record, reasons.get(record.message_id)):
+                continue
+            self.fail_messages.append(record)
         return results
+
+    def _dead_letter_last_try(self, record: SQSRecord, reason: str | None) -> bool:
+        """Dead-letter a record the batch step failed on its last try; False when that failed too (SQS keeps it)."""
+        if not reason:
+            reason = f"failed on the last of {MAX_RECEIVES} tries (no reason given)"
+        elif not reason.startswith("unexpected "):
+            reason = f"failed on the last of {MAX_RECEIVES} tries: {reason}"[:MAX_REASON_CHARACTERS]
+        logger.error(
+            "failed on its last try", extra={"source": self.source, "reason": reason, "message_id": record.message_id}
+        )
+        metrics.add_metric(name="FailedOnLastTry", unit="Count", value=1)
+        try:
+            self._dead_letters.send(source=self.source, reason=reason, body=_body_for_dead_letter(record.body))
+        except Exception:
+            logger.exception("could not dead-letter the record", extra={"message_id": record.message_id})
+            return False
+        return True
 
 
 def _body_for_dead_letter(body: str) -> Any:

@@ -31,6 +31,17 @@ def epoch_ms(moment: datetime) -> int:
 
 
 @dataclass(frozen=True)
+class LapsedLease:
+    """A pusher that took calls and never gave its lease back (the process died, or its release failed): its calls
+    ``<holder>#0`` .. ``<holder>#<calls - 1>`` may have gone out with their batch recorded but never scheduled for
+    verification. The next run granted calls settles them (logic/pushing.py)."""
+
+    holder: str
+    calls: int
+    reserved_at_ms: int
+
+
+@dataclass(frozen=True)
 class CallGrant:
     """Calls an invocation may make now, each carrying up to ``size`` rows; rows beyond ``calls * size`` wait
     ``retry_after_seconds`` (the time until the window frees a call)."""
@@ -39,6 +50,8 @@ class CallGrant:
     size: int
     retry_after_seconds: float = 0.0
     calls_in_hour: int = 0  # calls in the trailing hour once this grant's are made (the paced grant reports it)
+    # Leases of pushers that never gave them back (call_pacing.LapsedLease), for the run granted calls to settle.
+    lapsed: tuple[LapsedLease, ...] = ()
 
     @property
     def capacity(self) -> int:

@@ -23,9 +23,10 @@ same slot.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
-from stocksync.logic.batch_budget import MAX_REQUESTS_PER_CALL, CallGrant, CallWindow
+from stocksync.logic.batch_budget import MAX_REQUESTS_PER_CALL, CallGrant, CallWindow, LapsedLease
 
 HOUR_MS = 3_600_000
 LEASE_RETRY_SECONDS = 5  # a run that meets a held lease while slots are open looks again this soon
@@ -55,6 +56,9 @@ class Pace:
         return (self.burst - 1) * self.slot_ms
 
 
+MAX_LAPSED_LEASES = 20  # lapsed leases kept for settling; beyond, the oldest are forgotten (each expires anyway)
+
+
 @dataclass(frozen=True)
 class PacerState:
     """The call log and pause (``window``), when the next call is due at the steady rate, and who holds the lease."""
@@ -63,6 +67,10 @@ class PacerState:
     next_slot_ms: int = 0
     holder: str = ""
     held_until_ms: int = 0
+    # When the holder's calls were logged (the grant's time): the log entries ``released`` may give back.
+    reserved_at_ms: int = 0
+    reserved_calls: int = 0  # how many calls the holder was granted
+    lapsed: tuple[LapsedLease, ...] = ()  # leases never given back, not settled yet
 
     def held_by_other(self, holder: str, now_ms: int) -> bool:
         return bool(self.holder) and self.holder != holder and now_ms < self.held_until_ms
@@ -90,11 +98,50 @@ class PacerState:
             next_slot_ms=max(self.next_slot_ms, now_ms) + calls * pace.slot_ms,
         )
 
-    def leased(self, holder: str, until_ms: int) -> PacerState:
-        return replace(self, holder=holder, held_until_ms=until_ms)
+    def leased(self, holder: str, until_ms: int, reserved_at_ms: int = 0, calls: int = 0) -> PacerState:
+        """The lease to ``holder``; a previous holder that never gave it back joins ``lapsed``."""
+        lapsed = self.lapsed
+        if self.holder and self.holder != holder and self.reserved_calls:
+            lapsed = (*lapsed, LapsedLease(self.holder, self.reserved_calls, self.reserved_at_ms))[-MAX_LAPSED_LEASES:]
+        return replace(
+            self,
+            holder=holder,
+            held_until_ms=until_ms,
+            reserved_at_ms=reserved_at_ms,
+            reserved_calls=calls,
+            lapsed=lapsed,
+        )
 
-    def released(self, holder: str) -> PacerState:
-        return replace(self, holder="", held_until_ms=0) if self.holder == holder else self
+    def settled(self, holders: Collection[str]) -> PacerState:
+        """Without the lapsed leases of ``holders`` (their calls are settled)."""
+        if not holders:
+            return self
+        return replace(self, lapsed=tuple(lease for lease in self.lapsed if lease.holder not in holders))
+
+    def released(self, holder: str, *, unused: int = 0, slot_ms: int = 0) -> PacerState:
+        """The lease given back, with the ``unused`` calls of its grant that were never made (a throttle stopped
+        the run, or it failed before them): out of the hour's log and their slots back to the rate, so the hour
+        keeps the calls the platform did not see. Only while ``holder`` still holds the lease: after it lapsed,
+        another run may have been granted calls counting on these entries, and the run that gives back late
+        cannot know."""
+        if self.holder != holder:
+            return self
+        log = list(self.window.call_times_ms)
+        returned = 0
+        while returned < unused and self.reserved_at_ms in log:
+            del log[len(log) - 1 - log[::-1].index(self.reserved_at_ms)]
+            returned += 1
+        window = CallWindow(tuple(log), self.window.blocked_until_ms)
+        next_slot_ms = self.next_slot_ms - returned * slot_ms
+        return replace(
+            self,
+            window=window,
+            next_slot_ms=next_slot_ms,
+            holder="",
+            held_until_ms=0,
+            reserved_at_ms=0,
+            reserved_calls=0,
+        )
 
 
 def plan_slots(rows: int, *, open_slots: int, preferred_size: int) -> tuple[int, int]:
@@ -123,8 +170,9 @@ def grant_slots(
     calls, size = plan_slots(rows, open_slots=state.open_slots(pace, now_ms), preferred_size=preferred_size)
     after = state.with_calls(calls, pace, now_ms)
     if calls:
-        after = after.leased(holder, now_ms + lease_ms)
+        after = after.leased(holder, now_ms + lease_ms, reserved_at_ms=now_ms, calls=calls)
     wait = 0.0
     if calls * size < rows:
         wait = (after.next_open_ms(pace, now_ms) - now_ms) / 1000
-    return CallGrant(calls, size, wait, len(after.window.pruned(now_ms).call_times_ms)), after
+    lapsed = after.lapsed if calls else ()  # the lease's holder settles them, one run at a time
+    return CallGrant(calls, size, wait, len(after.window.pruned(now_ms).call_times_ms), lapsed), after

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from stocksync.errors import InvalidInputError, StockSyncError
+from stocksync.logic.backoff import Backoff
 from stocksync.logic.ledger import (
     CounterDelta,
     LedgerPart,
@@ -44,6 +45,9 @@ Unfinished = Callable[[LedgerPart], bool]
 # What that means for a sighting of an order the ledger does not hold (``_beyond_retention``, docs/design.md,
 # "Bounds at the edges"): its row may have expired only if the order was closed more than this long ago.
 LEDGER_RETENTION = timedelta(days=90)
+# Tries of one row's conditional transaction before the sighting's record is left to SQS's redelivery (and, on its
+# last receive, to the reasoned dead-letter queue: integrations/sqs_batch.py). Between tries, a jittered exponential
+# wait (logic/backoff.py): at most 1.6 s in all at the defaults, so writers racing on a hot SKU spread out.
 MAX_CONFLICT_RETRIES = 8
 
 
@@ -153,9 +157,11 @@ def _report_beyond_retention(observation: OrderObservation) -> None:
 class OrderIngest:
     """Merges sightings into the ledger through a ``LedgerPort``."""
 
-    def __init__(self, ledger: LedgerPort, *, now: datetime) -> None:
+    def __init__(self, ledger: LedgerPort, *, now: datetime, backoff: Backoff | None = None) -> None:
+        """``backoff``: the wait between tries of a contended row (tests pass one with a fake sleeper)."""
         self._ledger = ledger
         self._now = now
+        self._backoff = backoff or Backoff()
 
     def apply(self, observations: Iterable[OrderObservation], *, unfinished: Unfinished | None = None) -> IngestReceipt:
         """Merge every sighting. ``unfinished`` (a retry's caller) picks the unchanged rows to enqueue again.
@@ -257,7 +263,7 @@ class OrderIngest:
     ) -> tuple[dict[str, CounterDelta], LedgerPart | None]:
         """The counter changes written with the row, and the row as stored when the sighting left it unchanged."""
         key = (row.order_id, row.part)
-        for _attempt in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
             after = merge(row, observation, lines)
             if after is row:  # merge hands the stored row back when the sighting changed nothing
                 return {}, row
@@ -266,11 +272,18 @@ class OrderIngest:
             try:
                 self._ledger.write_part(row, after, changes, observation.reference_time)
             except StaleLedgerError:
+                if attempt == MAX_CONFLICT_RETRIES:
+                    break
+                # Another writer won (a revision moved, or a transaction on a hot SKU's counters conflicted): wait a
+                # jittered, growing while, so the racing writers spread out, then merge into the row as it is now.
+                self._backoff.wait(attempt)
                 row = self._reread(row, observation)
                 continue
             stored[key] = replace(after, revision=row.revision + 1)
             return changes, None
-        raise StaleLedgerError(f"order {row.order_id} part {row.part}: still contended after retries")
+        raise StaleLedgerError(
+            f"order {row.order_id} part {row.part}: still contended after {MAX_CONFLICT_RETRIES} tries with backoff"
+        )
 
     def _reread(self, row: LedgerPart, observation: OrderObservation) -> LedgerPart:
         """The row as stored now. A stub a sync notice wrote meanwhile does not know the order's size: keep ours.

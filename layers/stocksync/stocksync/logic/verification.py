@@ -167,9 +167,10 @@ class Verifier:
 
     def verify(self, message: VerifyMessage) -> VerifyOutcome:
         outcome = VerifyOutcome(handle=message.handle)
-        record = self._batches.load(message.handle)
+        record = self._batches.load(message.record or message.handle)
         if record is None:
-            raise InvalidInputError("handle", f"no batch record for {message.handle!r} (expired or never recorded)")
+            key = message.record or message.handle
+            raise InvalidInputError("handle", f"no batch record for {key!r} (expired or never recorded)")
         if record.state is not BatchState.PENDING:
             outcome.already_settled = True
             return outcome
@@ -218,13 +219,17 @@ class Verifier:
             outcome.recheck_quantile = plan.quantile
             outcome.estimated_processing_seconds = plan.estimate_seconds
             outcome.next_check_seconds = self._schedule(
-                VerifyMessage(handle=record.handle, attempt=attempt + 1, seen_processing_at=asked_at),
+                VerifyMessage(
+                    handle=record.handle, record=record.key, attempt=attempt + 1, seen_processing_at=asked_at
+                ),
                 plan.delay_seconds,
             )
             return
         reason = f"batch {record.handle} still {status.value} after {attempt} checks; its rows stay unconfirmed"
         logger.error("gave up verifying a batch", extra={"handle": record.handle, "reason": reason})
-        self._batches.finish(record.handle, BatchState.ABANDONED, finished_at=self._now(), counts={"checks": attempt})
+        self._batches.finish(
+            record.store_key, BatchState.ABANDONED, finished_at=self._now(), counts={"checks": attempt}
+        )
         self._dead_letters.send(
             source=SOURCE, reason=reason, body={"handle": record.handle, "rows": len(record.entries)}
         )
@@ -360,7 +365,7 @@ class Verifier:
             "dead_lettered": outcome.dead_lettered,
         }
         self._batches.finish(
-            record.handle,
+            record.store_key,
             BatchState.DONE,
             finished_at=moment,
             counts=counts,

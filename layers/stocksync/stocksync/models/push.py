@@ -22,10 +22,20 @@ class QueuedPush(PushMessage):
     the retry count that only verify_batch sets when it sends a version back after a per-item error."""
 
     retries: Annotated[int, Field(strict=True, ge=0)] = 0
+    # Set only by push_batch on a row the platform already accepted in the batch ``handle`` when recording that
+    # batch failed: the row comes back to be recorded and scheduled for verification, never sent again
+    # (logic/pushing.py, "accepted but not recorded").
+    handle: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    accepted_at: AwareDatetime | None = None
+    sent_at: AwareDatetime | None = None
 
     def body(self) -> dict[str, object]:
         """The JSON body to enqueue; ``retries`` is left out while it is 0, as recompute leaves it out."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+    def unsent(self) -> QueuedPush:
+        """This row without the accepted batch it may carry: the value and version as recompute asked for them."""
+        return self.model_copy(update={"handle": None, "accepted_at": None, "sent_at": None})
 
 
 class VerifyMessage(Model):
@@ -35,6 +45,9 @@ class VerifyMessage(Model):
 
     handle: Annotated[str, Field(min_length=1, max_length=256)]
     attempt: Annotated[int, Field(strict=True, ge=1)] = 1
+    # The batch record's key when it is not the handle: a part of an accepted batch recorded late, from the rows
+    # push_batch sent back with their handle after recording the batch failed (``BatchRecord.key``).
+    record: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     # When the last check found the batch still processing: the lower bound of its processing time, recorded when
     # it settles (logic/verify_timing.py). None before any such check.
     seen_processing_at: AwareDatetime | None = None
@@ -102,6 +115,13 @@ class BatchRecord(Model):
     # When the call was sent: the platform cannot have applied the batch before (records from before this field
     # existed fall back to accepted_at).
     sent_at: datetime | None = None
+    # The record's key in the batches table when it is not the handle: rows of an accepted batch recorded late, in
+    # groups as SQS delivers them back, each group its own record (and its own verification) under this key.
+    key: str | None = None
+
+    @property
+    def store_key(self) -> str:
+        return self.key or self.handle
 
 
 class ConfirmReceipt(Model):

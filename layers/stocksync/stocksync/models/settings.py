@@ -248,9 +248,22 @@ class Settings(Model):
         try:
             return cls.model_validate(dict(source))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            location = ".".join(str(part) for part in first["loc"]) or "settings"
-            raise ConfigurationError(location, first["msg"]) from None
+            location, problem = _problems(exc)[0]
+            raise ConfigurationError(location, problem) from None
+
+    @classmethod
+    def problems(cls, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+        """Every missing or invalid variable of ``environ`` with its problem (empty when it is complete): a person
+        setting up a shell (``stocksync reconcile`` ...) fixes them all at once instead of one per try."""
+        try:
+            cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            return _problems(exc)
+        return []
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(part) for part in issue["loc"]) or "settings", issue["msg"]) for issue in error.errors()]
 
 
 @lru_cache(maxsize=1)

@@ -104,6 +104,11 @@ class SkuState(Model):
     catalog_from: datetime | None = None
     catalog_to: datetime | None = None
     catalog_basis: CatalogBasis | None = None
+    # The newest read of the catalog that anchored the SKU (read_back or the audit): kept apart from catalog_*,
+    # which the next confirmed push overwrites, so "what was it last read to show" has an answer afterwards.
+    read_value: int | None = Field(default=None, ge=0)
+    read_visibility: Visibility | None = None
+    read_at: datetime | None = None
     # The platform's own moves not yet known to be behind the catalog anchor (pruned once they are).
     platform_moves: tuple[PlatformMove, ...] = ()
     # How many moves were ever appended / pruned: together they pin the list's content for a conditional prune.

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from stocksync import clock
 from stocksync.dal import aws
-from stocksync.dal.audit_positions import AuditPosition, AuditPositions
+from stocksync.dal.audit_positions import AuditPosition, AuditPositions, AuditResult, AuditResults
 from stocksync.errors import describe_validation_error
 from stocksync.integrations.graph_api import graph_client_from_settings
 from stocksync.logic.catalog_reads import audit_catalog
@@ -69,5 +69,8 @@ def run_audit(settings: Settings, *, time_left: Callable[[], float], dry_run: bo
         "stopped_by": outcome.stopped_by,
         "dry_run": dry_run,
     }
+    if not dry_run:
+        results = AuditResults(aws.client("dynamodb"), settings.control_table, catalog_id=settings.catalog_id)
+        results.save(AuditResult(ran_at=clock.now(), pass_started_at=started_at, summary=summary))
     logger.info("catalog audit finished" if outcome.finished else "catalog audit paused", extra=summary)
     return summary

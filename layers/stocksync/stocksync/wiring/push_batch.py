@@ -70,7 +70,13 @@ def report(outcome: PushOutcome, invalid: int) -> None:
     for code, count in outcome.errors_by_code.items():
         with single_metric(name="PushErrors", unit=MetricUnit.Count, value=count) as metric:
             metric.add_dimension(name="ErrorCode", value=code)
-    summary = {key: value for key, value in vars(outcome).items() if key != "failed_record_ids"}
+    metrics.add_metric(name="AcceptedRowsHandedBack", unit=MetricUnit.Count, value=outcome.handed_over)
+    metrics.add_metric(name="AcceptedRowsRecordedLate", unit=MetricUnit.Count, value=outcome.recorded_late)
+    metrics.add_metric(name="LapsedBatchesSettled", unit=MetricUnit.Count, value=outcome.lapsed_batches_settled)
+    metrics.add_metric(name="PushesInFlight", unit=MetricUnit.Count, value=outcome.in_flight)
+    summary = {
+        key: value for key, value in vars(outcome).items() if key not in {"failed_record_ids", "failure_reasons"}
+    }
     # One line per slot: rows sent, rows waiting, the oldest waiting row's age, slots used of the hour.
     logger.info("push finished", extra={**summary, "failed_records": len(outcome.failed_record_ids)})
 
@@ -80,15 +86,19 @@ def handle(event: dict[str, Any], context: Any, settings: Settings) -> dict[str,
     pusher = build(settings)
     outcomes: list[PushOutcome] = []
 
-    def push(received: list[ReceivedPush]) -> list[str]:
+    def push(received: list[ReceivedPush]) -> dict[str, str]:
         # The pusher's lease lapses at this invocation's deadline, so a run that dies never blocks the catalog longer.
-        outcome = pusher.push(received, lease_seconds=parts.time_left(context)())
+        time_left = parts.time_left(context)
+        outcome = pusher.push(received, lease_seconds=time_left(), time_left=time_left)
         outcomes.append(outcome)
-        return outcome.failed_record_ids
+        # Each record to deliver again with why: on its last try, that is its dead letter's reason.
+        return {record_id: outcome.failure_reasons.get(record_id, "") for record_id in outcome.failed_record_ids}
 
     processor: WholeBatchProcessor[ReceivedPush] = WholeBatchProcessor(
         source=SOURCE, dead_letters=parts.dead_letters(settings), handle_batch=push
     )
     response = processor.run(event, context, lambda record: parse_push_record(record.message_id, record.body))
-    report(outcomes[0], invalid=processor.invalid)
+    # No outcome when the run failed whole (its records come back, or on their last try are dead-lettered with the
+    # exception's class and message): report an empty one rather than fail the answer that says so.
+    report(outcomes[0] if outcomes else PushOutcome(), invalid=processor.invalid)
     return response
