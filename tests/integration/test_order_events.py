@@ -228,6 +228,6 @@ def test_a_hot_sku_whose_transactions_keep_conflicting_backs_off_then_dead_lette
     [letter] = drain_queue(local_aws.client("sqs"), local_aws.function_environment()["DEAD_LETTER_QUEUE_URL"])
     assert letter["attributes"]["reason"] == (
         f"unexpected StaleLedgerError on the last of {MAX_RECEIVES} tries: "
-        "order web-hot part 0: still contended after 8 tries with backoff"
+        "order events:web-hot part 0: still contended after 8 tries with backoff"
     )
     assert letter["body"]["body"]["detail"]["order_id"] == "web-hot"

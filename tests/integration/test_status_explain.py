@@ -105,7 +105,7 @@ def test_after_replay_keep_another_process_explains_each_term_and_status_shows_t
 
     code, out, err = seen["explain_text"]
     assert code == 0, err
-    assert "order web-1: CREATED (events" in out and "-> C 3" in out
+    assert "order events:web-1: CREATED (events" in out and "-> C 3" in out
     assert "A = max(0, 2 - 3) = 0; 0 <= threshold 0: A = 0" in out and "OVER-SOLD: 1 units" in out
 
     code, out, err = seen["status"]
@@ -149,7 +149,7 @@ def test_status_counts_a_bad_record_in_the_reasoned_dead_letter_queue_and_leaves
     assert "dead letters: 1 in" in capsys.readouterr().out
     assert main(["explain", "MUG-RED"]) == 0  # the sample's good record ordered 2 (no warehouse level yet)
     explained = capsys.readouterr().out
-    assert "order web-100234: CREATED (events" in explained and "-> C 2" in explained
+    assert "order events:web-100234: CREATED (events" in explained and "-> C 2" in explained
     assert "I: unknown" in explained
     assert set(calls) <= READ_OPERATIONS, set(calls) - READ_OPERATIONS
 
