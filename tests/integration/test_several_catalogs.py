@@ -43,5 +43,7 @@ def test_two_stacks_for_two_catalogs_deploy_side_by_side(local_aws: LocalAws) ->
         dynamodb = shop_b.client("dynamodb")
         dynamodb.put_item(TableName=b["CONTROL_TABLE"], Item={"name": {"S": "probe#shop-b"}})
         assert "Item" not in dynamodb.get_item(TableName=a["CONTROL_TABLE"], Key={"name": {"S": "probe#shop-b"}})
-        logs = {group["logGroupName"] for group in shop_b.client("logs").describe_log_groups()["logGroups"]}
-        assert {"/aws/lambda/stocksync-local/push_batch", "/aws/lambda/stocksync-shop-b/push_batch"} <= logs
+        for stack in ("stocksync-local", "stocksync-shop-b"):
+            prefix = f"/aws/lambda/{stack}/push_"
+            groups = shop_b.client("logs").describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]
+            assert [group["logGroupName"] for group in groups] == [f"{prefix}batch"]
