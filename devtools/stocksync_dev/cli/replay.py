@@ -4,6 +4,9 @@
     stocksync replay events/scenarios/demo_day.json --json     # exactly one JSON object on stdout
     stocksync replay events/order_events_sqs_batch.json --function order_events   # like `sam local invoke -e`
 
+``--function`` refuses (one line, exit 2, nothing run) an unknown function, a sample of events/ meant for another
+function, and an event of a kind template.yaml never invokes the function with (README, "Sample events").
+
 By default the command starts its own moto server (with template.yaml deployed into it) and the Commerce Platform
 simulator, and stops them when done. With ``--function``, ``--stack-name`` (and ``--profile``/``--region``) run the
 event against a deployed stack with that function's own settings, read from the stack; ``--endpoint-url`` points at
