@@ -98,6 +98,31 @@ def test_the_progress_line_is_rewritten_in_place_on_a_terminal_and_cleared() -> 
     assert written.endswith("\r\033[K") and "\n" not in written
 
 
+class _ThreeTicks:
+    """A stop event whose wait() lets the ticker run twice, then stops it: no real time passes in the test."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def wait(self, timeout: float) -> bool:
+        self.waits += 1
+        return self.waits > 2
+
+    def set(self) -> None:
+        pass
+
+
+def test_the_progress_line_keeps_counting_during_a_long_step() -> None:
+    terminal = _Terminal()
+    progress = Progress(terminal, ticking=False)
+    progress.update("deploying")
+    progress._stop = _ThreeTicks()  # type: ignore[assignment]
+    progress._redraw()  # what the ticker thread runs
+    progress.done()
+    assert terminal.getvalue().count("stocksync: deploying") == 3  # drawn by update(), then redrawn twice
+    assert terminal.getvalue().endswith("\r\033[K")
+
+
 def test_no_progress_line_reaches_a_pipe_or_a_file() -> None:
     piped = io.StringIO()  # not a terminal
     progress = Progress(piped)
