@@ -124,7 +124,19 @@ def test_replay_refuses_a_mismatched_sample_in_one_line_before_anything_runs(
     assert printed.err.startswith("refused: ") and printed.err.count("\n") == 1 and "Traceback" not in printed.err
 
 
-def test_the_snapshot_sample_seeds_its_file_and_loads(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["replay", str(SCENARIOS.parent / "snapshot_object_created.json"), "--function", "load_snapshot"])
-    answer = json.loads(capsys.readouterr().out)
+@pytest.mark.parametrize(
+    ("sample", "function"),
+    [
+        ("snapshot_object_created.json", "load_snapshot"),  # the file, in the local stack's bucket
+        ("push_queue_batch.json", "push_batch"),  # the SKUs, at the rows' claimed versions, and in the catalog
+        ("verify_queue_batch.json", "verify_batch"),  # a batch pushed first, its handle checked
+    ],
+)
+def test_a_sample_of_a_later_stage_seeds_what_earlier_stages_make_and_succeeds(
+    sample: str, function: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["replay", str(SCENARIOS.parent / sample), "--function", function])
+    printed = capsys.readouterr()
+    answer = json.loads(printed.out)
     assert (code, answer["dead_letters"], answer["result"]) == (0, [], {"batchItemFailures": []})
+    assert f"{sample} ({function}): seeds itself locally" in printed.err

@@ -53,7 +53,7 @@ from stocksync.integrations.graph_api import clear_graph_client_cache
 from stocksync.logic.latency import summarize
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
-from stocksync_dev.cli import samples
+from stocksync_dev.cli import sample_seeds, samples
 from stocksync_dev.cli.demand import Arrival, DemandTally, arrivals
 from stocksync_dev.cli.inspect_settings import NOW_VARIABLE
 from stocksync_dev.cli.pipeline import (
@@ -306,9 +306,8 @@ def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
         print(f"{args.file.name} ({args.function}): {sample.note}", file=sys.stderr)
     if args.endpoint_url or args.profile or args.region or args.stack_name:
         return _invoke_deployed(args, event)
-    with local_stack(graph_base_url=args.graph_base_url) as (local, _sim, pipeline):
-        if args.function == "load_snapshot":
-            event = _seed_snapshot(local, event)
+    with local_stack(graph_base_url=args.graph_base_url) as (local, sim, pipeline):
+        event = sample_seeds.seed(args.function, event, local, sim, pipeline)  # what earlier stages would have made
         result = pipeline.invoke(args.function, event)
         dead = _dead_letters(local)
     return (1 if dead else 0), json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True)
@@ -332,29 +331,6 @@ def _invoke_deployed(args: argparse.Namespace, event: Any) -> tuple[int, str | N
         print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
         return 2, None
     return 0, json.dumps(result, default=str, sort_keys=True)
-
-
-def _seed_snapshot(local: LocalAws, event: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot notification names an object of the deployed stack's bucket: locally, each record is pointed at
-    the local stack's snapshot bucket and a small levels file is put at its key, so the sample loads (as it would
-    in a stack where the warehouse uploaded the file) instead of failing on a bucket that does not exist."""
-    bucket = local.outputs["SnapshotBucketName"]
-    records = []
-    for record in event.get("Records", []):
-        try:
-            body = json.loads(record["body"])
-            body["detail"]["bucket"]["name"] = bucket
-            key = body["detail"]["object"]["key"]
-        except (KeyError, TypeError, ValueError):
-            records.append(record)  # not a snapshot notification: the handler dead-letters it, naming the field
-            continue
-        as_of = clock.now().isoformat()
-        levels = f"retailer_id,level,as_of\nMUG-RED,12,{as_of}\nMUG-BLUE,0,{as_of}\n"
-        put = local.client("s3").put_object(Bucket=bucket, Key=key, Body=levels.encode())
-        # The notification names the object's version: its etag and size (a later upload is a new notification).
-        body["detail"]["object"].update({"etag": put["ETag"].strip('"'), "size": len(levels.encode())})
-        records.append({**record, "body": json.dumps(body)})
-    return {**event, "Records": records}
 
 
 def _reset_process_caches() -> None:

@@ -40,9 +40,8 @@ SAMPLES: dict[str, Sample] = {
     "poll_orders_schedule.json": Sample("poll_orders", "the simulator serves the order API"),
     "push_queue_batch.json": Sample(
         "push_batch",
-        "needs its SKUs' records at these versions (recompute_stock writes them): on the empty local stack every row "
-        "is dead-lettered 'no SKU record', so exit 1; against a stack that recomputed them (--endpoint-url) they are "
-        "pushed. A scenario (make demo) runs push_batch with real state",
+        "seeds itself locally: its SKUs are recorded at the rows' versions (as recompute_stock leaves them) and "
+        "added to the simulator's catalog; a deployed stack needs them recomputed first",
     ),
     "recompute_queue_batch.json": Sample("recompute_stock"),
     "reconcile_schedule.json": Sample("reconcile", "a dry run"),
@@ -50,7 +49,9 @@ SAMPLES: dict[str, Sample] = {
     "shopify_orders_sqs_batch.json": Sample("shopify_orders"),
     "sku_settings_changed.json": Sample(BUS, "what a merchant's system puts on the bus", via="recompute_stock"),
     "snapshot_object_created.json": Sample(
-        "load_snapshot", "seeds itself locally: a two-line levels file is put at its key in the stack's snapshot bucket"
+        "load_snapshot",
+        "seeds itself locally: a two-line levels file is put at its key in the stack's snapshot bucket; a deployed "
+        "stack needs the file uploaded there",
     ),
     "sweep_fast.json": Sample("sweep_stock", "the fast bucket's schedule input"),
     "sweep_handover.json": Sample("sweep_stock", "a sweep's hand-over message"),
@@ -58,9 +59,8 @@ SAMPLES: dict[str, Sample] = {
     "sweep_slow.json": Sample("sweep_stock", "the slow bucket's schedule input"),
     "verify_queue_batch.json": Sample(
         "verify_batch",
-        "needs the batch's record (push_batch writes it when Graph accepts the call): on the empty local stack the "
-        "message is dead-lettered 'no batch record', so exit 1; against a stack that pushed that handle it is "
-        "checked. A scenario (make demo) runs verify_batch with real state",
+        "seeds itself locally: push_queue_batch.json is pushed first and its handle checked; a deployed stack needs "
+        "a handle push_batch recorded there",
     ),
     "warehouse_levels.json": Sample("warehouse_events"),
     "woocommerce_order_updated.json": Sample("order_webhook", "a signed delivery (the local stack holds its secret)"),
