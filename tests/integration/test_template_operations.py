@@ -181,7 +181,14 @@ def test_over_selling_events_reach_the_alarm_topic_which_lets_them_in() -> None:
     # The topic's policy lets the rule (and the alarms) publish, and its key lets EventBridge encrypt.
     policy = translated()["Resources"]["AlarmTopicPolicy"]["Properties"]
     assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
-    statements = {s["Principal"]["Service"]: s for s in policy["PolicyDocument"]["Statement"]}
+    statements = {}
+    for entry in policy["PolicyDocument"]["Statement"]:
+        statement = entry
+        if "Fn::If" in entry:  # the rule's statement exists exactly when the rule does
+            condition, statement, otherwise = entry["Fn::If"]
+            assert condition == translated()["Resources"]["OverSellingRule"]["Condition"] == "SendsOverSellingEvents"
+            assert otherwise == {"Ref": "AWS::NoValue"}
+        statements[statement["Principal"]["Service"]] = statement
     assert statements["events.amazonaws.com"]["Condition"] == {
         "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["OverSellingRule", "Arn"]}}
     }
