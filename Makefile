@@ -12,6 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The stamp is rebuilt whenever the dependency pins or the project metadata change.
 $(VENV)/.stamp-setup: pyproject.toml devtools/pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "stocksync needs Python 3.11+"'
+	@echo "make: setting up .venv/ (pip installs the pinned dependencies quietly; the first time takes a few minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' -e './devtools[plot]'

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from stocksync import clock
+from stocksync import clock, observability
 from stocksync.dal.aws import reset_clients
 from stocksync.models.settings import get_settings
 from stocksync_dev.cli.pipeline import load_function
@@ -56,6 +56,11 @@ def pointed_at(
         if name in AMBIENT_AWS_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"):
             monkeypatch.delenv(name)
     environment = stack.function_environment(overrides)
+    # A deployed function has POWERTOOLS_SERVICE_NAME (the stack's name) before it imports stocksync.observability,
+    # so its Logger, its Metrics and the per-bucket metrics it makes later all agree. This process imported the
+    # module before the stack existed: keep the name those objects took, or the metrics made afterwards would
+    # carry another service than the rest.
+    environment["POWERTOOLS_SERVICE_NAME"] = str(observability.metrics.service)
     for name, value in environment.items():
         if not only_aws or name.startswith("AWS_"):
             monkeypatch.setenv(name, value)

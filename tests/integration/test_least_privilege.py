@@ -212,6 +212,7 @@ STAR_ALLOWED = {
     "xray:PutTelemetryRecords": "Tracing: Active; X-Ray has no resource-level permissions for its telemetry",
     ("AlarmTopicKey", "AccountAdministersTheKey"): "in a key policy, * is the key itself",
     ("AlarmTopicKey", "AlarmsPublishToTheTopic"): "in a key policy, * is the key itself",
+    ("AlarmTopicKey", "OverSellingEventsToTheTopic"): "in a key policy, * is the key itself (EventBridge -> SNS)",
 }
 
 

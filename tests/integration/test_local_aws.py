@@ -137,7 +137,7 @@ def test_the_function_environment_is_valid_settings_pointing_at_real_resources(l
         assert settings.bucket(bucket).sweep_rate == parameters[f"{prefix}SweepRate"]["Default"]
         assert settings.bucket(bucket).threshold == int(parameters[f"{prefix}Threshold"]["Default"])
         assert settings.bucket(bucket).min_units_per_hour == float(parameters[f"{prefix}MinUnitsPerHour"]["Default"])
-    assert environment["POWERTOOLS_SERVICE_NAME"] == "stocksync"
+    assert environment["POWERTOOLS_SERVICE_NAME"] == local_aws.stack_name  # metrics and logs name their stack
     assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert environment["AWS_ENDPOINT_URL"] == local_aws.endpoint_url
     assert environment["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")

@@ -112,6 +112,8 @@ def test_with_reads_off_the_race_ends_at_a_through_absolute_pushes(
 ) -> None:
     scenario = json.loads(RACE.read_text())
     scenario["settings"]["catalog_reads_per_hour"] = 0
+    # With reads off the audit cannot see the edit: the scenario's expect block (which replay checks) says so.
+    scenario["expect"]["catalog"]["EDITED-1"]["units"] = 40
     code, report, _err = replay(tmp_path, capsys, scenario)
 
     assert code == 0, report["catalog_differs_from_a"]

@@ -4,6 +4,9 @@
     stocksync replay events/scenarios/demo_day.json --json     # exactly one JSON object on stdout
     stocksync replay events/order_events_sqs_batch.json --function order_events   # like `sam local invoke -e`
 
+``--function`` refuses (one line, exit 2, nothing run) an unknown function, a sample of events/ meant for another
+function, and an event of a kind template.yaml never invokes the function with (README, "Sample events").
+
 By default the command starts its own moto server (with template.yaml deployed into it) and the Commerce Platform
 simulator, and stops them when done. With ``--function``, ``--stack-name`` (and ``--profile``/``--region``) run the
 event against a deployed stack with that function's own settings, read from the stack; ``--endpoint-url`` points at
@@ -17,8 +20,9 @@ between deliveries; a ``run: pipeline`` ends when every queue is empty and a pol
 after the scenario's last change on the platform. Then the catalog must show every SKU's A: a replay checks it
 after every ``run: pipeline`` (and ``while_pushing``), and reports each SKU where it does not.
 
-Exit status: 0 success; 1 when a dead letter remains, or when after a ``run: pipeline`` the catalog did not show A
-for a SKU nobody edited outside stocksync since the last audit; 2 when the scenario is invalid (nothing has run).
+Exit status: 0 success; 1 when a dead letter remains, when after a ``run: pipeline`` the catalog did not show A
+for a SKU nobody edited outside stocksync since the last audit, or when the end state misses the scenario's ``expect``
+block (stderr says how, one line each); 2 when the scenario is invalid (nothing has run).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from stocksync.integrations.graph_api import clear_graph_client_cache
 from stocksync.logic.latency import summarize
 from stocksync.models.settings import get_settings
 from stocksync.observability import logger
+from stocksync_dev.cli import sample_seeds, samples
 from stocksync_dev.cli.demand import Arrival, DemandTally, arrivals
 from stocksync_dev.cli.inspect_settings import NOW_VARIABLE
 from stocksync_dev.cli.pipeline import (
@@ -59,12 +64,14 @@ from stocksync_dev.cli.pipeline import (
     load_function,
     scheduler_input,
 )
+from stocksync_dev.cli.progress import SILENT, Progress
 from stocksync_dev.cli.replay_report import (
     build_report,
     differences_from_a,
     failed_checks,
     loop_figures,
     render_report,
+    unmet_expectations,
 )
 from stocksync_dev.cli.scenario import (
     AdvanceStep,
@@ -205,13 +212,18 @@ def _replay_file(args: argparse.Namespace, stdout: TextIO = sys.stdout) -> tuple
             file=sys.stderr,
         )
         return 2, None
+    progress = Progress()
     if not getattr(args, "keep", False):
-        report = replay_scenario(scenario, in_process=getattr(args, "in_process", False))
-        return _outcome(report, as_json=args.json)
+        try:
+            report = replay_scenario(scenario, in_process=getattr(args, "in_process", False), progress=progress)
+        finally:
+            progress.done()
+        return _outcome(report, scenario, as_json=args.json)
     outcome: list[tuple[int, str]] = []
 
     def keep(local: LocalAws, sim: CommercePlatformSimulator, report: dict[str, Any]) -> None:
-        code, text = _outcome(report, as_json=args.json)
+        progress.done()
+        code, text = _outcome(report, scenario, as_json=args.json)
         outcome.append((code, text))
         print(text, file=stdout, flush=True)
         write_env_file(args.env_file, local, sim)
@@ -227,12 +239,19 @@ def _replay_file(args: argparse.Namespace, stdout: TextIO = sys.stdout) -> tuple
         finally:
             args.env_file.unlink(missing_ok=True)
 
-    replay_scenario(scenario, in_process=getattr(args, "in_process", False), keep=keep)
+    try:
+        replay_scenario(scenario, in_process=getattr(args, "in_process", False), keep=keep, progress=progress)
+    finally:
+        progress.done()
     return outcome[0][0], None
 
 
-def _outcome(report: dict[str, Any], *, as_json: bool) -> tuple[int, str]:
+def _outcome(report: dict[str, Any], scenario: Scenario, *, as_json: bool) -> tuple[int, str]:
     broken = failed_checks(report)
+    # The scenario's own promise: its expect block, one line per way the end state misses it.
+    report["expect_unmet"] = unmet_expectations(report, scenario.expect)
+    for line in report["expect_unmet"]:
+        print(f"expect not met: {line}", file=sys.stderr)
     for difference in broken:
         print(
             f"{difference['step']}: after the run the catalog shows {difference['retailer_id']} at "
@@ -240,7 +259,7 @@ def _outcome(report: dict[str, Any], *, as_json: bool) -> tuple[int, str]:
             f"({difference['A_visibility']})",
             file=sys.stderr,
         )
-    return (1 if report["dead_letters"] or broken else 0), (
+    return (1 if report["dead_letters"] or broken or report["expect_unmet"] else 0), (
         json.dumps(report, sort_keys=True) if as_json else render_report(report)
     )
 
@@ -278,9 +297,17 @@ def _invoke_one(args: argparse.Namespace) -> tuple[int, str | None]:
     except json.JSONDecodeError as error:
         print(f"{args.file}: not valid JSON ({error.msg} at line {error.lineno})", file=sys.stderr)
         return 2, None
+    try:
+        sample = samples.check(args.file, event, args.function)
+    except samples.SampleMismatch as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2, None
+    if sample is not None and sample.note:
+        print(f"{args.file.name} ({args.function}): {sample.note}", file=sys.stderr)
     if args.endpoint_url or args.profile or args.region or args.stack_name:
         return _invoke_deployed(args, event)
-    with local_stack(graph_base_url=args.graph_base_url) as (local, _sim, pipeline):
+    with local_stack(graph_base_url=args.graph_base_url) as (local, sim, pipeline):
+        event = sample_seeds.seed(args.function, event, local, sim, pipeline)  # what earlier stages would have made
         result = pipeline.invoke(args.function, event)
         dead = _dead_letters(local)
     return (1 if dead else 0), json.dumps({"result": result, "dead_letters": dead}, default=str, sort_keys=True)
@@ -426,6 +453,7 @@ def replay_scenario(
     in_process: bool = False,
     feed_rate: str | None = None,
     keep: Callable[[LocalAws, CommercePlatformSimulator, dict[str, Any]], None] | None = None,
+    progress: Progress = SILENT,
 ) -> dict[str, Any]:
     """Play the scenario in a fresh local stack and report on it.
 
@@ -437,7 +465,9 @@ def replay_scenario(
 
     ``keep``: called with the stack, the simulator and the report before the stack stops, the process still pointed
     at both (``stocksync replay --keep``); the dead letters the report lists are then left in their queues.
+    ``progress`` shows where the replay is (on a terminal: ``make demo``).
     """
+    progress.update("deploying template.yaml into moto, starting the Commerce Platform simulator")
     stack = local_stack(parameters=_parameters(scenario), catalog_id=scenario.catalog_id, in_process=in_process)
     with (
         stack as (local, sim, pipeline),
@@ -455,13 +485,18 @@ def replay_scenario(
         sim.batch_processing_delay = timedelta(seconds=scenario.platform.batch_processing_seconds)
         sim.batch_apply_fraction = scenario.platform.batch_apply_fraction
         player = ScenarioPlayer(local, sim, pipeline, scenario, feed_rate=feed_rate, requests=requests)
+        progress.update(f"publishing the initial catalog ({len(scenario.skus)} SKUs)")
         player.publish_initial_state()
         figures.start(sim)
         counted_since = sim.now()
         requests.counting = True
         for index, step in enumerate(scenario.steps):
+            progress.update(
+                f"step {index + 1} of {len(scenario.steps)} ({_step_kind(step)}), {sim.now():%H:%M} simulated"
+            )
             player.play(step, f"steps[{index}]")
         requests.counting = False
+        progress.update("reading the catalog and the SKU table for the report")
         report = build_report(
             local,
             sim,
@@ -483,6 +518,11 @@ def replay_scenario(
         if keep is not None:
             keep(local, sim, report)
         return report
+
+
+def _step_kind(step: Any) -> str:
+    """``order``, ``run`` ...: the step's key in the scenario file (its model's first field)."""
+    return next(iter(type(step).model_fields), "step")
 
 
 class ScenarioPlayer:

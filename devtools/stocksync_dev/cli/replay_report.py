@@ -205,15 +205,22 @@ def build_report(
     }
     skus: dict[str, dict[str, Any]] = {}
     for retailer_id, (state, evaluation) in _targets(local).items():
+        figures = evaluation.figures
         skus[retailer_id] = {
             "I": state.warehouse_level,
             "P": state.pending_processing,
             "C": state.pending_created,
             "K": state.acknowledged_unsynced,
+            # alloc(I) and the bucket's threshold: what turns I, P and C into A (README, "What it does").
+            "allocated": figures.allocated if figures else None,
+            "threshold": settings.bucket(evaluation.bucket).threshold,
             "A": evaluation.target.value if evaluation.target else None,
             "bucket": evaluation.bucket,
             "confirmed": state.confirmed_version >= state.published_version > 0,
+            # Units owed to open orders beyond alloc(I): more sold than the allocation holds (0 unless over-sold).
+            "over_sold_by": figures.shortfall if figures else 0,
         }
+    over_sold = {retailer_id: sku["over_sold_by"] for retailer_id, sku in skus.items() if sku["over_sold_by"]}
     batches = BatchesTable(local.client("dynamodb"), local.function_environment()["BATCHES_TABLE"])
     latency = summarize([seconds for _batch, rows in batches.latency_samples() for seconds in rows])
     from_first_step = summarize(latencies_since(local, counted_since)) if counted_since is not None else None
@@ -223,6 +230,9 @@ def build_report(
     return {
         "catalog": catalog,
         "skus": skus,
+        # SKUs over-sold at the end, with the units owed beyond their allocation (the units at risk).
+        "over_sold": over_sold,
+        "units_at_risk": sum(over_sold.values()),
         "refused_orders": refused_orders,
         "graph_calls": dict(sorted(calls.items())),
         "dead_letters": dead_letters,
@@ -246,19 +256,64 @@ def failed_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [difference for difference in report.get("catalog_differs_from_a", []) if not difference.get("why")]
 
 
+EXPECTATIONS = ("catalog", "refused_orders", "demand", "over_sold")
+
+
+def unmet_expectations(report: dict[str, Any], expect: dict[str, Any] | None) -> list[str]:
+    """One line per way the report misses the scenario's ``expect`` block (empty when it is met or absent): the
+    catalog's units and visibility per SKU, the refused orders, the demand figures, the over-sold SKUs."""
+    unmet: list[str] = []
+    for key, wanted in (expect or {}).items():
+        if key == "catalog":
+            unmet += _unmet_catalog(report, wanted)
+        elif key == "refused_orders" and sorted(wanted) != sorted(report["refused_orders"]):
+            unmet.append(f"expect.refused_orders: wanted {sorted(wanted)}, got {sorted(report['refused_orders'])}")
+        elif key == "demand":
+            demand = report.get("demand") or {}
+            unmet += [
+                f"expect.demand.{name}: wanted {value}, got {demand.get(name)}"
+                for name, value in wanted.items()
+                if demand.get(name) != value
+            ]
+        elif key == "over_sold" and wanted != report["over_sold"]:
+            unmet.append(f"expect.over_sold: wanted {wanted}, got {report['over_sold']}")
+        elif key not in EXPECTATIONS:
+            unmet.append(f"expect.{key}: not something replay checks ({', '.join(EXPECTATIONS)})")
+    return unmet
+
+
+def _unmet_catalog(report: dict[str, Any], wanted: dict[str, dict[str, Any]]) -> list[str]:
+    unmet = []
+    for retailer_id, shown in wanted.items():
+        got = report["catalog"].get(retailer_id)
+        if got is None:
+            unmet.append(f"expect.catalog.{retailer_id}: wanted {_shown(shown)}, not in the catalog")
+        elif any(got.get(name) != value for name, value in shown.items()):
+            unmet.append(f"expect.catalog.{retailer_id}: wanted {_shown(shown)}, got {_shown(got)}")
+    return unmet
+
+
+def _shown(shown: dict[str, Any]) -> str:
+    return " ".join(str(shown[name]) for name in ("units", "visibility") if name in shown)
+
+
 def render_report(report: dict[str, Any]) -> str:
     lines = [
-        f"{'SKU':<16} {'bucket':<8} {'I':>6} {'P':>5} {'C':>5} {'A':>6} {'catalog':>8}  {'visibility':<10} confirmed"
+        f"{'SKU':<16} {'bucket':<8} {'I':>6} {'P':>5} {'C':>5} {'alloc':>6} {'thr':>4} {'A':>6} {'catalog':>8}  "
+        f"{'visibility':<10} confirmed"
     ]
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else str(value)
+
     for retailer_id, sku in report["skus"].items():
         shown = report["catalog"].get(retailer_id, {})
-
-        def cell(value: Any) -> str:
-            return "-" if value is None else str(value)
-
+        over = sku.get("over_sold_by", 0)
         lines.append(
-            f"{retailer_id:<16} {sku['bucket']:<8} {cell(sku['I']):>6} {sku['P']:>5} {sku['C']:>5} {cell(sku['A']):>6} "
+            f"{retailer_id:<16} {sku['bucket']:<8} {cell(sku['I']):>6} {sku['P']:>5} {sku['C']:>5} "
+            f"{cell(sku.get('allocated')):>6} {cell(sku.get('threshold')):>4} {cell(sku['A']):>6} "
             f"{cell(shown.get('units')):>8}  {cell(shown.get('visibility')):<10} {'yes' if sku['confirmed'] else 'no'}"
+            + (f"  OVER-SOLD by {over}" if over else "")
         )
     mismatched = [
         rid
@@ -268,6 +323,7 @@ def render_report(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"SKUs: {len(report['skus'])}; catalog differs from A for: {', '.join(mismatched) if mismatched else 'none'}",
+        _over_sold(report),
         "after each run: pipeline, the catalog differed from A: " + _checks(report.get("catalog_differs_from_a", [])),
         f"refused orders (too few units on the platform): {', '.join(report['refused_orders']) or 'none'}",
         "Graph API calls: " + (", ".join(f"{name} {count}" for name, count in report["graph_calls"].items()) or "none"),
@@ -283,7 +339,24 @@ def render_report(report: dict[str, Any]) -> str:
     lines += _demand(report.get("demand"))
     lines.append(f"dead letters: {len(report['dead_letters'])}")
     lines += [f"  {letter['queue']}: {letter['reason']}" for letter in report["dead_letters"]]
+    if "expect_unmet" in report:
+        unmet = report["expect_unmet"]
+        lines.append("expect: " + ("met" if not unmet else f"NOT met ({len(unmet)})"))
+        lines += [f"  {line}" for line in unmet]
     return "\n".join(lines)
+
+
+def _over_sold(report: dict[str, Any]) -> str:
+    """Over-sold SKUs at the end: more units owed to open orders than their allocation holds, so some buyer's order
+    cannot be filled from this stock (the OverSellingAlarm and an "Over-Selling Detected" event in a deployment)."""
+    over_sold = report.get("over_sold") or {}
+    if not over_sold:
+        return "over-sold now: none"
+    named = ", ".join(f"{retailer_id} by {units}" for retailer_id, units in over_sold.items())
+    return (
+        f"over-sold now: {len(over_sold)} SKUs, {report['units_at_risk']} units owed beyond their allocation "
+        f"(units at risk): {named}"
+    )
 
 
 def _checks(differences: list[dict[str, Any]]) -> str:

@@ -418,8 +418,9 @@ class Scenario(_Strict):
     steps: list[Step]
     expect: dict[str, Any] | None = Field(
         default=None,
-        description="optional expected end state, checked by the test suite: "
-        "{catalog: {sku: {units, visibility}}, refused_orders: [...], demand: {figure: value}}",
+        description="optional expected end state, checked by `stocksync replay` (exit 1, one line per miss): "
+        "{catalog: {sku: {units, visibility}}, refused_orders: [...], demand: {figure: value}, "
+        "over_sold: {sku: units owed beyond its allocation}}",
     )
 
 
