@@ -511,3 +511,28 @@ def test_the_discontinue_command_stages_skus_and_undo_publishes_them_again(
     assert recompute(*[message["body"] for message in queued]) == {"batchItemFailures": []}
     assert pushes(local_aws) == {"A": (7, "published", 3)}
     assert state(local_aws, "A")["discontinued"] is False and state(local_aws, "B")["discontinued"] is True
+
+
+def test_web_orders_inside_the_warehouse_but_past_the_allocation_are_not_over_selling(
+    local_aws: LocalAws,
+    aws_env: Any,
+    platform: CommercePlatformSimulator,
+    bus_events: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alloc(I) is Facebook/Instagram's share; the rest is the web shop's to sell. 8 units owed of 10 on hand are
+    fillable: no alert, no cancellation, although they exceed the 50 % share (issue 15's stray warning)."""
+    monkeypatch.setenv("STOCKSYNC_AUTO_CANCEL_OVERSOLD", "true")
+    platform.add_product("SKU-W", quantity=100)
+    platform.place_order("o1", [("SKU-W", 8)], state="CREATED")
+    load_handler("poll_orders").lambda_handler({}, FakeLambdaContext())
+    seed(local_aws, [{**state(local_aws, "SKU-W"), "warehouse_level": 10, "bucket": "slow"}])
+    assert recompute(settings_changed("SKU-W", allocation_percent=50)) == {"batchItemFailures": []}
+    assert over_selling_events(local_aws, bus_events) == []
+    assert platform.orders()["o1"]["cancellations"] == []
+    assert pushes(local_aws)["SKU-W"][0] == 0  # 5 allocated, 8 owed: nothing left to publish
+
+    seed(local_aws, [{**state(local_aws, "SKU-W"), "warehouse_level": 7}])  # now the warehouse is short by 1
+    assert recompute({"retailer_id": "SKU-W"}) == {"batchItemFailures": []}
+    (detail,) = over_selling_events(local_aws, bus_events)
+    assert detail["shortfall"] == 1

@@ -64,7 +64,10 @@ FORMULA_CASES = [
     (20, (1, 1, 0), Allocation(percent=50), 0, MERCHANT, (10, 8, 8, 0)),
     (21, (0, 0, 0), Allocation(percent=50), 0, MERCHANT, (10, 10, 10, 0)),  # floor(10.5)
     (20, (3, 0, 0), Allocation(fixed=5), 0, MERCHANT, (5, 2, 2, 0)),
-    (20, (4, 3, 0), Allocation(fixed=5), 0, MERCHANT, (5, 0, 0, 2)),
+    (20, (4, 3, 0), Allocation(fixed=5), 0, MERCHANT, (5, 0, 0, 0)),  # past the cap, the warehouse fills it
+    (20, (0, 18, 0), Allocation(percent=50), 0, MERCHANT, (10, 0, 0, 0)),  # the web shop sold into its share
+    (20, (2, 21, 0), Allocation(percent=50), 0, MERCHANT, (10, 0, 0, 3)),  # short of the warehouse: over-sold
+    (-2, (0, 1, 0), Allocation(), 0, MERCHANT, (0, 0, 0, 1)),  # a deficit level counts as 0
     # thresholds: A := 0 when A <= threshold
     (10, (0, 0, 0), Allocation(), 3, MERCHANT, (10, 10, 10, 0)),
     (10, (7, 0, 0), Allocation(), 3, MERCHANT, (10, 3, 0, 0)),  # at the threshold: 0
@@ -76,6 +79,7 @@ FORMULA_CASES = [
     (10, (0, 0, 12), Allocation(), 0, PLATFORM, (10, 0, 0, 2)),
     (10, (4, 4, 4), Allocation(), 0, PLATFORM, (10, 6, 6, 2)),  # owed P + C + K = 12 > 10
     (20, (0, 0, 3), Allocation(percent=50), 7, PLATFORM, (10, 7, 0, 0)),
+    (20, (0, 5, 12), Allocation(percent=50), 0, PLATFORM, (10, 0, 0, 0)),  # 17 owed of 20: fillable
     (20, (0, 0, 2), Allocation(fixed=9), 2, PLATFORM, (9, 7, 7, 0)),
 ]
 
@@ -123,7 +127,7 @@ def test_merchant_value_is_never_above_alloc_minus_pending_and_never_negative(
     assert 0 <= figures.published <= max(0, allocation.units(level) - p - c)
     assert figures.published <= max(0, level)
     assert figures.published == 0 or figures.published > threshold
-    assert figures.shortfall == max(0, p + c - allocation.units(level))
+    assert figures.shortfall == max(0, p + c - max(0, level))  # judged against I, not alloc(I)
 
 
 @given(
@@ -140,7 +144,7 @@ def test_platform_value_is_never_above_alloc_minus_acknowledged_and_never_negati
     figures = stock_figures(level, PendingUnits(p, c, k), allocation, threshold=threshold, mode=PLATFORM)
     assert 0 <= figures.published <= max(0, allocation.units(level) - k)
     assert figures.published == 0 or figures.published > threshold
-    assert figures.shortfall == max(0, p + c + k - allocation.units(level))
+    assert figures.shortfall == max(0, p + c + k - max(0, level))
 
 
 @given(level=st.integers(0, 100_000), percent=st.integers(0, 100))

@@ -12,8 +12,12 @@ we subtract            P + C: every order the warehouse has not     K: acknowled
                        taken yet (any channel)                      taken yet (must land within those 30 minutes)
 published value        A = max(0, alloc(I) - P - C)                 A = max(0, alloc(I) - K)
 then                   A := 0 when A <= threshold(bucket)           A := 0 when A <= threshold(bucket)
-over-sold when         P + C > alloc(I)                             P + C + K > alloc(I)
+over-sold when         P + C > I                                    P + C + K > I
 =====================  ===========================================  ==============================================
+
+Over-selling is judged against the warehouse level ``I``, not ``alloc(I)``: the units outside the allocation are the
+other channels' to sell, and an order they take there is one the warehouse fills. Judging against ``alloc(I)``
+flagged (and, with auto-cancel, cancelled Commerce orders of) every SKU whose web shop sold into its own share.
 
 The merchant mode can only under-sell (an order is never counted upward twice), which is why it is the default
 while Meta's exact netting is unconfirmed (docs/graph-api.md, "What is not known").
@@ -95,7 +99,7 @@ class StockFigures:
     deducted: int  # P + C (merchant) or K (platform)
     available: int  # max(0, allocated - deducted), before the threshold
     published: int  # A: available, or 0 when available <= threshold
-    shortfall: int  # owed units beyond alloc(I): 0 unless the SKU is over-sold
+    shortfall: int  # owed units beyond I (the warehouse level): 0 unless the SKU is over-sold
 
     @property
     def over_sold(self) -> bool:
@@ -117,5 +121,5 @@ def stock_figures(
         deducted=deducted,
         available=available,
         published=published,
-        shortfall=max(0, pending.owed(mode) - allocated),
+        shortfall=max(0, pending.owed(mode) - max(0, warehouse_level)),
     )
