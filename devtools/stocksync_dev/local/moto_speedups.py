@@ -47,6 +47,17 @@ conditions evaluated, updates applied, errors raised, is moto's own; an expressi
 so it fails again the same way. A replay writes SKU records with a few dozen distinct expressions, so the cache
 (capped at ``_EXPRESSIONS_KEPT`` each) never evicts in practice.
 
+**Counting an update's clauses.** moto's ActionCountValidator visits every node of an update expression's tree
+and, at each, walks the node's whole subtree three times to count its ADD, REMOVE and SET clauses: quadratic in the
+expression's length, and most of an UpdateItem's time for a SKU record's ten-assignment SET (a simulated week of
+1,000 SKUs, issue 15). The speed-up counts each node's clauses once, from its children's counts, in the same
+depth-first order, and raises moto's own TooManyClauses at the same node for the same clause: the answer, error
+included, is moto's.
+
+**Listing a response class's methods.** For every request moto lists the methods of the service's response
+class (``inspect.getmembers`` over the class and its bases, about a millisecond) to learn whether the action is one
+of them; a class's methods do not change while the process runs, so each class is listed once.
+
 **Finding the service of a request.** moto's server lists its own package folder (a directory read and ~200
 ``isdir`` calls) for every request, to learn whether the host names a moto module; the folder does not change while
 the process runs, so it is listed once.
@@ -65,13 +76,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from moto import backends as moto_backends
+from moto.core import responses as moto_responses
 from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import comparisons as dynamodb_comparisons
 from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.exceptions import TooManyClauses
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing import ast_nodes as dynamodb_ast
 from moto.dynamodb.parsing import expressions as dynamodb_expressions
 from moto.dynamodb.parsing import validators as dynamodb_validators
 from moto.moto_api._internal import mock_random
@@ -373,6 +387,91 @@ def _install_expression_caches() -> None:
     condition_parser._lex_condition_expression = cached_lex  # type: ignore[method-assign]
 
 
+_COUNTED_CLAUSES = (
+    ("ADD", dynamodb_ast.UpdateExpressionAddClause),
+    ("REMOVE", dynamodb_ast.UpdateExpressionRemoveClause),
+    ("SET", dynamodb_ast.UpdateExpressionSetClause),
+)
+_WALKED_INTO = (dynamodb_ast.Expression, dynamodb_ast.UpdateExpressionFunction)
+
+
+def _clause_counts(node: Any) -> tuple[int, int, int]:
+    """What ``node.find_clauses([kind])`` would find for ADD, REMOVE and SET, from the children's own counts;
+    moto's ``verify_action_counts`` applied on the way back up (children first, as its traverser does)."""
+    counts = [0, 0, 0]
+    for child in node.children or ():
+        below = _clause_counts(child) if isinstance(child, dynamodb_ast.Node) else (0, 0, 0)
+        walked = isinstance(child, _WALKED_INTO)
+        for position, (_name, kind) in enumerate(_COUNTED_CLAUSES):
+            if type(child) is kind:
+                counts[position] += 1
+            elif walked:
+                counts[position] += below[position]
+    if isinstance(node, dynamodb_ast.UpdateExpression):
+        for position, (name, _kind) in enumerate(_COUNTED_CLAUSES):
+            if counts[position] > 1:
+                raise TooManyClauses(name)
+    return counts[0], counts[1], counts[2]
+
+
+def _install_action_counts() -> None:
+    def traverse(self: Any, node: Any) -> Any:
+        if isinstance(node, dynamodb_ast.Node):
+            _clause_counts(node)
+        return node
+
+    dynamodb_validators.ActionCountValidator.traverse = traverse  # type: ignore[method-assign]
+
+
+def _install_traverser() -> None:
+    """moto's DepthFirstTraverser, with each processor's node kinds and processing map built once per processor
+    instead of at every node (moto rebuilds the map, a dict of bound methods, twice per node visited)."""
+    traverser = dynamodb_ast.DepthFirstTraverser
+
+    def processing(self: Any) -> tuple[tuple[type, ...], dict[type, Any]]:
+        kept = self.__dict__.get("_stocksync_processing")
+        if kept is None:
+            kept = (tuple(self.nodes_to_be_processed()), dict(self._processing_map()))
+            self.__dict__["_stocksync_processing"] = kept
+        return kept  # type: ignore[no-any-return]
+
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing(self)[1].items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if isinstance(node, dynamodb_ast.Node):
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            if isinstance(node, processing(self)[0]):
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    traverser.process = process  # type: ignore[method-assign]
+    traverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
+
+
+def _install_method_listing() -> None:
+    listed: dict[type, list[str]] = {}
+    list_methods = moto_responses.method_names_from_class
+
+    def method_names_from_class(clazz: type) -> list[str]:
+        names = listed.get(clazz)
+        if names is None:
+            names = listed[clazz] = list_methods(clazz)
+        return list(names)  # a copy, as moto's own call returns a new list each time
+
+    moto_responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+
+
 def _install_module_listing() -> None:
     modules = tuple(moto_backends.list_of_moto_modules())
 
@@ -406,5 +505,8 @@ def install() -> None:
         _install_sqs()
         _install_serializer()
         _install_expression_caches()
+        _install_action_counts()
+        _install_traverser()
         _install_module_listing()
+        _install_method_listing()
         _installed = True
