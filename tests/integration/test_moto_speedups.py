@@ -254,3 +254,52 @@ def test_a_repeated_condition_is_evaluated_against_each_requests_values(table: A
         **request, ConditionExpression=condition, ExpressionAttributeValues=encode({":one": 1, ":limit": 3})
     )
     assert items(table)[("a", "1")]["n"] == 3
+
+
+@pytest.mark.parametrize(
+    ("expression", "section"),
+    [
+        ("SET a = :v SET b = :v", "SET"),
+        ("ADD n :one REMOVE a ADD m :one", "ADD"),
+        ("REMOVE a SET b = :v REMOVE c", "REMOVE"),
+        ("SET a = :v ADD n :one SET b = :v ADD m :one", "ADD"),  # moto checks ADD first, at the same node
+    ],
+)
+def test_a_section_used_twice_is_refused_with_motos_own_message(table: Any, expression: str, section: str) -> None:
+    values = encode({":v": "x", ":one": 1})
+    with pytest.raises(ClientError) as caught:
+        table.update_item(
+            TableName="t",
+            Key=encode({"pk": "c", "sk": "1"}),
+            UpdateExpression=expression,
+            ExpressionAttributeValues={name: value for name, value in values.items() if name in expression},
+        )
+    message = caught.value.response["Error"]["Message"]
+    assert f'The "{section}" section can only be used once in an update expression' in message
+    assert ("c", "1") not in items(table)
+
+
+def test_the_clause_counter_agrees_with_motos_validator_on_every_node() -> None:
+    """The count at each node is what moto's find_clauses finds there: compared on trees of every section mix."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    from stocksync_dev.local import moto_speedups
+
+    kinds = [ast_nodes.UpdateExpressionAddClause, ast_nodes.UpdateExpressionRemoveClause]
+    kinds.append(ast_nodes.UpdateExpressionSetClause)
+    expressions = [
+        "SET a = :v, b = if_not_exists(b, :v) + :one, c = list_append(c, :l)",
+        "SET a = :v REMOVE b, c ADD n :one DELETE s :s",
+        "REMOVE a[0], a[1], m.k",
+        "ADD n :one, m :one",
+    ]
+    for expression in expressions:
+        tree = moto_speedups.parse_update_expression(expression)
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, ast_nodes.Node):
+                continue
+            expected = tuple(len(node.find_clauses([kind])) for kind in kinds)
+            assert moto_speedups._clause_counts(node) == expected, (expression, type(node).__name__)
+            stack.extend(node.children or [])
