@@ -3,11 +3,13 @@ target, the search's bound, the deploy line in the template's names, and the JSO
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from stocksync_dev.cli import tune
+from stocksync_dev.cli.main import main
 from stocksync_dev.cli.scenario import Scenario, parse_scenario
 from stocksync_dev.local.template import load_template
 
@@ -121,12 +123,26 @@ def test_a_strategy_changes_nothing_else_of_the_scenario() -> None:
         assert [sku.retailer_id for sku in strategy.scenario.skus] == ["HOT", "CALM", "PROMO"]
 
 
-def test_the_search_covers_the_demand_s_deployment_buckets_only() -> None:
+def test_the_search_covers_the_demand_s_deployment_buckets_only_the_busiest_first() -> None:
     # PROMO has no demand, and promo is no deployment bucket: no parameter could deploy what was found for it.
     assert tune.demand_buckets(scenario()) == ["fast", "medium"]
-    first = list(tune.moves(["fast", "medium"]))
-    assert first[: len(tune.THRESHOLDS)] == [("fast", "threshold", value) for value in tune.THRESHOLDS]
-    assert ("medium", "sweep_rate", tune.SWEEP_RATES[0]) in first
+    assert tune.coordinates(["fast", "medium"]) == [
+        ("fast", "threshold"),
+        ("fast", "sweep_rate"),
+        ("medium", "threshold"),
+        ("medium", "sweep_rate"),
+    ]
+
+
+def test_a_step_is_one_unit_of_threshold_or_the_next_sweep_rate_either_way() -> None:
+    assert tune.steps("threshold", 3) == [4, 2]
+    assert tune.steps("threshold", 0) == [1]
+    assert tune.steps("threshold", max(tune.THRESHOLDS)) == [max(tune.THRESHOLDS) - 1]
+    assert tune.steps("sweep_rate", "rate(15 minutes)") == ["rate(5 minutes)", "rate(30 minutes)"]
+    assert tune.steps("sweep_rate", tune.SWEEP_RATES[0]) == [tune.SWEEP_RATES[1]]
+    # A rate off the scale steps to its neighbours on it, by interval.
+    assert tune.steps("sweep_rate", "rate(10 minutes)") == ["rate(5 minutes)", "rate(15 minutes)"]
+    assert tune.steps("sweep_rate", "rate(2 hours)") == ["rate(1 hour)", "rate(6 hours)"]
 
 
 def test_the_rule_prefers_fewer_under_sold_units_only_within_the_target() -> None:
@@ -150,26 +166,68 @@ def test_ties_go_to_fewer_over_sold_units_then_fewer_calls_then_the_earlier_cand
         tune.select([], 0.005)
 
 
+def _buckets_of(candidate: Scenario) -> dict[str, dict[str, Any]]:
+    return {name: override.model_dump(exclude_none=True) for name, override in candidate.settings.buckets.items()}
+
+
 def test_the_search_stays_within_its_budget_and_keeps_what_the_rule_prefers() -> None:
     seen: list[dict[str, Any]] = []
 
-    def evaluate(_name: str, candidate: Scenario) -> tune.Outcome:
-        buckets = {
-            name: override.model_dump(exclude_none=True) for name, override in candidate.settings.buckets.items()
-        }
-        seen.append(buckets)
-        # Under-selling grows with the fast threshold; threshold 0 over-sells beyond any target.
-        threshold = buckets["fast"]["threshold"]
-        return outcome(1000, 50 if threshold == 0 else 0, 10 * threshold)
+    def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
+        outcomes = []
+        for _name, candidate in candidates:
+            buckets = _buckets_of(candidate)
+            seen.append(buckets)
+            # Under-selling grows with the fast threshold; threshold 0 over-sells beyond any target.
+            threshold = buckets["fast"]["threshold"]
+            outcomes.append(outcome(1000, 50 if threshold == 0 else 0, 10 * threshold))
+        return outcomes
 
     found = tune.search(scenario(), tune.template_buckets(), 0.005, 4, evaluate)
     assert found.tried == len(seen) == 4
     assert found.meets_target
-    assert seen[0]["fast"]["threshold"] == int(PARAMETERS["FastThreshold"]["Default"])
+    default = int(PARAMETERS["FastThreshold"]["Default"])
+    assert seen[0]["fast"]["threshold"] == default
     assert seen[0]["fast"]["sweep_rate"] == PARAMETERS["FastSweepRate"]["Default"]
-    assert found.scenario.settings.buckets["fast"].threshold == 1
-    assert found.outcome.undersold_units == 10
+    assert [buckets["fast"]["threshold"] for buckets in seen[1:3]] == [default + 1, default - 1]
+    assert found.scenario.settings.buckets["fast"].threshold == default - 1
+    assert found.outcome.undersold_units == 10 * (default - 1)
     assert len({repr(buckets) for buckets in seen}) == len(seen), "a candidate was replayed twice"
+
+
+def test_every_bucket_s_threshold_and_sweep_rate_get_a_turn_before_any_gets_a_second() -> None:
+    """A budget of one round: each coordinate's neighbours once, sweep rates included (the old search spent 12
+    replays on thresholds before trying a sweep rate)."""
+    seen: list[dict[str, Any]] = []
+
+    def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
+        seen.extend(_buckets_of(candidate) for _name, candidate in candidates)
+        return [outcome(1000, 0, 5) for _ in candidates]  # nothing is ever better: one round, then stop
+
+    found = tune.search(scenario(), tune.template_buckets(), 0.005, 100, evaluate)
+    base = seen[0]
+    changed = [
+        (bucket, name)
+        for buckets in seen[1:]
+        for bucket in ("fast", "medium")
+        for name in ("threshold", "sweep_rate")
+        if buckets[bucket][name] != base[bucket][name]
+    ]
+    assert changed == sorted(changed, key=tune.coordinates(["fast", "medium"]).index)
+    assert {name for _bucket, name in changed} == {"threshold", "sweep_rate"}
+    assert {bucket for bucket, _name in changed} == {"fast", "medium"}
+    assert (
+        found.tried
+        == len(seen)
+        == 1 + sum(len(tune.steps(name, base[bucket][name])) for bucket, name in tune.coordinates(["fast", "medium"]))
+    )
+    assert found.scenario.settings.buckets["fast"].threshold == base["fast"]["threshold"]  # the first of equals
+
+
+def test_workers_are_refused_outside_their_range(capsys: pytest.CaptureFixture[str]) -> None:
+    for workers in ("0", str(tune.MAX_WORKERS + 1)):
+        assert main(["tune", "--workers", workers]) == 2
+        assert "--workers" in capsys.readouterr().err
 
 
 def test_the_deploy_line_names_the_template_s_parameters_and_quotes_rates() -> None:

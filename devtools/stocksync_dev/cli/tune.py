@@ -21,11 +21,13 @@ differs (issue 15):
     The same plus the scenario's allocations, or, when it has none, ``allocation_percent`` 80 on every bucket (a
     fifth of the stock kept for the web shop): the template gives buckets none, so some default had to be chosen.
 ``tuned``
-    A bounded coordinate search from the template's defaults (thresholds and sweep rates of the buckets the demand
-    step's SKUs are in): one bucket's threshold (0..3), then one bucket's sweep rate (a short list of rates) at a
-    time, keeping a change when the selection rule prefers it, until ``--candidates`` replays were made. The rule:
-    the fewest under-sold units among candidates whose over-sold units are at most ``--target`` times the units
-    sold; when none meets the target, the fewest over-sold units (the report says so).
+    A bounded coordinate search from the template's defaults over the buckets the demand step's SKUs are in, the
+    busiest first: for each bucket its threshold, then its sweep rate, the values one step either side of the
+    current one are replayed side by side (``--workers`` at a time) and the best of the three is kept; rounds
+    repeat until a round changes nothing or ``--candidates`` replays were made. Every bucket's threshold and sweep
+    rate get a turn before any gets a second (a budget spent on thresholds alone never tried a sweep rate). The
+    rule: the fewest under-sold units among candidates whose over-sold units are at most ``--target`` times the
+    units sold; when none meets the target, the fewest over-sold units (the report says so).
 
 An order history (a CSV or JSON export of orders, or an export of the product's ledger; cli/order_history.py says
 the formats) is turned into such a scenario first: each SKU's velocity and spikes measured, its bucket the one the
@@ -43,10 +45,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +74,7 @@ from stocksync_dev.cli.parameter_names import bucket_parameter, setting_paramete
 from stocksync_dev.cli.replay import _logs_to_stderr, deployment_buckets, replay_scenario
 from stocksync_dev.cli.samconfig_writer import SamconfigError, updated_text, write_parameter_overrides
 from stocksync_dev.cli.scenario import DemandStep, Scenario, ScenarioError, load_scenario
+from stocksync_dev.cli.schedules import interval_seconds
 from stocksync_dev.cli.tune_plots import PlotUnavailableError, plot_replays, require_matplotlib
 from stocksync_dev.local.template import REPO_ROOT, load_template
 
@@ -77,8 +83,17 @@ HELP = "compare catalog strategies on the same simulated buyers and recommend bu
 DEFAULT_SCENARIO = REPO_ROOT / "events" / "scenarios" / "demand_flash_sale.json"
 DEFAULT_TARGET = 0.005
 DEFAULT_CANDIDATES = 10
-THRESHOLDS = (0, 1, 2, 3)
-SWEEP_RATES = ("rate(5 minutes)", "rate(15 minutes)", "rate(30 minutes)")
+MAX_WORKERS = 4
+DEFAULT_WORKERS = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+THRESHOLDS = tuple(range(0, 9))
+SWEEP_RATES = (
+    "rate(2 minutes)",
+    "rate(5 minutes)",
+    "rate(15 minutes)",
+    "rate(30 minutes)",
+    "rate(1 hour)",
+    "rate(6 hours)",
+)
 DEFAULT_ALLOCATION_PERCENT = 80
 FEEDS = {"daily_feed": "rate(24 hours)", "update_feed_12h": "rate(12 hours)"}
 STRATEGIES = (
@@ -118,6 +133,8 @@ class Outcome:
     dynamodb_requests: int | None
     staleness_s: dict[str, float | None]
     dead_letters: int = 0
+    # For --plot: the replay's stock trace and demand per SKU (None unless asked for; never in the JSON).
+    plot_data: dict[str, Any] | None = None
 
     def meets(self, target: float) -> bool:
         return self.oversold_units <= target * self.sold_units
@@ -209,34 +226,41 @@ def strategies(scenario: Scenario, defaults: BucketSettings) -> list[Strategy]:
 
 
 def demand_buckets(scenario: Scenario) -> list[str]:
-    """The deployment buckets the demand steps' SKUs are in: the ones whose settings change what buyers find."""
+    """The deployment buckets the demand steps' SKUs are in (the ones whose settings change what buyers find), the
+    busiest first: the units their profiles expect, spikes aside."""
     bucket_of = {
         sku.retailer_id: sku.bucket or scenario.settings.default_bucket or _template_default_bucket()
         for sku in scenario.skus
     }
-    wanted = {
-        bucket_of[retailer_id]
-        for step in scenario.steps
-        if isinstance(step, DemandStep)
-        for profile in step.demand.profiles
-        for retailer_id in profile.skus
-    }
-    return sorted(wanted & deployment_buckets())
+    expected: dict[str, float] = {}
+    for step in scenario.steps:
+        if isinstance(step, DemandStep):
+            for profile in step.demand.profiles:
+                for retailer_id in profile.skus:
+                    bucket = bucket_of[retailer_id]
+                    expected[bucket] = expected.get(bucket, 0.0) + profile.units_per_hour * step.demand.minutes
+    known = deployment_buckets()
+    return sorted((bucket for bucket in expected if bucket in known), key=lambda bucket: (-expected[bucket], bucket))
 
 
 def _template_default_bucket() -> str:
     return str(load_template()["Parameters"]["DefaultBucket"]["Default"])
 
 
-def moves(buckets: Sequence[str]) -> Iterator[tuple[str, str, Any]]:
-    """The search's single changes in the order tried: thresholds first (what buyers are turned away by), bucket
-    by bucket, then sweep rates."""
-    for bucket in buckets:
-        for threshold in THRESHOLDS:
-            yield bucket, "threshold", threshold
-    for bucket in buckets:
-        for rate in SWEEP_RATES:
-            yield bucket, "sweep_rate", rate
+def steps(name: str, current: Any) -> list[Any]:
+    """The values one step either side of ``current`` on the setting's scale (up first): thresholds by one unit,
+    sweep rates along SWEEP_RATES by interval. A current value off the scale (a rate the list does not hold) steps
+    to its nearest neighbours on it."""
+    if name == "threshold":
+        return [value for value in (current + 1, current - 1) if value in THRESHOLDS]
+    scale = sorted({*SWEEP_RATES, current}, key=interval_seconds)
+    at = scale.index(current)
+    return [scale[index] for index in (at - 1, at + 1) if 0 <= index < len(scale) and scale[index] != current]
+
+
+def coordinates(buckets: Sequence[str]) -> list[tuple[str, str]]:
+    """The search's coordinates in the order each round visits them: a bucket's threshold, then its sweep rate."""
+    return [(bucket, name) for bucket in buckets for name in ("threshold", "sweep_rate")]
 
 
 # -- the selection rule and the recommendation (pure) --------------------------------------------------------
@@ -352,18 +376,23 @@ class Search:
     meets_target: bool
 
 
+Evaluate = Callable[[Sequence[tuple[str, Scenario]]], list[Outcome]]
+
+
 def search(
     scenario: Scenario,
     defaults: BucketSettings,
     target: float,
     budget: int,
-    evaluate: Callable[[str, Scenario], Outcome],
+    evaluate: Evaluate,
 ) -> Search:
     """Coordinate search from the template's defaults over the demand's buckets (module docstring), at most
-    ``budget`` replays; ``evaluate`` replays one candidate (named for progress lines)."""
+    ``budget`` replays. ``evaluate`` replays candidates (named for progress lines), possibly side by side, and
+    returns their outcomes in order."""
     base = _scenario_buckets(scenario, keep_allocation=False)
     for bucket, settings in defaults.items():
         base[bucket] = {**base.get(bucket, {}), **settings}
+    searched = demand_buckets(scenario)
     tried: dict[str, Outcome] = {}
 
     def key(buckets: BucketSettings) -> str:
@@ -372,22 +401,93 @@ def search(
     def describe(buckets: BucketSettings) -> str:
         return ", ".join(
             f"{bucket} threshold {buckets[bucket]['threshold']} sweep {buckets[bucket]['sweep_rate']}"
-            for bucket in demand_buckets(scenario)
+            for bucket in searched
         )
 
+    def replay(candidates: list[BucketSettings]) -> list[Outcome]:
+        named = [
+            (f"candidate {len(tried) + number + 1}: {describe(candidate)}", with_buckets(scenario, candidate))
+            for number, candidate in enumerate(candidates)
+        ]
+        outcomes = evaluate(named)
+        for candidate, outcome in zip(candidates, outcomes, strict=True):
+            tried[key(candidate)] = outcome
+        return outcomes
+
     best = base
-    tried[key(best)] = best_outcome = evaluate(f"candidate 1: {describe(best)}", with_buckets(scenario, best))
-    for bucket, name, value in moves(demand_buckets(scenario)):
-        if len(tried) >= budget:
-            break
-        candidate = {**best, bucket: {**best[bucket], name: value}}
-        if key(candidate) in tried:
-            continue
-        outcome = evaluate(f"candidate {len(tried) + 1}: {describe(candidate)}", with_buckets(scenario, candidate))
-        tried[key(candidate)] = outcome
-        if select([best_outcome, outcome], target) == 1:
-            best, best_outcome = candidate, outcome
+    (best_outcome,) = replay([best])
+    changed = True
+    while changed and len(tried) < budget:
+        changed = False
+        for bucket, name in coordinates(searched):
+            candidates = [
+                candidate
+                for value in steps(name, best[bucket][name])
+                if key(candidate := {**best, bucket: {**best[bucket], name: value}}) not in tried
+            ][: budget - len(tried)]
+            if not candidates:
+                continue
+            outcomes = replay(candidates)
+            chosen = select([best_outcome, *outcomes], target)
+            if chosen:
+                best, best_outcome, changed = candidates[chosen - 1], outcomes[chosen - 1], True
+            if len(tried) >= budget:
+                break
     return Search(with_buckets(scenario, best), best_outcome, len(tried), best_outcome.meets(target))
+
+
+def replay_outcome(candidate: Scenario, feed_rate: str | None, *, plot: bool = False) -> Outcome:
+    """One strategy or candidate replayed in a fresh local stack (in this process), as its outcome; with ``plot``,
+    carrying what --plot draws of it."""
+    report = replay_scenario(candidate, in_process=True, feed_rate=feed_rate)
+    outcome = outcome_of(report, feed=feed_rate is not None)
+    if plot:
+        outcome = replace(outcome, plot_data={"trace": report.get("stock_trace"), "demand": report.get("demand")})
+    return outcome
+
+
+def _replay_in_worker(candidate: Scenario, feed_rate: str | None, plot: bool) -> Outcome:
+    """replay_outcome in a worker process, logging as tune's own process does: warnings only, on stderr."""
+    with _logs_to_stderr(verbose=False):
+        return replay_outcome(candidate, feed_rate, plot=plot)
+
+
+class Replayer:
+    """Replays side by side: ``workers`` child processes (each replay in a fresh local stack, so they share
+    nothing), or this process alone with one worker. Two strategies are independent replays; on 2 cores, two at a
+    time halve a tune's wall time (README, "Tuning")."""
+
+    def __init__(self, workers: int, *, plot: bool = False) -> None:
+        self._workers = workers
+        self._plot = plot
+        self._pool: ProcessPoolExecutor | None = None
+        self._done: dict[tuple[str, str | None], Outcome] = {}
+
+    def __enter__(self) -> Replayer:
+        if self._workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def outcomes(self, replays: Sequence[tuple[Scenario, str | None]]) -> list[Outcome]:
+        """Each replay's outcome, in order. A replay already made (the search's first candidate is the
+        ``realtime_thresholds`` strategy when the scenario sets no bucket of its own) is not made again: the same
+        scenario and seed give the same buyers and the same outcome."""
+        keys = [(candidate.model_dump_json(), feed_rate) for candidate, feed_rate in replays]
+        todo = {key: replay for key, replay in zip(keys, replays, strict=True) if key not in self._done}
+        if self._pool is None:
+            for key, (candidate, feed_rate) in todo.items():
+                self._done[key] = replay_outcome(candidate, feed_rate, plot=self._plot)
+        else:
+            futures = {
+                key: self._pool.submit(_replay_in_worker, candidate, feed_rate, self._plot)
+                for key, (candidate, feed_rate) in todo.items()
+            }
+            self._done.update({key: future.result() for key, future in futures.items()})
+        return [self._done[key] for key in keys]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -443,6 +543,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--config-env", metavar="NAME", help="the samconfig environment ([NAME.deploy.parameters]), with --samconfig"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="replays run side by side, each in a process of its own (default: the machine's cores, at most "
+        f"{MAX_WORKERS}: %(default)s)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -454,6 +561,8 @@ def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] |
         raise TuneInputError(f"--target: a fraction in (0, 1), got {args.target:g}")
     if args.candidates < 1:
         raise TuneInputError(f"--candidates: at least 1, got {args.candidates}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise TuneInputError(f"--workers: 1 to {MAX_WORKERS}, got {args.workers}")
     if args.ledger_table is not None and args.file != DEFAULT_SCENARIO:
         raise TuneInputError(f"--ledger-table: the history comes from the table; drop {args.file}")
     if args.ledger_table is None and not args.file.is_file():
@@ -530,26 +639,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"history: {json.dumps(history, sort_keys=True)}; replaying it per strategy", file=sys.stderr)
     replayed: list[tuple[str, Scenario, dict[str, Any]]] = []  # for --plot: each replay's trace and demand per SKU
 
-    def evaluate(name: str, candidate: Scenario, feed_rate: str | None = None) -> Outcome:
-        report = replay_scenario(candidate, in_process=True, feed_rate=feed_rate)
-        outcome = outcome_of(report, feed=feed_rate is not None)
-        if args.plot is not None:
-            replayed.append((name, candidate, {"trace": report.get("stock_trace"), "demand": report.get("demand")}))
+    def report(name: str, candidate: Scenario, outcome: Outcome) -> None:
+        if outcome.plot_data is not None:
+            replayed.append((name, candidate, outcome.plot_data))
         if progress:
             print(
                 f"{name}: sold {outcome.sold_units}, over-sold {outcome.oversold_units}, under-sold "
                 f"{outcome.undersold_units}, Graph calls {outcome.graph_calls}",
                 file=sys.stderr,
             )
-        return outcome
 
-    defaults = template_buckets()
-    with _logs_to_stderr(verbose=False):
-        outcomes = {
-            strategy.name: evaluate(strategy.name, strategy.scenario, strategy.feed_rate)
-            for strategy in strategies(scenario, defaults)
-        }
-        tuned = search(scenario, defaults, args.target, args.candidates, evaluate)
+    outcomes, tuned = _replay_strategies(args, scenario, report)
     outcomes["tuned"] = tuned.outcome
     recommended = deploy_parameters(tuned.scenario)
     try:
@@ -570,6 +670,27 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(result, sort_keys=True) if args.json else render(result, args.target, tuned.meets_target))
     code = _write_extras(args, replayed, tuned.scenario, recommended)
     return code or (1 if dead else 0)
+
+
+def _replay_strategies(
+    args: argparse.Namespace, scenario: Scenario, report: Callable[[str, Scenario, Outcome], None]
+) -> tuple[dict[str, Outcome], Search]:
+    """The fixed strategies side by side, then the tuned search; ``report`` hears of each replay as it ends."""
+    defaults = template_buckets()
+    with _logs_to_stderr(verbose=False), Replayer(args.workers, plot=args.plot is not None) as replayer:
+        fixed = strategies(scenario, defaults)
+        found = replayer.outcomes([(strategy.scenario, strategy.feed_rate) for strategy in fixed])
+        outcomes = {strategy.name: outcome for strategy, outcome in zip(fixed, found, strict=True)}
+        for strategy in fixed:
+            report(strategy.name, strategy.scenario, outcomes[strategy.name])
+
+        def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[Outcome]:
+            results = replayer.outcomes([(candidate, None) for _name, candidate in candidates])
+            for (name, candidate), outcome in zip(candidates, results, strict=True):
+                report(name, candidate, outcome)
+            return results
+
+        return outcomes, search(scenario, defaults, args.target, args.candidates, evaluate)
 
 
 def _write_extras(
