@@ -281,3 +281,28 @@ def test_the_json_has_every_strategy_and_refuses_strategies_that_played_differen
     with pytest.raises(ValueError, match="missing"):
         tune.result_json({name: outcomes[name] for name in tune.STRATEGIES[:-1]}, {}, 3)
     assert "FastThreshold=0" in tune.render(result, 0.005, meets_target=True)
+
+
+def test_the_search_starts_from_realtime_thresholds_and_a_replay_already_made_is_not_made_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain = scenario({**RAW, "settings": {}, "skus": RAW["skus"][:2]})  # no bucket of its own
+    fixed = {strategy.name: strategy for strategy in tune.strategies(plain, tune.template_buckets())}
+    made: list[str] = []
+
+    def replay_outcome(candidate: Scenario, feed_rate: str | None, *, plot: bool = False) -> tune.Outcome:
+        made.append(candidate.model_dump_json())
+        return outcome(100, 0, 1)
+
+    monkeypatch.setattr(tune, "replay_outcome", replay_outcome)
+    with tune.Replayer(1) as replayer:
+        replayer.outcomes([(fixed["realtime_thresholds"].scenario, None)])
+        first: list[Scenario] = []
+
+        def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
+            first.extend(candidate for _name, candidate in candidates[:1] if not first)
+            return replayer.outcomes([(candidate, None) for _name, candidate in candidates])
+
+        tune.search(plain, tune.template_buckets(), 0.005, 3, evaluate)
+    assert first[0] == fixed["realtime_thresholds"].scenario
+    assert len(made) == len(set(made)) == 3  # realtime_thresholds, then the first step's two neighbours

@@ -1,6 +1,6 @@
 """``stocksync tune``: strategies side by side on the same buyers, and the deployment settings that sell best.
 
-    stocksync tune                                      # the shipped events/scenarios/demand_flash_sale.json
+    stocksync tune                                      # the shipped events/scenarios/tune/flash_sale_week.json
     stocksync tune my_week.json --target 0.01 --json   # exactly one JSON object on stdout
     stocksync tune orders.csv --stock stock.csv        # an order history: velocity per SKU measured first
     stocksync tune --plot plots/ --samconfig samconfig.toml --config-env prod
@@ -80,7 +80,7 @@ from stocksync_dev.local.template import REPO_ROOT, load_template
 
 COMMAND = "tune"
 HELP = "compare catalog strategies on the same simulated buyers and recommend bucket settings"
-DEFAULT_SCENARIO = REPO_ROOT / "events" / "scenarios" / "demand_flash_sale.json"
+DEFAULT_SCENARIO = REPO_ROOT / "events" / "scenarios" / "tune" / "flash_sale_week.json"
 DEFAULT_TARGET = 0.005
 DEFAULT_CANDIDATES = 10
 MAX_WORKERS = 4
@@ -194,19 +194,27 @@ def _scenario_buckets(scenario: Scenario, *, keep_allocation: bool) -> BucketSet
     return buckets
 
 
+def _template_sweep(defaults: BucketSettings, bucket: str) -> dict[str, Any]:
+    rate = defaults.get(bucket, {}).get("sweep_rate")
+    return {} if rate is None else {"sweep_rate": rate}
+
+
 def strategies(scenario: Scenario, defaults: BucketSettings) -> list[Strategy]:
     """The fixed strategies (the module's docstring says what each is); ``tuned`` is searched, not listed here."""
-    realtime = {
-        bucket: {**settings, "threshold": 0}
+    # Sweep rates spelled out (the scenario's own, else the template's): the same rates as when left out, and the
+    # search's first candidate is then the very scenario realtime_thresholds replayed (Replayer does not replay it).
+    swept = {
+        bucket: {**_template_sweep(defaults, bucket), **settings}
         for bucket, settings in _scenario_buckets(scenario, keep_allocation=False).items()
     }
+    realtime = {bucket: {**settings, "threshold": 0} for bucket, settings in swept.items()}
     thresholds = {
         bucket: {**settings, "threshold": defaults.get(bucket, {}).get("threshold", settings.get("threshold", 0))}
-        for bucket, settings in _scenario_buckets(scenario, keep_allocation=False).items()
+        for bucket, settings in swept.items()
     }
     if _has_allocation(scenario):
         allocated = {
-            bucket: {**settings, "threshold": thresholds[bucket]["threshold"]}
+            bucket: {**_template_sweep(defaults, bucket), **settings, "threshold": thresholds[bucket]["threshold"]}
             for bucket, settings in _scenario_buckets(scenario, keep_allocation=True).items()
         }
     else:
