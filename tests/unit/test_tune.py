@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stocksync_dev.cli import tune
+from stocksync_dev.cli import tune, tune_boundaries
 from stocksync_dev.cli.main import main
 from stocksync_dev.cli.scenario import Scenario, parse_scenario
 from stocksync_dev.local.template import load_template
@@ -306,3 +306,38 @@ def test_the_search_starts_from_realtime_thresholds_and_a_replay_already_made_is
         tune.search(plain, tune.template_buckets(), 0.005, 3, evaluate)
     assert first[0] == fixed["realtime_thresholds"].scenario
     assert len(made) == len(set(made)) == 3  # realtime_thresholds, then the first step's two neighbours
+
+
+def test_a_history_s_bucket_floors_are_searched_and_recommended_with_the_template_s_names() -> None:
+    """With measured velocities the search also moves each floor (x2, /2), re-bucketing the SKUs: here a lower
+    fast floor puts CALM (1.2 units/h) in the fast bucket, which this evaluation rewards."""
+    velocities = tune_boundaries.Velocities({"HOT": 3.0, "CALM": 1.2})
+    floors = tune.template_floors()
+    assert tune_boundaries.bucket_for(1.2, floors) == "medium"
+    plain = scenario({**RAW, "settings": {}, "skus": RAW["skus"][:2]})
+    seen: list[dict[str, str]] = []
+
+    def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
+        results = []
+        for _name, candidate in candidates:
+            placed = {sku.retailer_id: str(sku.bucket) for sku in candidate.skus}
+            seen.append(placed)
+            results.append(outcome(100, 0, 0 if placed["CALM"] == "fast" else 5))
+        return results
+
+    found = tune.search(plain, tune.template_buckets(), 0.005, 30, evaluate, velocities=velocities)
+    assert found.floors is not None and found.floors["fast"] == floors["fast"] / 2
+    assert {sku.retailer_id: sku.bucket for sku in found.scenario.skus}["CALM"] == "fast"
+    parameters = tune.deploy_parameters(found.scenario, found.floors)
+    assert parameters["FastMinUnitsPerHour"] == f"{floors['fast'] / 2:g}"
+    assert all(name in PARAMETERS for name in parameters)
+    assert seen[0] == {"HOT": "fast", "CALM": "medium"}  # the template's floors first
+
+
+def test_floor_steps_keep_the_floors_in_order_and_in_the_template_s_format() -> None:
+    floors = {"fast": 2.0, "medium": 0.2, "slow": 0.0}
+    assert tune_boundaries.searched_floors(floors) == ["fast", "medium"]
+    assert tune_boundaries.floor_steps(floors, "fast") == [4.0, 1.0]
+    assert tune_boundaries.floor_steps(floors, "medium") == [0.4, 0.1]
+    assert tune_boundaries.floor_steps({"fast": 0.3, "medium": 0.2, "slow": 0.0}, "medium") == [0.1]
+    assert tune.deploy_parameters(scenario(), {"fast": 0.000001})["FastMinUnitsPerHour"] == "0.000001"

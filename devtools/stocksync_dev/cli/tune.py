@@ -25,7 +25,9 @@ differs (issue 15):
     busiest first: for each bucket its threshold, then its sweep rate, the values one step either side of the
     current one are replayed side by side (``--workers`` at a time) and the best of the three is kept; rounds
     repeat until a round changes nothing or ``--candidates`` replays were made. Every bucket's threshold and sweep
-    rate get a turn before any gets a second (a budget spent on thresholds alone never tried a sweep rate). The
+    rate get a turn before any gets a second (a budget spent on thresholds alone never tried a sweep rate). From an
+    order history the bucket floors are coordinates too (cli/tune_boundaries.py: a scenario names its SKUs'
+    buckets, a history's SKUs are bucketed by their measured velocity, so there the floors are a setting). The
     rule: the fewest under-sold units among candidates whose over-sold units are at most ``--target`` times the
     units sold; when none meets the target, the fewest over-sold units (the report says so).
 
@@ -75,6 +77,7 @@ from stocksync_dev.cli.replay import _logs_to_stderr, deployment_buckets, replay
 from stocksync_dev.cli.samconfig_writer import SamconfigError, updated_text, write_parameter_overrides
 from stocksync_dev.cli.scenario import DemandStep, Scenario, ScenarioError, load_scenario
 from stocksync_dev.cli.schedules import interval_seconds
+from stocksync_dev.cli.tune_boundaries import Velocities, floor_steps, rebucketed, searched_floors
 from stocksync_dev.cli.tune_plots import PlotUnavailableError, plot_replays, require_matplotlib
 from stocksync_dev.local.template import REPO_ROOT, load_template
 
@@ -297,7 +300,7 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def deploy_parameters(scenario: Scenario) -> dict[str, str]:
+def deploy_parameters(scenario: Scenario, floors: dict[str, float] | None = None) -> dict[str, str]:
     """The template parameters that deploy what the scenario replayed: its deployment-wide settings, then each
     deployment bucket's settings that have a parameter (allocation has none; a bucket only the scenario declares
     has none either)."""
@@ -317,6 +320,11 @@ def deploy_parameters(scenario: Scenario) -> dict[str, str]:
             parameter = bucket_parameter(bucket, key)
             if parameter is not None:
                 parameters[parameter] = _value(value)
+    for bucket, floor in sorted((floors or {}).items()):
+        parameter = bucket_parameter(bucket, "min_units_per_hour")
+        if parameter is not None:
+            # Decimal, never 1e-06: the template's MinUnitsPerHour pattern allows up to six decimals.
+            parameters[str(parameter)] = f"{floor:.6f}".rstrip("0").rstrip(".")
     return parameters
 
 
@@ -382,6 +390,7 @@ class Search:
     outcome: Outcome
     tried: int
     meets_target: bool
+    floors: dict[str, float] | None = None  # the bucket floors chosen, when they were searched (a history)
 
 
 Evaluate = Callable[[Sequence[tuple[str, Scenario]]], list[Outcome]]
@@ -393,46 +402,46 @@ def search(
     target: float,
     budget: int,
     evaluate: Evaluate,
+    *,
+    velocities: Velocities | None = None,
 ) -> Search:
     """Coordinate search from the template's defaults over the demand's buckets (module docstring), at most
     ``budget`` replays. ``evaluate`` replays candidates (named for progress lines), possibly side by side, and
-    returns their outcomes in order."""
+    returns their outcomes in order. With ``velocities`` (a history's SKUs) the bucket floors are searched too, each
+    round after the thresholds and sweep rates (tune_boundaries)."""
     base = _scenario_buckets(scenario, keep_allocation=False)
     for bucket, settings in defaults.items():
         base[bucket] = {**base.get(bucket, {}), **settings}
     searched = demand_buckets(scenario)
+    floors = template_floors() if velocities is not None else {}
     tried: dict[str, Outcome] = {}
 
-    def key(buckets: BucketSettings) -> str:
-        return json.dumps(buckets, sort_keys=True)
+    def key(buckets: BucketSettings, floors: dict[str, float]) -> str:
+        return json.dumps([buckets, floors], sort_keys=True)
 
-    def describe(buckets: BucketSettings) -> str:
-        return ", ".join(
-            f"{bucket} threshold {buckets[bucket]['threshold']} sweep {buckets[bucket]['sweep_rate']}"
-            for bucket in searched
-        )
+    def candidate_scenario(buckets: BucketSettings, floors: dict[str, float]) -> Scenario:
+        bucketed = rebucketed(scenario, velocities, floors) if velocities is not None else scenario
+        return with_buckets(bucketed, buckets)
 
-    def replay(candidates: list[BucketSettings]) -> list[Outcome]:
+    def replay(candidates: list[Candidate]) -> list[Outcome]:
         named = [
-            (f"candidate {len(tried) + number + 1}: {describe(candidate)}", with_buckets(scenario, candidate))
+            (f"candidate {len(tried) + number + 1}: {_describe(searched, *candidate)}", candidate_scenario(*candidate))
             for number, candidate in enumerate(candidates)
         ]
         outcomes = evaluate(named)
         for candidate, outcome in zip(candidates, outcomes, strict=True):
-            tried[key(candidate)] = outcome
+            tried[key(*candidate)] = outcome
         return outcomes
 
-    best = base
+    best: Candidate = (base, floors)
     (best_outcome,) = replay([best])
+    visits = coordinates(searched) + [(bucket, "floor") for bucket in searched_floors(floors)]
     changed = True
     while changed and len(tried) < budget:
         changed = False
-        for bucket, name in coordinates(searched):
-            candidates = [
-                candidate
-                for value in steps(name, best[bucket][name])
-                if key(candidate := {**best, bucket: {**best[bucket], name: value}}) not in tried
-            ][: budget - len(tried)]
+        for coordinate in visits:
+            candidates = [candidate for candidate in _neighbours(best, coordinate) if key(*candidate) not in tried]
+            candidates = candidates[: budget - len(tried)]
             if not candidates:
                 continue
             outcomes = replay(candidates)
@@ -441,7 +450,41 @@ def search(
                 best, best_outcome, changed = candidates[chosen - 1], outcomes[chosen - 1], True
             if len(tried) >= budget:
                 break
-    return Search(with_buckets(scenario, best), best_outcome, len(tried), best_outcome.meets(target))
+    return Search(
+        candidate_scenario(*best), best_outcome, len(tried), best_outcome.meets(target), best[1] if floors else None
+    )
+
+
+Candidate = tuple[BucketSettings, dict[str, float]]  # bucket settings, and bucket floors when they are searched
+
+
+def _neighbours(best: Candidate, coordinate: tuple[str, str]) -> list[Candidate]:
+    """The candidates one step from ``best`` along one coordinate (a bucket's setting, or its floor)."""
+    buckets, floors = best
+    bucket, name = coordinate
+    if name == "floor":
+        return [(buckets, {**floors, bucket: value}) for value in floor_steps(floors, bucket)]
+    return [
+        ({**buckets, bucket: {**buckets[bucket], name: value}}, floors) for value in steps(name, buckets[bucket][name])
+    ]
+
+
+def _describe(searched: Sequence[str], buckets: BucketSettings, floors: dict[str, float]) -> str:
+    shown = [
+        f"{bucket} threshold {buckets[bucket]['threshold']} sweep {buckets[bucket]['sweep_rate']}"
+        for bucket in searched
+    ]
+    shown += [f"{bucket} from {floor:g}/h" for bucket, floor in floors.items() if floor > 0]
+    return ", ".join(shown)
+
+
+def template_floors() -> dict[str, float]:
+    """Each deployment bucket's ``<B>MinUnitsPerHour`` default."""
+    parameters = load_template()["Parameters"]
+    return {
+        bucket: float(parameters[str(bucket_parameter(bucket, "min_units_per_hour"))]["Default"])
+        for bucket in sorted(deployment_buckets())
+    }
 
 
 def replay_outcome(candidate: Scenario, feed_rate: str | None, *, plot: bool = False) -> Outcome:
@@ -562,8 +605,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] | None]:
-    """The scenario to tune on (and what the history said when it came from one); TuneInputError otherwise."""
+def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] | None, Velocities | None]:
+    """The scenario to tune on, and when it came from a history what the history said and the SKUs' measured
+    velocities (its bucket floors are then searched too); TuneInputError otherwise."""
     _checked_outputs(args)
     if not 0 < args.target < 1:
         raise TuneInputError(f"--target: a fraction in (0, 1), got {args.target:g}")
@@ -593,7 +637,8 @@ def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] |
             )
         except HistoryError as error:
             raise TuneInputError(str(error)) from None
-        return scenario, measured.summary()
+        velocities = Velocities({rid: sku.units_per_hour for rid, sku in measured.skus.items()})
+        return scenario, measured.summary(), velocities
     try:
         scenario = load_scenario(args.file, deployment_buckets=deployment_buckets())
     except ScenarioError as error:
@@ -605,7 +650,7 @@ def _checked_input(args: argparse.Namespace) -> tuple[Scenario, dict[str, Any] |
             f"{args.file}: no demand step; tune compares strategies on a demand step's buyers (README, The scenario "
             "format)"
         )
-    return scenario, None
+    return scenario, None, None
 
 
 def _ledger_sales(table: str) -> list[Sale]:
@@ -638,7 +683,7 @@ def _checked_outputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        scenario, history = _checked_input(args)
+        scenario, history, velocities = _checked_input(args)
     except TuneInputError as error:
         print(error, file=sys.stderr)
         return 2
@@ -657,9 +702,9 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    outcomes, tuned = _replay_strategies(args, scenario, report)
+    outcomes, tuned = _replay_strategies(args, scenario, report, velocities)
     outcomes["tuned"] = tuned.outcome
-    recommended = deploy_parameters(tuned.scenario)
+    recommended = deploy_parameters(tuned.scenario, tuned.floors)
     try:
         result = result_json(outcomes, recommended, tuned.tried)
     except ValueError as error:
@@ -681,7 +726,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay_strategies(
-    args: argparse.Namespace, scenario: Scenario, report: Callable[[str, Scenario, Outcome], None]
+    args: argparse.Namespace,
+    scenario: Scenario,
+    report: Callable[[str, Scenario, Outcome], None],
+    velocities: Velocities | None,
 ) -> tuple[dict[str, Outcome], Search]:
     """The fixed strategies side by side, then the tuned search; ``report`` hears of each replay as it ends."""
     defaults = template_buckets()
@@ -698,7 +746,7 @@ def _replay_strategies(
                 report(name, candidate, outcome)
             return results
 
-        return outcomes, search(scenario, defaults, args.target, args.candidates, evaluate)
+        return outcomes, search(scenario, defaults, args.target, args.candidates, evaluate, velocities=velocities)
 
 
 def _write_extras(
