@@ -132,8 +132,8 @@ def test_the_history_is_read_from_the_ledger_the_product_wrote(
     assert deliver(local_aws) == {"batchItemFailures": []}
     sales = sorted(read_ledger_table(local_aws.client("dynamodb"), table), key=lambda sale: sale.order_id)
     assert [(sale.order_id, sale.retailer_id, sale.quantity, sale.channel) for sale in sales] == [
-        ("web-1", "HOT", 2, "web"),
-        ("web-2", "CALM", 1, "web"),
+        ("events:web-1", "HOT", 2, "web"),  # the ledger's ids are namespaced by source (docs/connectors.md)
+        ("events:web-2", "CALM", 1, "web"),
     ]
     measured = measure(sales)
     assert {sku: velocity.units for sku, velocity in measured.skus.items()} == {"HOT": 2, "CALM": 1}

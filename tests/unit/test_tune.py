@@ -189,7 +189,8 @@ def test_the_search_stays_within_its_budget_and_keeps_what_the_rule_prefers() ->
     default = int(PARAMETERS["FastThreshold"]["Default"])
     assert seen[0]["fast"]["threshold"] == default
     assert seen[0]["fast"]["sweep_rate"] == PARAMETERS["FastSweepRate"]["Default"]
-    assert [buckets["fast"]["threshold"] for buckets in seen[1:3]] == [default + 1, default - 1]
+    # The defaults meet the target: the threshold steps down first (it may sell more).
+    assert [buckets["fast"]["threshold"] for buckets in seen[1:3]] == [default - 1, default + 1]
     assert found.scenario.settings.buckets["fast"].threshold == default - 1
     assert found.outcome.undersold_units == 10 * (default - 1)
     assert len({repr(buckets) for buckets in seen}) == len(seen), "a candidate was replayed twice"
@@ -341,3 +342,15 @@ def test_floor_steps_keep_the_floors_in_order_and_in_the_template_s_format() -> 
     assert tune_boundaries.floor_steps(floors, "medium") == [0.4, 0.1]
     assert tune_boundaries.floor_steps({"fast": 0.3, "medium": 0.2, "slow": 0.0}, "medium") == [0.1]
     assert tune.deploy_parameters(scenario(), {"fast": 0.000001})["FastMinUnitsPerHour"] == "0.000001"
+
+
+def test_a_threshold_steps_up_first_while_the_best_misses_the_target() -> None:
+    seen: list[int] = []
+
+    def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
+        seen.extend(_buckets_of(candidate)["fast"]["threshold"] for _name, candidate in candidates)
+        return [outcome(1000, 50, 0) for _ in candidates]  # over-sells beyond any target, whatever the threshold
+
+    tune.search(scenario(), tune.template_buckets(), 0.005, 2, evaluate)
+    default = int(PARAMETERS["FastThreshold"]["Default"])
+    assert seen == [default, default + 1]

@@ -440,7 +440,11 @@ def search(
     while changed and len(tried) < budget:
         changed = False
         for coordinate in visits:
-            candidates = [candidate for candidate in _neighbours(best, coordinate) if key(*candidate) not in tried]
+            candidates = [
+                candidate
+                for candidate in _neighbours(best, coordinate, meets=best_outcome.meets(target))
+                if key(*candidate) not in tried
+            ]
             candidates = candidates[: budget - len(tried)]
             if not candidates:
                 continue
@@ -458,12 +462,19 @@ def search(
 Candidate = tuple[BucketSettings, dict[str, float]]  # bucket settings, and bucket floors when they are searched
 
 
-def _neighbours(best: Candidate, coordinate: tuple[str, str]) -> list[Candidate]:
-    """The candidates one step from ``best`` along one coordinate (a bucket's setting, or its floor)."""
+def _neighbours(best: Candidate, coordinate: tuple[str, str], *, meets: bool) -> list[Candidate]:
+    """The candidates one step from ``best`` along one coordinate (a bucket's setting, or its floor). A threshold
+    steps down first while ``best`` meets the target (it may sell more), up first while it does not (it may
+    over-sell less): with a budget of one more replay, that is the step worth making."""
     buckets, floors = best
     bucket, name = coordinate
     if name == "floor":
         return [(buckets, {**floors, bucket: value}) for value in floor_steps(floors, bucket)]
+    if name == "threshold" and meets:
+        return [
+            ({**buckets, bucket: {**buckets[bucket], name: value}}, floors)
+            for value in sorted(steps(name, buckets[bucket][name]))
+        ]
     return [
         ({**buckets, bucket: {**buckets[bucket], name: value}}, floors) for value in steps(name, buckets[bucket][name])
     ]

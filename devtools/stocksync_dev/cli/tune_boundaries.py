@@ -30,7 +30,8 @@ class Velocities:
 
 def bucket_for(velocity: float, floors: Mapping[str, float]) -> str:
     """The deployment's rule for a SKU it has not placed (no hysteresis without a current bucket)."""
-    return plain_bucket(velocity, {bucket: BucketSettings(min_units_per_hour=floor) for bucket, floor in floors.items()})
+    buckets = {bucket: BucketSettings(min_units_per_hour=floor) for bucket, floor in floors.items()}
+    return plain_bucket(velocity, buckets)
 
 
 def rebucketed(scenario: Scenario, velocities: Velocities, floors: Mapping[str, float]) -> Scenario:
