@@ -96,7 +96,7 @@ def test_replay_marks_an_over_sold_sku_and_checks_the_expect_block_itself(
     row = next(line for line in printed.out.splitlines() if line.startswith("SKU-1 "))
     assert row.split()[:8] == ["SKU-1", "slow", "1", "2", "0", "1", "0", "0"]  # I P C alloc thr A
     assert row.endswith("OVER-SOLD by 1")
-    assert "over-sold now: 1 SKUs, 1 units owed beyond their allocation (units at risk): SKU-1 by 1" in printed.out
+    assert "over-sold now: 1 SKUs, 1 units owed beyond the warehouse level (units at risk): SKU-1 by 1" in printed.out
     assert printed.out.rstrip().endswith("expect: met")
 
     missed = tmp_path / "missed.json"

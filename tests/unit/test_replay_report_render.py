@@ -42,7 +42,7 @@ def test_the_table_shows_allocation_and_threshold_and_marks_the_over_sold_sku() 
     assert fast.endswith("OVER-SOLD by 1")
     sku2 = next(line for line in lines if line.startswith("SKU-2"))
     assert sku2.split()[5:8] == ["5", "0", "5"] and "OVER-SOLD" not in sku2  # I=10, alloc 5: A=5 explained
-    assert "over-sold now: 1 SKUs, 1 units owed beyond their allocation (units at risk): FAST-000 by 1" in lines
+    assert "over-sold now: 1 SKUs, 1 units owed beyond the warehouse level (units at risk): FAST-000 by 1" in lines
 
 
 def test_nothing_over_sold_is_said_too() -> None:

@@ -349,7 +349,7 @@ def describe(report: dict[str, Any]) -> str:
                 f"({report['visibility']})"
             )
     if report["over_sold"]:
-        lines.append(f"OVER-SOLD: {report['shortfall']} units owed beyond alloc(I)")
+        lines.append(f"OVER-SOLD: {report['shortfall']} units owed beyond I (the warehouse level)")
     return "\n".join(lines + _describe_catalog(report))
 
 

@@ -217,7 +217,7 @@ def build_report(
             "A": evaluation.target.value if evaluation.target else None,
             "bucket": evaluation.bucket,
             "confirmed": state.confirmed_version >= state.published_version > 0,
-            # Units owed to open orders beyond alloc(I): more sold than the allocation holds (0 unless over-sold).
+            # Units owed to open orders beyond I: more sold than the warehouse holds (0 unless over-sold).
             "over_sold_by": figures.shortfall if figures else 0,
         }
     over_sold = {retailer_id: sku["over_sold_by"] for retailer_id, sku in skus.items() if sku["over_sold_by"]}
@@ -230,7 +230,7 @@ def build_report(
     return {
         "catalog": catalog,
         "skus": skus,
-        # SKUs over-sold at the end, with the units owed beyond their allocation (the units at risk).
+        # SKUs over-sold at the end, with the units owed beyond the warehouse level (the units at risk).
         "over_sold": over_sold,
         "units_at_risk": sum(over_sold.values()),
         "refused_orders": refused_orders,
@@ -347,14 +347,14 @@ def render_report(report: dict[str, Any]) -> str:
 
 
 def _over_sold(report: dict[str, Any]) -> str:
-    """Over-sold SKUs at the end: more units owed to open orders than their allocation holds, so some buyer's order
-    cannot be filled from this stock (the OverSellingAlarm and an "Over-Selling Detected" event in a deployment)."""
+    """Over-sold SKUs at the end: more units owed to open orders than the warehouse level holds, so some buyer's order
+    cannot be filled (the OverSellingAlarm and an "Over-Selling Detected" event in a deployment)."""
     over_sold = report.get("over_sold") or {}
     if not over_sold:
         return "over-sold now: none"
     named = ", ".join(f"{retailer_id} by {units}" for retailer_id, units in over_sold.items())
     return (
-        f"over-sold now: {len(over_sold)} SKUs, {report['units_at_risk']} units owed beyond their allocation "
+        f"over-sold now: {len(over_sold)} SKUs, {report['units_at_risk']} units owed beyond the warehouse level "
         f"(units at risk): {named}"
     )
 

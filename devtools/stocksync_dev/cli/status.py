@@ -4,7 +4,8 @@ What it reads: the order poll's cursor (last complete listing, throttling, a dis
 every queue of the stack (depths, dead-letter counts, the age of the oldest message where CloudWatch has it:
 stocksync_dev.cli.stack_queues); the three call budgets of the catalog (items_batch, catalog reads, status
 checks) as the pacer keeps them; every SKU of every bucket through the bucket index, evaluated with recompute's own
-formula (over-sold: owed units beyond alloc(I); at zero: published 0); and what the last catalog audit found.
+formula (over-sold: owed units beyond I, the warehouse level; at zero: published 0); and what the last catalog
+audit found.
 
 It never writes: no message is received, no budget is spent, no record changes. It runs against a deployed stack
 (``--stack-name``, with ``--profile``/``--region``: recompute's settings, read from the stack) or the stack the
