@@ -87,7 +87,7 @@ def test_explain_reads_the_stack_it_is_named(
     sku = json.loads(out)
     assert sku["I"] == {"units": 1, "as_of": "2026-11-23T06:00:00+00:00"}
     assert (sku["P"], sku["C"], sku["K"]) == (0, 2, 0)
-    assert [(order["order_id"], order["C"]) for order in sku["orders"]] == [("web-100234", 2)]
+    assert [(order["order_id"], order["C"]) for order in sku["orders"]] == [("events:web-100234", 2)]  # namespaced
     assert sku["counters_match_orders"]
     deployed = local_aws.function_environment()
     assert sku["bucket"]["name"] == deployed["STOCKSYNC_DEFAULT_BUCKET"]

@@ -23,7 +23,7 @@ from typing import Any
 from stocksync.models.settings import Settings
 from stocksync.observability import logger
 from stocksync.wiring.audit_catalog import run_audit
-from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
+from stocksync_dev.cli.stack_settings import add_stack_arguments, run_in_deployment
 
 COMMAND = "audit"
 FUNCTION = "AuditCatalogFunction"  # whose settings --stack-name reads
@@ -47,12 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with deployment(args, function=FUNCTION) as settings:
-            return _run(args, settings)
-    except SettingsError as error:
-        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
-        return 2
+    return run_in_deployment(args, COMMAND, FUNCTION, _run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

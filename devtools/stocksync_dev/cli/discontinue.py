@@ -21,7 +21,7 @@ from stocksync import clock
 from stocksync.models.settings import Settings
 from stocksync.models.sku import SkuSettingsChange
 from stocksync.wiring import parts
-from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
+from stocksync_dev.cli.stack_settings import add_stack_arguments, run_in_deployment
 
 COMMAND = "discontinue"
 FUNCTION = "RecomputeStockFunction"  # whose settings --stack-name reads: it applies settings changes too
@@ -43,12 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with deployment(args, function=FUNCTION) as settings:
-            return _run(args, settings)
-    except SettingsError as error:
-        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
-        return 2
+    return run_in_deployment(args, COMMAND, FUNCTION, _run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

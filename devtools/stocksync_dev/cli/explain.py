@@ -36,7 +36,7 @@ from stocksync.logic.explanation import SkuExplanation, explain_sku
 from stocksync.models.settings import DeductionMode, Settings
 from stocksync.models.sku import Visibility
 from stocksync_dev.cli.inspect_settings import FUNCTION, describe_aws_error, reference_now
-from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
+from stocksync_dev.cli.stack_settings import add_stack_arguments, run_in_deployment
 
 COMMAND = "explain"
 HELP = "show every term of one SKU's published number: I, P, C, K, the orders, allocation, threshold, bucket, pushes"
@@ -76,12 +76,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with deployment(args, function=FUNCTION) as settings:
-            return _run(args, settings)
-    except SettingsError as error:
-        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
-        return 2
+    return run_in_deployment(args, COMMAND, FUNCTION, _run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

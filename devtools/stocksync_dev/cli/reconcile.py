@@ -24,7 +24,7 @@ from stocksync.logic.reconciliation import DEFAULT_SETTLE, ReconcileReport, reco
 from stocksync.models.settings import Settings
 from stocksync.observability import logger
 from stocksync.wiring import parts
-from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
+from stocksync_dev.cli.stack_settings import add_stack_arguments, run_in_deployment
 
 COMMAND = "reconcile"
 FUNCTION = "ReconcileFunction"  # whose settings --stack-name reads
@@ -60,12 +60,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with deployment(args, function=FUNCTION) as settings:
-            return _run(args, settings)
-    except SettingsError as error:
-        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
-        return 2
+    return run_in_deployment(args, COMMAND, FUNCTION, _run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

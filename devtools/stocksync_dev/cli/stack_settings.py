@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -189,3 +190,19 @@ __all__ = [
     "stack_resources",
     "stack_variables",
 ]
+
+
+def run_in_deployment(
+    args: argparse.Namespace,
+    command: str,
+    function: str,
+    body: Callable[[argparse.Namespace, Settings], int],
+) -> int:
+    """A command's run with ``function``'s settings (``deployment``): exit 2, naming every missing or invalid
+    setting at once, when they cannot be had."""
+    try:
+        with deployment(args, function=function) as settings:
+            return body(args, settings)
+    except SettingsError as error:
+        print(f"stocksync {command}: {error}", file=sys.stderr)
+        return 2

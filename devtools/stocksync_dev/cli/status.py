@@ -38,7 +38,7 @@ from stocksync.models.settings import Settings
 from stocksync.models.sku import from_ms
 from stocksync_dev.cli.inspect_settings import FUNCTION, describe_aws_error, reference_now
 from stocksync_dev.cli.stack_queues import QueueDepth, queue_depths
-from stocksync_dev.cli.stack_settings import SettingsError, add_stack_arguments, deployment
+from stocksync_dev.cli.stack_settings import add_stack_arguments, run_in_deployment
 
 COMMAND = "status"
 HELP = "show the deployment's health at a glance: polls, queues, dead letters, call budgets, over-sold SKUs, drift"
@@ -64,12 +64,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with deployment(args, function=FUNCTION) as settings:
-            return _run(args, settings)
-    except SettingsError as error:
-        print(f"stocksync {COMMAND}: {error}", file=sys.stderr)
-        return 2
+    return run_in_deployment(args, COMMAND, FUNCTION, _run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
