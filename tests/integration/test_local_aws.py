@@ -358,3 +358,31 @@ def test_an_events_only_stack_has_no_poller_and_its_functions_start_without_a_me
                 load_function("poll_orders")  # were it deployed anyway, it would say what is missing at once
         finally:
             get_settings.cache_clear()
+
+
+def test_a_rule_whose_target_is_gone_stops_no_other_rule(local_aws: LocalAws) -> None:
+    """EventBridge keeps a failed delivery to its rule; moto stopped at the first one (moto_fixes), so an S3 upload
+    never reached the snapshot queue once an earlier stack had left a rule behind."""
+    events, sqs = local_aws.client("events"), local_aws.client("sqs")
+    bus = events.create_event_bus(Name="test-rules-alone")["EventBusArn"]
+    gone = sqs.create_queue(QueueName="test-rules-gone")["QueueUrl"]
+    kept = sqs.create_queue(QueueName="test-rules-kept")["QueueUrl"]
+    pattern = json.dumps({"source": ["test.rules"]})
+    try:
+        for name, url in (("a-gone", gone), ("b-kept", kept)):
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events.put_rule(Name=name, EventBusName=bus, EventPattern=pattern)
+            events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+        sqs.delete_queue(QueueUrl=gone)
+        answer = events.put_events(
+            Entries=[{"EventBusName": bus, "Source": "test.rules", "DetailType": "x", "Detail": "{}"}]
+        )
+        assert answer["FailedEntryCount"] == 0
+        received = sqs.receive_message(QueueUrl=kept, WaitTimeSeconds=1).get("Messages", [])
+        assert len(received) == 1
+    finally:
+        for name in ("a-gone", "b-kept"):
+            events.remove_targets(Rule=name, EventBusName=bus, Ids=["q"])
+            events.delete_rule(Name=name, EventBusName=bus)
+        events.delete_event_bus(Name="test-rules-alone")
+        sqs.delete_queue(QueueUrl=kept)

@@ -92,8 +92,9 @@ def test_stock_health_counts_over_sold_and_zero_skus_as_recompute_does() -> None
     health.add(SkuState(retailer_id="B", warehouse_level=10, pending_created=8), "fast", BUCKETS["fast"], MERCHANT)
     health.add(SkuState(retailer_id="C", warehouse_level=10), "fast", BUCKETS["fast"], MERCHANT)
     health.add(SkuState(retailer_id="D"), "fast", BUCKETS["fast"], MERCHANT)
-    # A: alloc 1 (50% of 2), owed 3: short 2 and at 0. B: 10 - 8 = 2 <= threshold 2: at 0, not over-sold.
-    assert (health.over_sold_count, health.over_sold, health.units_at_risk) == (1, [("A", 2)], 2)
+    # A: alloc 1 (50% of 2), owed 3: at 0, and short 1 of the 2 in the warehouse (over-selling is judged against I,
+    # not alloc(I)). B: 10 - 8 = 2 <= threshold 2: at 0, not over-sold.
+    assert (health.over_sold_count, health.over_sold, health.units_at_risk) == (1, [("A", 1)], 1)
     assert (health.at_zero_count, health.at_zero) == (2, ["A", "B"])
     assert (health.skus, health.without_warehouse_level) == (4, 1)
 

@@ -23,7 +23,7 @@ def test_the_command_passes_its_transport_to_the_replay(
 ) -> None:
     seen: list[bool] = []
 
-    def fake_replay(scenario: Any, *, in_process: bool = False) -> dict[str, Any]:
+    def fake_replay(scenario: Any, *, in_process: bool = False, **_options: Any) -> dict[str, Any]:
         seen.append(in_process)
         raise SystemExit(0)  # the transport is all this test is about
 

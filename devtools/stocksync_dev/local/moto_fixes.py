@@ -12,12 +12,20 @@ stays whole.
 deliver to, which fails the whole PutEvents, so the recompute's over-selling event could not even be put locally.
 Here a rule hands its SNS targets' events (after the target's input transformer, as EventBridge does) to moto's SNS,
 which delivers them to the topic's subscribers, and its other targets to moto as before.
+
+**A rule that cannot deliver stops no other rule.** EventBridge delivers to each rule's targets on its own: a target
+that is gone (a queue deleted with an earlier stack) is that rule's failed delivery (retried, then its dead-letter
+queue), never the caller's error nor another rule's loss. moto delivers rule after rule in one loop and raises at the
+first failure; for S3's notifications it then swallows the error, so every later rule on the account's buses missed
+the event (an S3 upload never reached the snapshot queue once an earlier test's stack had left a rule behind). Here a
+rule's failed delivery is logged and the next rule still gets the event.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 from typing import Any
 
@@ -27,6 +35,7 @@ from moto.utilities.arns import parse_arn
 
 _lock = threading.Lock()
 _installed = False
+_log = logging.getLogger(__name__)
 
 
 def _event_bus_name(self: EventsBackend, event_bus_arn: str | None) -> str:
@@ -41,6 +50,13 @@ _moto_send_to_targets = Rule.send_to_targets
 
 
 def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    try:
+        _deliver(self, original_event, transform_input)
+    except Exception as error:  # one rule's failed delivery: EventBridge keeps it to that rule
+        _log.warning("rule %s could not deliver an event: %s: %s", self.name, type(error).__name__, error)
+
+
+def _deliver(self: Rule, original_event: Any, transform_input: bool) -> None:
     topics = [target for target in self.targets if parse_arn(target["Arn"]).service == "sns"]
     if not topics:
         _moto_send_to_targets(self, original_event, transform_input)
