@@ -130,3 +130,15 @@ def test_client_factory_is_cached_per_process_and_lazy() -> None:
         assert other is not first and other.api_version == "v24.0"
     finally:
         clear_graph_client_cache()
+
+
+def test_forgetting_the_graph_clients_forgets_powertools_providers_and_the_clients_they_hold() -> None:
+    """A provider keeps the boto3 client it was made with: after its max age it re-fetched through an earlier local
+    stack's stopped endpoint (several replays in one process: tune)."""
+    from aws_lambda_powertools.utilities.parameters import base
+
+    from stocksync.integrations.graph_api import clear_graph_client_cache
+
+    base.DEFAULT_PROVIDERS["secrets"] = object()  # what a first get_secret leaves behind
+    clear_graph_client_cache()
+    assert "secrets" not in base.DEFAULT_PROVIDERS

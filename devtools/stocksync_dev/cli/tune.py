@@ -51,6 +51,7 @@ import multiprocessing
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -508,10 +509,18 @@ def replay_outcome(candidate: Scenario, feed_rate: str | None, *, plot: bool = F
     return outcome
 
 
+class ReplayFailedError(RuntimeError):
+    """A replay in a worker process failed: its exception's class, message and traceback, as text (an exception of
+    the product's may not survive the trip back between processes)."""
+
+
 def _replay_in_worker(candidate: Scenario, feed_rate: str | None, plot: bool) -> Outcome:
     """replay_outcome in a worker process, logging as tune's own process does: warnings only, on stderr."""
-    with _logs_to_stderr(verbose=False):
-        return replay_outcome(candidate, feed_rate, plot=plot)
+    try:
+        with _logs_to_stderr(verbose=False):
+            return replay_outcome(candidate, feed_rate, plot=plot)
+    except Exception as error:
+        raise ReplayFailedError("".join(traceback.format_exception(error))) from None
 
 
 class Replayer:
@@ -713,7 +722,11 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    outcomes, tuned = _replay_strategies(args, scenario, report, velocities)
+    try:
+        outcomes, tuned = _replay_strategies(args, scenario, report, velocities)
+    except ReplayFailedError as error:
+        print(f"tune: a replay failed in a worker process:\n{error}", file=sys.stderr)
+        return 1
     outcomes["tuned"] = tuned.outcome
     recommended = deploy_parameters(tuned.scenario, tuned.floors)
     try:

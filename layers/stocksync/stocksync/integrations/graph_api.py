@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import requests
+from aws_lambda_powertools.utilities import parameters
 from pydantic import TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 
@@ -514,5 +515,9 @@ def graph_client_from_settings(settings: Settings) -> GraphApiClient:
 
 
 def clear_graph_client_cache() -> None:
-    """Forget the cached clients (tests; a settings change in a long-running process)."""
+    """Forget the cached clients (tests; a settings change in a long-running process), and Powertools' parameter
+    providers with them: each holds the boto3 client it was made with, and after its cache's max age a re-fetch of
+    the credentials went to that client's endpoint, an earlier local stack's stopped moto (tune's week-long replays,
+    several in one process, failed there with "cannot read secretsmanager:...")."""
     _client_for.cache_clear()
+    parameters.clear_caches()
