@@ -258,3 +258,168 @@ def test_a_handler_killed_at_a_step_boundary_is_redelivered_and_the_catalog_stil
     assert crash.fired is not None, f"{function} never made {nth} calls"
     assert_recovered(report)
     assert report["dead_letters"] == []
+
+
+# -- (3) two pollers at once -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def second_poller(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], list[Any]]:
+    """At poll_orders' ``nth`` external call (before it is made), a second poll_orders runs from start to end: two
+    schedule invocations overlapping, the second wholly inside the first. Returns the second poll's answers."""
+    import requests
+
+    answers: list[Any] = []
+    state: dict[str, Any] = {"nth": 0, "calls": 0, "pipeline": None, "depth": 0}
+    invoke, make_api_call, send = LocalPipeline.invoke, BaseClient._make_api_call, requests.Session.send
+
+    def invoking(self: LocalPipeline, function: str, event: dict[str, Any]) -> Any:
+        if function != "poll_orders" or state["depth"]:
+            return invoke(self, function, event)
+        state.update(pipeline=self, calls=0, depth=1)
+        try:
+            return invoke(self, function, event)
+        finally:
+            state["depth"] = 0
+
+    def interleave() -> None:
+        if state["depth"] != 1:
+            return
+        state["calls"] += 1
+        if state["calls"] == state["nth"] and not answers:
+            state["depth"] = 2
+            try:
+                answers.append(invoke(state["pipeline"], "poll_orders", {"source": "aws.events", "detail": {}}))
+            finally:
+                state["depth"] = 1
+
+    def api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        interleave()
+        return make_api_call(client, operation, params)
+
+    def sending(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+        interleave()
+        return send(session, request, **kwargs)
+
+    monkeypatch.setattr(LocalPipeline, "invoke", invoking)
+    monkeypatch.setattr(BaseClient, "_make_api_call", api_call)
+    monkeypatch.setattr(requests.Session, "send", sending)
+
+    def arm(nth: int) -> list[Any]:
+        state["nth"] = nth
+        return answers
+
+    return arm
+
+
+@pytest.mark.parametrize(
+    "nth",
+    [pytest.param(nth, marks=[] if nth == 4 else [pytest.mark.slow]) for nth in range(1, CALLS["poll_orders"] + 1)],
+)
+def test_two_pollers_at_once_count_every_order_once(second_poller: Callable[[int], list[Any]], nth: int) -> None:
+    second = second_poller(nth)
+    report = replay(scenario())
+
+    assert len(second) == 1, "the second poll never ran"
+    assert_recovered(report)
+    assert report["dead_letters"] == []
+
+
+# -- (4) Graph throttling for minutes, (5) 5xx storms ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "endpoint", "minutes"),
+    [
+        (80014, "items_batch", 45),
+        (80009, "check_batch_request_status", 30),
+        (80004, "commerce_orders", 20),
+        pytest.param(4, None, 60, marks=pytest.mark.slow),
+    ],
+    ids=["batch-uploads-45min", "status-checks-30min", "orders-20min", "whole-app-60min"],
+)
+def test_graph_throttling_for_minutes_delays_the_catalog_but_it_still_reaches_a(
+    code: int, endpoint: str | None, minutes: int
+) -> None:
+    throttle = {"after_calls": 0, "code": code, "regain_minutes": minutes}
+    if endpoint is not None:
+        throttle["endpoint"] = endpoint
+    report = replay(scenario([{"throttle": throttle}, *STEPS]))
+
+    assert_recovered(report)
+    assert report["dead_letters"] == []
+
+
+@pytest.mark.parametrize(
+    ("failures", "endpoint"),
+    [
+        (12, None),
+        (8, "items_batch"),
+        (8, "check_batch_request_status"),
+        pytest.param(40, None, marks=pytest.mark.slow),
+    ],
+    ids=["12-any", "8-batch-uploads", "8-status-checks", "40-any"],
+)
+def test_a_5xx_storm_is_ridden_out_and_the_catalog_reaches_a(failures: int, endpoint: str | None) -> None:
+    def storm(sim: CommercePlatformSimulator) -> None:
+        sim.fail_next(failures, status=500, code=2, endpoint=endpoint)
+
+    report = replay(scenario(), before=storm)
+
+    assert_recovered(report)
+    assert report["dead_letters"] == [], report["dead_letters"]
+
+
+# -- (7) the access token revoked (code 190) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def graph_calls_per_invocation(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(function, Graph calls the simulator counted during it) for every invocation of the replay."""
+    seen: list[tuple[str, int]] = []
+    invoke = LocalPipeline.invoke
+    SIMULATOR.clear()
+
+    def counting(self: LocalPipeline, function: str, event: dict[str, Any]) -> Any:
+        if not SIMULATOR:  # the initial catalog is being published: no fault yet
+            return invoke(self, function, event)
+        sim = SIMULATOR[0]
+        before = sum(sim.calls.values())
+        try:
+            return invoke(self, function, event)
+        finally:
+            seen.append((function, sum(sim.calls.values()) - before))
+
+    monkeypatch.setattr(LocalPipeline, "invoke", counting)
+    return seen
+
+
+SIMULATOR: list[CommercePlatformSimulator] = []
+
+
+def test_a_revoked_token_costs_at_most_one_retry_per_invocation_and_dead_letters_with_the_reason(
+    graph_calls_per_invocation: list[tuple[str, int]],
+) -> None:
+    """Code 190: the client fetches the credentials once more and retries once (a rotated token is picked up at
+    once); a revoked one fails again and the invocation gives up: no retry loop inside an invocation, records
+    dead-lettered with the error (token redacted) on their last receive, the catalog left as it was."""
+
+    accepted_before: list[int] = []
+
+    def revoke(sim: CommercePlatformSimulator) -> None:
+        SIMULATOR[:] = [sim]
+        accepted_before.append(len(sim.batches()))
+        sim.revoke_access_token()
+
+    report = replay(scenario(), before=revoke)
+
+    graph_work = [(function, calls) for function, calls in graph_calls_per_invocation if calls]
+    assert {function for function, _ in graph_work} >= {"poll_orders", "push_batch"}
+    assert max(calls for _, calls in graph_work) <= 2, graph_work
+    letters = report["dead_letters"]
+    assert letters and all(
+        "GraphAuthError" in letter["reason"] and "(#190)" in letter["reason"] for letter in letters
+    ), [(letter["queue"], letter["reason"]) for letter in letters]
+    assert all("replay-token" not in letter["reason"] and "REDACTED" in letter["reason"] for letter in letters)
+    # Nothing was accepted after the revocation: no batch handle was added.
+    assert [len(SIMULATOR[0].batches())] == accepted_before

@@ -209,7 +209,12 @@ class LocalPipeline:
 
     def run_schedule(self, function: str, payload: dict[str, Any] | None = None) -> Any:
         event = payload if payload else {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-        return self.invoke(function, event)
+        try:
+            return self.invoke(function, event)
+        except Exception as error:
+            # A scheduled invocation that raised is a function error (its Errors metric); the next tick runs anew.
+            print(f"{function}: scheduled invocation failed: {error!r}"[:500], file=sys.stderr)
+            return None
 
     def schedule_of(self, function: str) -> ScheduledInvocation:
         """The function's one schedule in the template (KeyError when it has none, or several)."""
@@ -320,7 +325,17 @@ class LocalPipeline:
             return False
         arn = f"arn:aws:sqs:us-east-1:123456789012:{consumer.queue_url.rsplit('/', 1)[-1]}"
         event = {"Records": [_record(message, arn) for message in messages]}
-        answer = self.invoke(consumer.function, event) or {}
+        try:
+            answer = self.invoke(consumer.function, event) or {}
+        except Exception as error:
+            # Lambda's event source mapping treats an invocation that raised (e.g. Powertools' BatchProcessingError
+            # when every record of the batch failed) as every record failed: none is deleted, each comes back
+            # after its visibility timeout and, on its last receive, the handler dead-letters it with its reason.
+            print(
+                f"{consumer.function}: invocation failed, its {len(messages)} records return: {error!r}"[:500],
+                file=sys.stderr,
+            )
+            answer = {"batchItemFailures": [{"itemIdentifier": message["MessageId"]} for message in messages]}
         failed = {failure["itemIdentifier"] for failure in answer.get("batchItemFailures", [])}
         done = [message for message in messages if message["MessageId"] not in failed]
         for start in range(0, len(done), 10):  # as Lambda deletes a batch's successes: DeleteMessageBatch, 10 a call

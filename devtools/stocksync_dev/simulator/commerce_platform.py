@@ -350,6 +350,12 @@ class CommercePlatformSimulator:
         with self._state.lock:
             self._state.faults.fail_next(k, status, code, endpoint)
 
+    def revoke_access_token(self) -> None:
+        """The access token stops working, as when the system user's token is revoked or its app loses access:
+        every call with it is answered code 190 (a forced fetch of the credentials finds the same token)."""
+        with self._state.lock:
+            self._graph_api.revoke_access_token()
+
     def reset_faults(self) -> None:
         with self._state.lock:
             self._state.faults.reset()

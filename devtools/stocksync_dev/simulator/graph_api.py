@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -149,6 +150,10 @@ class GraphApi:
         self._product_item = catalog.product_item
         self._update_product_item = catalog.update_product_item
         self._catalog_node = catalog.catalog_node
+
+    def revoke_access_token(self) -> None:
+        """No token the product holds is accepted any more (a fresh random one is the only valid token)."""
+        self._access_token = secrets.token_urlsafe(24)
 
     def handle(
         self,
