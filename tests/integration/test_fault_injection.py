@@ -35,6 +35,7 @@ SKUS = [
     {"retailer_id": "SKU-2", "warehouse": 5},
     {"retailer_id": "SKU-3", "warehouse": 8},
 ]
+BASELINE_ITEMS_BATCH_CALLS = 4  # measured: the initial catalog, and a push per SKU change wave
 NO_DEAD_LETTER_REASON = "failed repeatedly (redriven after maxReceiveCount)"  # what the replay says of a bare DLQ
 
 
@@ -115,6 +116,7 @@ def assert_recovered(report: dict[str, Any], expected: dict[str, int] | None = A
 
 def test_without_a_fault_the_scenario_ends_at_a_with_counters_equal_to_the_ledger() -> None:
     report = replay(scenario())
+    assert report["graph_calls"]["items_batch"] == BASELINE_ITEMS_BATCH_CALLS, report["graph_calls"]
     assert_recovered(report)
     assert report["dead_letters"] == []
     assert report["reconcile"]["open_rows"] >= 2  # o-2 and w-1 (and o-1's open unit) are on the ledger
@@ -149,10 +151,23 @@ def delivered_twice(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_every_message_delivered_twice_changes_nothing(delivered_twice: list[str]) -> None:
     report = replay(scenario())
+    # A duplicated push message costs a second items_batch call today (see the xfail below), never more.
+    assert report["graph_calls"]["items_batch"] <= 2 * BASELINE_ITEMS_BATCH_CALLS, report["graph_calls"]
 
     assert {"order_events", "warehouse_events", "recompute_stock", "push_batch", "verify_batch"} <= set(delivered_twice)
     assert_recovered(report)
     assert report["dead_letters"] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="push_batch drops a row already confirmed or superseded, and rows a lapsed pusher's recorded batch "
+    "carries, but not a row of a batch this run's predecessor recorded and is still being verified: a duplicated "
+    "push message makes a second items_batch call for the same versions (values are absolute: the catalog is right)",
+)
+def test_a_duplicated_push_message_makes_no_second_items_batch_call(delivered_twice: list[str]) -> None:
+    report = replay(scenario())
+    assert report["graph_calls"]["items_batch"] == BASELINE_ITEMS_BATCH_CALLS, report["graph_calls"]
 
 
 # -- (2) a crash at every step boundary of each handler ---------------------------------------------------------
