@@ -413,7 +413,7 @@ SIMULATOR: list[CommercePlatformSimulator] = []
 
 
 def test_a_revoked_token_costs_at_most_one_retry_per_invocation_and_dead_letters_with_the_reason(
-    graph_calls_per_invocation: list[tuple[str, int]],
+    graph_calls_per_invocation: list[tuple[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Code 190: the client fetches the credentials once more and retries once (a rotated token is picked up at
     once); a revoked one fails again and the invocation gives up: no retry loop inside an invocation, records
@@ -426,8 +426,21 @@ def test_a_revoked_token_costs_at_most_one_retry_per_invocation_and_dead_letters
         accepted_before.append(len(sim.batches()))
         sim.revoke_access_token()
 
+    from stocksync.observability import metrics
+
+    signals: list[str] = []
+    add_metric = metrics.add_metric
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> None:
+        signals.append(name)
+        add_metric(name, *args, **kwargs)
+
+    monkeypatch.setattr(metrics, "add_metric", recording)
     report = replay(scenario(), before=revoke)
 
+    # The alarm's metric (GraphTokenRejectedAlarm): at least once, and never more than once per Graph call made.
+    graph_calls = sum(calls for _, calls in graph_calls_per_invocation)
+    assert 1 <= signals.count("GraphTokenRejected") <= graph_calls
     graph_work = [(function, calls) for function, calls in graph_calls_per_invocation if calls]
     assert {function for function, _ in graph_work} >= {"poll_orders", "push_batch"}
     assert max(calls for _, calls in graph_work) <= 2, graph_work

@@ -10,7 +10,8 @@ Why it looks the way it does:
 - Throttling is honoured: the wait Meta announces in ``X-Business-Use-Case-Usage`` (minutes) is slept inline only
   when it is short (``max_inline_wait``); otherwise ``GraphThrottledError`` is raised at once so a Lambda can hand
   the work back to its queue with that delay instead of sleeping for minutes.
-- Code 190 (token expired or rotated) triggers one forced fetch of the credentials and one retry.
+- Code 190 (token expired or rotated) triggers one forced fetch of the credentials and one retry; a token still
+  refused counts ``GraphTokenRejected`` (alarmed) and raises.
 - Every POST the product makes is safe to repeat (absolute quantities, or an ``idempotency_key``), so a POST whose
   answer was lost is retried like a GET.
 """
@@ -69,7 +70,7 @@ from stocksync.models.graph_errors import (
 )
 from stocksync.models.orders import OrderState
 from stocksync.models.settings import Settings
-from stocksync.observability import logger
+from stocksync.observability import logger, metrics
 
 DEFAULT_ORDER_FIELDS = (
     "id,order_status,created,last_updated,"
@@ -413,10 +414,12 @@ class GraphApiClient:
                 return self._send(method, path, encoded, credentials, endpoint)
             except GraphAuthError as error:
                 if refreshed or not error.credentials_may_have_rotated:
+                    _count_rejected_token(error)
                     raise
                 refreshed = True
                 fresh = self._credentials.get(force_fetch=True)
                 if fresh == credentials:
+                    _count_rejected_token(error)
                     raise
                 logger.warning(
                     "Graph API rejected the credentials; retrying once with fresh ones",
@@ -521,3 +524,12 @@ def clear_graph_client_cache() -> None:
     several in one process, failed there with "cannot read secretsmanager:...")."""
     _client_for.cache_clear()
     parameters.clear_caches()
+
+
+def _count_rejected_token(error: GraphAuthError) -> None:
+    """A token Meta refuses even after a fresh read of the stored credentials (code 190: revoked, expired, the app
+    removed) stops every call until someone issues a new one: one ``GraphTokenRejected`` per invocation that met it,
+    which GraphTokenRejectedAlarm watches. Each caller gives up at once (no retry loop; SQS's own redelivery and the
+    schedules' next ticks are the only repeats), so the alarm, not a retry storm, is what says so."""
+    if error.credentials_may_have_rotated:
+        metrics.add_metric(name="GraphTokenRejected", unit="Count", value=1)
