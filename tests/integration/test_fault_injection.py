@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -451,3 +452,40 @@ def test_a_revoked_token_costs_at_most_one_retry_per_invocation_and_dead_letters
     assert all("replay-token" not in letter["reason"] and "REDACTED" in letter["reason"] for letter in letters)
     # Nothing was accepted after the revocation: no batch handle was added.
     assert [len(SIMULATOR[0].batches())] == accepted_before
+
+
+# -- (6) a batch that never finishes ----------------------------------------------------------------------------
+
+
+def test_a_batch_that_never_finishes_is_given_up_with_a_reason_and_a_sweep_after_it_ends_reaches_a(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first batch after the initial catalog takes 12 hours (the later ones the usual time): verify checks it at
+    most VerifyMaxChecks times, then gives up loudly (VerifyGaveUp, a dead letter naming the batch) without pushing
+    again on its own; the run ends with the catalog not at A, and says so. Once the platform has moved on, the
+    bucket's sweep re-pushes the unconfirmed rows and the catalog is at A."""
+    stuck: list[Any] = []  # [simulator, batches accepted before the stuck one]
+    invoke = LocalPipeline.invoke
+
+    def arm(sim: CommercePlatformSimulator) -> None:
+        stuck[:] = [sim, len(sim.batches())]
+        sim.batch_processing_delay = timedelta(hours=12)
+
+    def one_stuck_batch(self: LocalPipeline, function: str, event: dict[str, Any]) -> Any:
+        answer = invoke(self, function, event)
+        if stuck and len(stuck[0].batches()) > stuck[1]:
+            stuck[0].batch_processing_delay = timedelta(0)
+        return answer
+
+    monkeypatch.setattr(LocalPipeline, "invoke", one_stuck_batch)
+    steps = [*STEPS[:4], {"advance": 12 * 3600}, {"run": "sweep", "bucket": "slow"}, {"run": "pipeline"}]
+    report = replay(scenario(steps), before=arm)
+
+    [letter] = report["dead_letters"]
+    assert letter["reason"].endswith("after 10 checks; its rows stay unconfirmed"), letter["reason"]
+    assert report["graph_calls"]["check_batch_request_status"] <= 10 + 2  # the stuck batch's checks, the next one's
+    # During the stuck run the catalog did not show A (and the replay says so); after the sweep it does.
+    assert {difference["step"] for difference in report["catalog_differs_from_a"]} == {"steps[3]"}
+    report["catalog_differs_from_a"] = []
+    assert_recovered(report, expected={"SKU-1": 8, "SKU-2": 4, "SKU-3": 6})
+    assert all(sku["confirmed"] for sku in report["skus"].values())
