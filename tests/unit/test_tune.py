@@ -183,14 +183,16 @@ def test_the_search_stays_within_its_budget_and_keeps_what_the_rule_prefers() ->
             outcomes.append(outcome(1000, 50 if threshold == 0 else 0, 10 * threshold))
         return outcomes
 
-    found = tune.search(scenario(), tune.template_buckets(), 0.005, 4, evaluate)
-    assert found.tried == len(seen) == 4
+    found = tune.search(scenario(), tune.template_buckets(), 0.005, 5, evaluate)
+    assert found.tried == len(seen) == 5
     assert found.meets_target
     default = int(PARAMETERS["FastThreshold"]["Default"])
     assert seen[0]["fast"]["threshold"] == default
     assert seen[0]["fast"]["sweep_rate"] == PARAMETERS["FastSweepRate"]["Default"]
+    # The second start, no threshold anywhere, over-sells here: the search goes on from the defaults.
+    assert {settings["threshold"] for settings in seen[1].values()} == {0}
     # The defaults meet the target: the threshold steps down first (it may sell more).
-    assert [buckets["fast"]["threshold"] for buckets in seen[1:3]] == [default - 1, default + 1]
+    assert [buckets["fast"]["threshold"] for buckets in seen[2:4]] == [default - 1, default + 1]
     assert found.scenario.settings.buckets["fast"].threshold == default - 1
     assert found.outcome.undersold_units == 10 * (default - 1)
     assert len({repr(buckets) for buckets in seen}) == len(seen), "a candidate was replayed twice"
@@ -209,7 +211,7 @@ def test_every_bucket_s_threshold_and_sweep_rate_get_a_turn_before_any_gets_a_se
     base = seen[0]
     changed = [
         (bucket, name)
-        for buckets in seen[1:]
+        for buckets in seen[2:]  # after the two starts
         for bucket in ("fast", "medium")
         for name in ("threshold", "sweep_rate")
         if buckets[bucket][name] != base[bucket][name]
@@ -220,7 +222,7 @@ def test_every_bucket_s_threshold_and_sweep_rate_get_a_turn_before_any_gets_a_se
     assert (
         found.tried
         == len(seen)
-        == 1 + sum(len(tune.steps(name, base[bucket][name])) for bucket, name in tune.coordinates(["fast", "medium"]))
+        == 2 + sum(len(tune.steps(name, base[bucket][name])) for bucket, name in tune.coordinates(["fast", "medium"]))
     )
     assert found.scenario.settings.buckets["fast"].threshold == base["fast"]["threshold"]  # the first of equals
 
@@ -304,9 +306,32 @@ def test_the_search_starts_from_realtime_thresholds_and_a_replay_already_made_is
             first.extend(candidate for _name, candidate in candidates[:1] if not first)
             return replayer.outcomes([(candidate, None) for _name, candidate in candidates])
 
-        tune.search(plain, tune.template_buckets(), 0.005, 3, evaluate)
+        replayer.outcomes([(fixed["realtime"].scenario, None)])
+        tune.search(plain, tune.template_buckets(), 0.005, 4, evaluate)
     assert first[0] == fixed["realtime_thresholds"].scenario
-    assert len(made) == len(set(made)) == 3  # realtime_thresholds, then the first step's two neighbours
+    # realtime_thresholds and realtime (the two starts, each made once), then the first step's two neighbours
+    assert len(made) == len(set(made)) == 4
+
+
+def test_the_search_goes_on_from_no_threshold_when_that_sells_more_within_the_target() -> None:
+    """The shipped week's case: no threshold over-sells nothing and turns nobody away, the defaults turn buyers
+    away. The tuned strategy is never worse by the rule than the better start, and steps on from it."""
+    seen: list[dict[str, Any]] = []
+
+    def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
+        outcomes = []
+        for _name, candidate in candidates:
+            buckets = _buckets_of(candidate)
+            seen.append(buckets)
+            outcomes.append(outcome(1000, 0, 10 * buckets["fast"]["threshold"], calls=100 - len(seen)))
+        return outcomes
+
+    found = tune.search(scenario(), tune.template_buckets(), 0.005, 4, evaluate)
+    assert found.outcome.undersold_units == 0
+    assert {override.threshold for override in found.scenario.settings.buckets.values()} == {0}
+    # From 0 the threshold can only step up; the next coordinate (the fast sweep rate) is then tried from 0 too.
+    assert [buckets["fast"]["threshold"] for buckets in seen[2:]] == [1, 0]
+    assert found.tried == 4
 
 
 def test_a_history_s_bucket_floors_are_searched_and_recommended_with_the_template_s_names() -> None:
@@ -351,6 +376,6 @@ def test_a_threshold_steps_up_first_while_the_best_misses_the_target() -> None:
         seen.extend(_buckets_of(candidate)["fast"]["threshold"] for _name, candidate in candidates)
         return [outcome(1000, 50, 0) for _ in candidates]  # over-sells beyond any target, whatever the threshold
 
-    tune.search(scenario(), tune.template_buckets(), 0.005, 2, evaluate)
+    tune.search(scenario(), tune.template_buckets(), 0.005, 3, evaluate)
     default = int(PARAMETERS["FastThreshold"]["Default"])
-    assert seen == [default, default + 1]
+    assert seen == [default, 0, default + 1]

@@ -21,9 +21,10 @@ differs (issue 15):
     The same plus the scenario's allocations, or, when it has none, ``allocation_percent`` 80 on every bucket (a
     fifth of the stock kept for the web shop): the template gives buckets none, so some default had to be chosen.
 ``tuned``
-    A bounded coordinate search from the template's defaults over the buckets the demand step's SKUs are in, the
-    busiest first: for each bucket its threshold, then its sweep rate, the values one step either side of the
-    current one are replayed side by side (``--workers`` at a time) and the best of the three is kept; rounds
+    A bounded coordinate search over the buckets the demand step's SKUs are in, from the better (by the rule below)
+    of the template's defaults and the same with every threshold 0, the busiest bucket first: for each bucket its
+    threshold, then its sweep rate, the values one step either side of the current one are replayed side by side
+    (``--workers`` at a time) and the best of the three is kept; rounds
     repeat until a round changes nothing or ``--candidates`` replays were made. Every bucket's threshold and sweep
     rate get a turn before any gets a second (a budget spent on thresholds alone never tried a sweep rate). From an
     order history the bucket floors are coordinates too (cli/tune_boundaries.py: a scenario names its SKUs'
@@ -406,10 +407,10 @@ def search(
     *,
     velocities: Velocities | None = None,
 ) -> Search:
-    """Coordinate search from the template's defaults over the demand's buckets (module docstring), at most
-    ``budget`` replays. ``evaluate`` replays candidates (named for progress lines), possibly side by side, and
-    returns their outcomes in order. With ``velocities`` (a history's SKUs) the bucket floors are searched too, each
-    round after the thresholds and sweep rates (tune_boundaries)."""
+    """Coordinate search over the demand's buckets from the better of the template's defaults and no thresholds
+    (module docstring), at most ``budget`` replays. ``evaluate`` replays candidates (named for progress lines),
+    possibly side by side, and returns their outcomes in order. With ``velocities`` (a history's SKUs) the bucket
+    floors are searched too, each round after the thresholds and sweep rates (tune_boundaries)."""
     base = _scenario_buckets(scenario, keep_allocation=False)
     for bucket, settings in defaults.items():
         base[bucket] = {**base.get(bucket, {}), **settings}
@@ -434,8 +435,17 @@ def search(
             tried[key(*candidate)] = outcome
         return outcomes
 
-    best: Candidate = (base, floors)
-    (best_outcome,) = replay([best])
+    # Two starting points, replayed side by side: the template's defaults, and the same with every threshold 0 (the
+    # ``realtime`` strategy, already replayed when tune runs: the Replayer does not make it again). A search from the
+    # defaults alone recommended a threshold that turned buyers away when no threshold sold more and over-sold
+    # nothing; the tuned strategy is never worse by the rule than the better of the two.
+    starts: list[Candidate] = [(base, floors)]
+    unthresholded = {bucket: {**settings, "threshold": 0} for bucket, settings in base.items()}
+    if unthresholded != base:
+        starts.append((unthresholded, floors))
+    start_outcomes = replay(starts[:budget])
+    chosen = select(start_outcomes, target)
+    best, best_outcome = starts[chosen], start_outcomes[chosen]
     visits = coordinates(searched) + [(bucket, "floor") for bucket in searched_floors(floors)]
     changed = True
     while changed and len(tried) < budget:
