@@ -303,3 +303,70 @@ def test_the_clause_counter_agrees_with_motos_validator_on_every_node() -> None:
             expected = tuple(len(node.find_clauses([kind])) for kind in kinds)
             assert moto_speedups._clause_counts(node) == expected, (expression, type(node).__name__)
             stack.extend(node.children or [])
+
+
+def test_queries_keep_dynamodb_s_order_with_the_sort_keys_converted_once(local_aws: LocalAws) -> None:
+    """Numbers sort by value (9 before 10, -1 first), strings by code point, on the table and on an index, forwards,
+    backwards and across pages: the order moto gives and DynamoDB documents."""
+    client = local_aws.client("dynamodb")
+    client.create_table(
+        TableName="sorted",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    numbers = [10, 9, -1, 100, 2, 0, 55]
+    try:
+        for pk in ("b", "a", "B"):
+            for number in numbers:
+                client.put_item(TableName="sorted", Item=encode({"pk": pk, "n": number, "g": "bucket"}))
+        query = {"TableName": "sorted", "KeyConditionExpression": "pk = :p"}
+        answer = client.query(**query, ExpressionAttributeValues=encode({":p": "a"}))
+        assert [decode(item)["n"] for item in answer["Items"]] == sorted(numbers)
+        answer = client.query(**query, ExpressionAttributeValues=encode({":p": "a"}), ScanIndexForward=False)
+        assert [decode(item)["n"] for item in answer["Items"]] == sorted(numbers, reverse=True)
+
+        index = {"TableName": "sorted", "IndexName": "by_g", "KeyConditionExpression": "g = :g", "Limit": 4}
+        seen: list[tuple[int, str]] = []
+        start: dict[str, Any] = {}
+        while True:
+            page = client.query(**index, ExpressionAttributeValues=encode({":g": "bucket"}), **start)
+            seen += [(decode(item)["n"], decode(item)["pk"]) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+        # The index's key first, then the table's hash key (code points: "B" < "a" < "b") for equal numbers.
+        assert seen == sorted((number, pk) for pk in ("b", "a", "B") for number in numbers)
+        scanned = [decode(item) for item in client.scan(TableName="sorted")["Items"]]
+        assert len(scanned) == 3 * len(numbers)
+    finally:
+        client.delete_table(TableName="sorted")
+
+
+def test_a_kept_input_path_finds_each_event_s_own_values(local_aws: LocalAws) -> None:
+    """moto's EventBridge input transformer with the parse cache: one parser per path text, and each event's own
+    detail and source in what it builds (a parser never keeps a previous event's match)."""
+    from jsonpath_ng import ext as jsonpath_ext
+    from moto.events.utils import EventTemplateParser
+
+    assert jsonpath_ext.parse("$.detail") is jsonpath_ext.parse("$.detail")
+    common = {"detail-type": "t", "account": "1", "region": "r", "resources": [], "time": 1.0, "ingestion-time": 1.0}
+    first = {**common, "source": "stocksync.a", "detail": {"sku": "A"}, "id": "1"}
+    second = {**common, "source": "stocksync.b", "detail": {"sku": "B"}, "id": "2"}
+    built = [EventTemplateParser.parse("", {}, event) for event in (first, second, first)]
+    assert [(entry["source"], entry["detail"]) for entry in built] == [
+        ("stocksync.a", {"sku": "A"}),
+        ("stocksync.b", {"sku": "B"}),
+        ("stocksync.a", {"sku": "A"}),
+    ]
