@@ -336,6 +336,11 @@ def test_queries_keep_dynamodb_s_order_with_the_sort_keys_converted_once(local_a
         assert [decode(item)["n"] for item in answer["Items"]] == sorted(numbers)
         answer = client.query(**query, ExpressionAttributeValues=encode({":p": "a"}), ScanIndexForward=False)
         assert [decode(item)["n"] for item in answer["Items"]] == sorted(numbers, reverse=True)
+        assert client.query(**query, ExpressionAttributeValues=encode({":p": "none"}))["Items"] == []
+        between = "pk = :p AND n BETWEEN :low AND :high"
+        values = encode({":p": "B", ":low": 0, ":high": 10})
+        answer = client.query(TableName="sorted", KeyConditionExpression=between, ExpressionAttributeValues=values)
+        assert [decode(item)["n"] for item in answer["Items"]] == [0, 2, 9, 10]
 
         index = {"TableName": "sorted", "IndexName": "by_g", "KeyConditionExpression": "g = :g", "Limit": 4}
         seen: list[tuple[int, str]] = []
