@@ -237,20 +237,25 @@ def crashes(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, int, str], Crash]
 # External calls each handler makes in its first invocation of STEPS (measured): a crash before or after each.
 CALLS = {"order_events": 3, "warehouse_events": 4, "recompute_stock": 5, "push_batch": 10, "verify_batch": 10}
 CALLS |= {"poll_orders": 7}
-# Each handler is killed in the middle of its run, after a call (the call made, its result lost) and before the next.
-# The full matrix (every boundary, ~80 replays) is not in the suite yet: one of its cases failed under load and was
-# not investigated in time; these pass every run.
+# Each handler is killed in the middle of its run, after a call (the call made, its result lost) and before the next,
+# in the regular tier; every other boundary in the slow tier (78 replays in all, 5 minutes on one core). The one case
+# that once failed under load passes since the parameter providers stopped keeping a previous stack's endpoint.
 MIDDLE = {(function, calls // 2 + 1) for function, calls in CALLS.items()}
+BOUNDARIES = [
+    pytest.param(
+        function,
+        nth,
+        when,
+        id=f"{function}-{when}-call-{nth}",
+        marks=() if (function, nth) in MIDDLE else pytest.mark.slow,
+    )
+    for function, calls in sorted(CALLS.items())
+    for nth in range(1, calls + 1)
+    for when in ("after", "before")
+]
 
 
-@pytest.mark.parametrize(
-    ("function", "nth", "when"),
-    [
-        pytest.param(function, nth, when, id=f"{function}-{when}-call-{nth}")
-        for function, nth in sorted(MIDDLE)
-        for when in ("after", "before")
-    ],
-)
+@pytest.mark.parametrize(("function", "nth", "when"), BOUNDARIES)
 def test_a_handler_killed_at_a_step_boundary_is_redelivered_and_the_catalog_still_reaches_a(
     crashes: Callable[[str, int, str], Crash], function: str, nth: int, when: str
 ) -> None:
