@@ -132,6 +132,19 @@ def test_a_bad_envelope_is_refused_naming_the_field() -> None:
     event = sample()
     event["source"] = "com.example.webshop"
     assert reason(json.dumps(event)).startswith("source:")
+    # Every sender-stamped time is bounded like an order's, the headers' too (docs/design.md, "Bounds at the edges").
+    event = sample()
+    event["detail"]["metadata"]["X-Shopify-Triggered-At"] = "2099-01-01T00:00:00+00:00"
+    assert "in the future" in reason(json.dumps(event))
+    assert reason(json.dumps(event)).startswith("detail.metadata.X-Shopify-Triggered-At:")
+
+
+def test_a_refund_or_edit_dated_in_the_future_is_refused_naming_the_field() -> None:
+    refund = {"id": 1, "order_id": 5904326025302, "created_at": "2099-01-01T00:00:00+00:00"}
+    assert reason(webhook("refunds/create", refund)).startswith("detail.payload.created_at:")
+    edit = {"order_edit": {"id": 2, "order_id": 5904326025302, "created_at": T0.isoformat()}}
+    edit["order_edit"]["committed_at"] = "2099-01-01T00:00:00+00:00"
+    assert reason(webhook("orders/edited", edit)).startswith("detail.payload.order_edit.committed_at:")
 
 
 def test_a_blank_sku_is_no_sku_and_its_line_is_reported_not_dropped() -> None:

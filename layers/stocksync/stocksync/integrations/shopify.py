@@ -89,7 +89,7 @@ class ShopifyMetadata(Model):
     webhook_id: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")] = Field(
         alias="X-Shopify-Webhook-Id"
     )
-    triggered_at: AwareDatetime | None = Field(default=None, alias="X-Shopify-Triggered-At")
+    triggered_at: SenderInstant | None = Field(default=None, alias="X-Shopify-Triggered-At")
     shop_domain: Annotated[str, StringConstraints(max_length=255, pattern=r"^[A-Za-z0-9.-]+$")] | None = Field(
         default=None, alias="X-Shopify-Shop-Domain"
     )
@@ -159,7 +159,7 @@ class ShopifyRefund(Model):
 
     id: ShopifyId
     order_id: ShopifyId
-    created_at: AwareDatetime
+    created_at: SenderInstant
     refund_line_items: Annotated[list[ShopifyRefundLine], Field(max_length=MAX_LINE_ITEMS)] = []
 
 
@@ -182,8 +182,8 @@ class ShopifyOrderEditBody(Model):
 
     id: ShopifyId
     order_id: ShopifyId
-    created_at: AwareDatetime
-    committed_at: AwareDatetime | None = None
+    created_at: SenderInstant
+    committed_at: SenderInstant | None = None
     line_items: ShopifyEditedLines = ShopifyEditedLines()
 
 
