@@ -207,7 +207,8 @@ def _template_sweep(defaults: BucketSettings, bucket: str) -> dict[str, Any]:
 def strategies(scenario: Scenario, defaults: BucketSettings) -> list[Strategy]:
     """The fixed strategies (the module's docstring says what each is); ``tuned`` is searched, not listed here."""
     # Sweep rates spelled out (the scenario's own, else the template's): the same rates as when left out, and the
-    # search's first candidate is then the very scenario realtime_thresholds replayed (Replayer does not replay it).
+    # search's two starts are then the very scenarios realtime_thresholds and realtime replayed (Replayer does not
+    # replay them).
     swept = {
         bucket: {**_template_sweep(defaults, bucket), **settings}
         for bucket, settings in _scenario_buckets(scenario, keep_allocation=False).items()
@@ -554,9 +555,9 @@ class Replayer:
             self._pool.shutdown(cancel_futures=True)
 
     def outcomes(self, replays: Sequence[tuple[Scenario, str | None]]) -> list[Outcome]:
-        """Each replay's outcome, in order. A replay already made (the search's first candidate is the
-        ``realtime_thresholds`` strategy when the scenario sets no bucket of its own) is not made again: the same
-        scenario and seed give the same buyers and the same outcome."""
+        """Each replay's outcome, in order. A replay already made (the search's two starts are the
+        ``realtime_thresholds`` and ``realtime`` strategies when the scenario sets no bucket of its own) is not made
+        again: the same scenario and seed give the same buyers and the same outcome."""
         keys = [(candidate.model_dump_json(), feed_rate) for candidate, feed_rate in replays]
         todo = {key: replay for key, replay in zip(keys, replays, strict=True) if key not in self._done}
         if self._pool is None:
