@@ -3,7 +3,7 @@ target, the search's bound, the deploy line in the template's names, and the JSO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -170,18 +170,30 @@ def _buckets_of(candidate: Scenario) -> dict[str, dict[str, Any]]:
     return {name: override.model_dump(exclude_none=True) for name, override in candidate.settings.buckets.items()}
 
 
-def test_the_search_stays_within_its_budget_and_keeps_what_the_rule_prefers() -> None:
-    seen: list[dict[str, Any]] = []
+def recording(
+    seen: list[dict[str, Any]], score: Callable[[dict[str, Any]], tune.Outcome]
+) -> Callable[[Sequence[tuple[str, Scenario]]], list[tune.Outcome]]:
+    """An evaluation that notes each candidate's bucket settings in ``seen`` and scores them with ``score``."""
 
     def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
         outcomes = []
         for _name, candidate in candidates:
-            buckets = _buckets_of(candidate)
-            seen.append(buckets)
-            # Under-selling grows with the fast threshold; threshold 0 over-sells beyond any target.
-            threshold = buckets["fast"]["threshold"]
-            outcomes.append(outcome(1000, 50 if threshold == 0 else 0, 10 * threshold))
+            seen.append(_buckets_of(candidate))
+            outcomes.append(score(seen[-1]))
         return outcomes
+
+    return evaluate
+
+
+def test_the_search_stays_within_its_budget_and_keeps_what_the_rule_prefers() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def score(buckets: dict[str, Any]) -> tune.Outcome:
+        # Under-selling grows with the fast threshold; threshold 0 over-sells beyond any target.
+        threshold = buckets["fast"]["threshold"]
+        return outcome(1000, 50 if threshold == 0 else 0, 10 * threshold)
+
+    evaluate = recording(seen, score)
 
     found = tune.search(scenario(), tune.template_buckets(), 0.005, 5, evaluate)
     assert found.tried == len(seen) == 5
@@ -317,14 +329,9 @@ def test_the_search_goes_on_from_no_threshold_when_that_sells_more_within_the_ta
     """The shipped week's case: no threshold over-sells nothing and turns nobody away, the defaults turn buyers
     away. The tuned strategy is never worse by the rule than the better start, and steps on from it."""
     seen: list[dict[str, Any]] = []
-
-    def evaluate(candidates: Sequence[tuple[str, Scenario]]) -> list[tune.Outcome]:
-        outcomes = []
-        for _name, candidate in candidates:
-            buckets = _buckets_of(candidate)
-            seen.append(buckets)
-            outcomes.append(outcome(1000, 0, 10 * buckets["fast"]["threshold"], calls=100 - len(seen)))
-        return outcomes
+    evaluate = recording(
+        seen, lambda buckets: outcome(1000, 0, 10 * buckets["fast"]["threshold"], calls=100 - len(seen))
+    )
 
     found = tune.search(scenario(), tune.template_buckets(), 0.005, 4, evaluate)
     assert found.outcome.undersold_units == 0
