@@ -547,7 +547,11 @@ class Replayer:
 
     def __enter__(self) -> Replayer:
         if self._workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
+            # One replay per worker process: a week's replay leaves a few hundred MB the next one in that process
+            # never gets back (3.2 GB resident after three), and a fresh process shares no cached client either.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
