@@ -120,6 +120,28 @@ def bus_event(detail_type: str, detail: dict[str, Any], *, source: str = "com.ex
     }
 
 
+def object_created(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
+    """The EventBridge event S3 sends for a new object, as the snapshot queue delivers it."""
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-23T03:00:05Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": size, "etag": etag, "sequencer": "00617F08299329D189"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        },
+    }
+
+
 def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Every message currently visible on a queue (bodies parsed, attributes kept), deleting them."""
     messages: list[dict[str, Any]] = []

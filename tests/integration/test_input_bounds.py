@@ -14,7 +14,15 @@ from stocksync import clock
 from stocksync.dal.codec import decode, encode
 from stocksync_dev.local.aws import LocalAws
 from stocksync_dev.simulator import CommercePlatformSimulator
-from tests.support import FakeLambdaContext, bus_event, drain_queue, emitted_metrics, load_handler, sqs_event
+from tests.support import (
+    FakeLambdaContext,
+    bus_event,
+    drain_queue,
+    emitted_metrics,
+    load_handler,
+    object_created,
+    sqs_event,
+)
 
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stocksync-local-WarehouseEventsQueue"
@@ -337,24 +345,7 @@ def test_a_snapshot_line_dated_2099_is_dead_lettered_naming_its_line_and_field(
     bucket, key = local_aws.outputs["SnapshotBucketName"], "bounds/levels.csv"
     body = f"retailer_id,level,as_of\nSKU-SNAP-1,5,{Y2099}\nSKU-SNAP-2,6,{T0.isoformat()}\n".encode()
     etag = local_aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
-    created = {
-        "version": "0",
-        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467719",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": "2026-11-23T03:00:05Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": len(body), "etag": etag, "sequencer": "00617F08299329D18A"},
-            "request-id": "N4N7GDK58NMKJ12S",
-            "requester": "123456789012",
-            "reason": "PutObject",
-        },
-    }
+    created = object_created(bucket, key, etag, len(body))
     run("load_snapshot", [created])
     assert (stored_level(local_aws, "SKU-SNAP-1"), stored_level(local_aws, "SKU-SNAP-2")) == (None, 6)
     (reason,) = dead_letters(local_aws)

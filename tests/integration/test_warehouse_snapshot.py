@@ -16,7 +16,7 @@ from stocksync.models.inventory import WarehouseLevel
 from stocksync.models.settings import get_settings
 from stocksync.wiring import parts
 from stocksync_dev.local.aws import LocalAws
-from tests.support import FakeLambdaContext, drain_queue, load_handler, sqs_event
+from tests.support import FakeLambdaContext, drain_queue, load_handler, object_created, sqs_event
 
 T0 = datetime(2026, 11, 23, 3, tzinfo=UTC)
 
@@ -54,28 +54,6 @@ def snapshot_queue(local_aws: LocalAws, aws_env: Any) -> tuple[str, str]:
 def put(local_aws: LocalAws, bucket: str, key: str, body: bytes) -> str:
     """Store the object; return its ETag as S3's event reports it (without quotes)."""
     return local_aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
-
-
-def object_created(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
-    """The EventBridge event S3 sends for a new object, as the snapshot queue delivers it."""
-    return {
-        "version": "0",
-        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": "2026-11-23T03:00:05Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": size, "etag": etag, "sequencer": "00617F08299329D189"},
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "123456789012",
-            "reason": "PutObject",
-        },
-    }
 
 
 def csv_lines(count: int, *, bad: Iterable[int] = ()) -> list[str]:
