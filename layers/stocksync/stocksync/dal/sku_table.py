@@ -54,6 +54,14 @@ _REPEAT_CONDITION = "confirmed_version = :version AND confirmed_accepted_ms < :a
 
 
 _as_ms = as_ms
+
+
+def _horizon_ms() -> int:
+    """now + MAX_CLOCK_SKEW in ms: a stored ``as_of`` past it was written before the models refused such dates, and
+    no longer wins (models/instants.py)."""
+    return _as_ms(clock.now() + MAX_CLOCK_SKEW)
+
+
 # Catalog read anchors: nothing pushed since the state was read (no claim, nothing in flight), and the read began
 # once the current anchor had ended, so the value read is the newest thing known about the catalog.
 _READ_CONDITION = (
@@ -134,7 +142,6 @@ class SkuTable:
         until that date; the next real level replaces it.
         """
         as_of_ms, sequence = level.order_key
-        horizon_ms = int((clock.now() + MAX_CLOCK_SKEW).timestamp() * 1000)
         self.requests += 1
         try:
             self._client.update_item(
@@ -156,7 +163,7 @@ class SkuTable:
                         ":as_of": as_of_ms,
                         ":sequence": sequence,
                         ":bucket": default_bucket,
-                        ":horizon": horizon_ms,
+                        ":horizon": _horizon_ms(),
                     }
                 ),
             )
@@ -481,7 +488,7 @@ class SkuTable:
         removes: set[str] = set()
         values: dict[str, Any] = {
             ":as_of": _as_ms(change.as_of),
-            ":horizon": _as_ms(clock.now() + MAX_CLOCK_SKEW),
+            ":horizon": _horizon_ms(),
         }
         for name, value in change.changes().items():
             if name == "bucket":
